@@ -1,0 +1,152 @@
+// swift-tools-version: 6.2
+//
+// The package layout mirrors the architecture (see docs/architecture.md):
+//
+//   commands (MasterCommand, AgentCommand)
+//     -> roles (Gateway, Registry, CallbackWorker) / AgentCore
+//       -> Bus, FleetProtocol, FleetSupport
+//         -> ZeroMQ -> CZeroMQ (Debian's libzmq3-dev)
+//
+// Roles never import each other: they meet only on the bus, which is what lets
+// `master serve` (one process, inproc://) and the split deployment (tcp://) be the same code.
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "fleet",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "master", targets: ["MasterCommand"]),
+        .executable(name: "agent", targets: ["AgentCommand"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.0"),
+    ],
+    targets: [
+        // MARK: ZeroMQ
+        // No `pkgConfig:` on purpose: Debian's libzmq.pc adds `-isystem /usr/include/mit-krb5`,
+        // which SwiftPM refuses with a warning on every build. zmq.h lives in /usr/include and
+        // the module map links "zmq", so nothing is lost on Debian; on macOS pass
+        // -Xcc -I/opt/homebrew/include -Xlinker -L/opt/homebrew/lib.
+        .systemLibrary(name: "CZeroMQ"),
+        .target(
+            name: "ZeroMQ",
+            dependencies: ["CZeroMQ"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Shared below the roles
+        .target(
+            name: "FleetProtocol",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "FleetSupport",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Bus",
+            dependencies: [
+                "ZeroMQ", "FleetProtocol",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Master roles
+        .target(
+            name: "Registry",
+            dependencies: [
+                "Bus", "FleetProtocol", "FleetSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "Bus", "FleetProtocol", "FleetSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CallbackWorker",
+            dependencies: [
+                "Bus", "FleetProtocol", "FleetSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "MasterCommand",
+            dependencies: [
+                "Registry", "Gateway", "CallbackWorker", "Bus", "ZeroMQ", "FleetSupport", "FleetProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Agent
+        .target(
+            name: "AgentCore",
+            dependencies: [
+                "FleetProtocol", "FleetSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "AgentCommand",
+            dependencies: [
+                "AgentCore", "FleetSupport", "FleetProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests
+        .testTarget(
+            name: "ZeroMQTests",
+            dependencies: ["ZeroMQ"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FleetTests",
+            dependencies: ["FleetProtocol", "FleetSupport", "AgentCore", "Bus", "ZeroMQ"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["FleetProtocol"],
+            swiftSettings: swiftSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
