@@ -1,0 +1,31 @@
+import ZeroMQ
+
+/// Socket settings chosen for the bus, in one place so every role agrees.
+///
+/// HWMs are set deliberately rather than left at libzmq's 1000: a registry restart or a
+/// slow gateway must not stall the others, and what a PUB drops at its HWM is recovered by
+/// the Clone replica's gap detection. ZMTP heartbeats find a dead peer in seconds even
+/// when TCP would not (a host that vanished without a FIN).
+public enum BusTuning {
+    /// Queue depth per peer for events and jobs (PUSH/PULL): deep enough to ride out a
+    /// registry pause of a second at 50k msg/s.
+    public static let taskHighWaterMark: Int32 = 100_000
+    /// Queue depth per subscriber for state updates (PUB/SUB).
+    public static let updateHighWaterMark: Int32 = 200_000
+    public static let heartbeatIntervalMilliseconds: Int32 = 1_000
+    public static let heartbeatTimeoutMilliseconds: Int32 = 5_000
+    /// Largest bus message accepted from a peer (a snapshot chunk or a job chunk).
+    public static let maxMessageBytes: Int64 = 64 * 1_048_576
+
+    /// Applies the settings for a socket of the given role on the bus.
+    public static func apply(to socket: ZMQSocket, highWaterMark: Int32) throws {
+        try socket.setSendHighWaterMark(highWaterMark)
+        try socket.setReceiveHighWaterMark(highWaterMark)
+        try socket.setHeartbeat(
+            intervalMilliseconds: heartbeatIntervalMilliseconds, timeoutMilliseconds: heartbeatTimeoutMilliseconds
+        )
+        if socket.type != .pub && socket.type != .push {
+            try socket.setMaxMessageSize(maxMessageBytes)
+        }
+    }
+}

@@ -1,0 +1,296 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import FleetProtocol
+import Logging
+import Synchronization
+import ZeroMQ
+
+/// The client half of the zguide "Clone" pattern: a local, eventually identical copy of
+/// the registry's agent table, kept by every gateway so fleet reads scale with gateways.
+///
+/// The protocol, in the guide's order:
+/// 1. SUBscribe to updates first (so nothing published from now on is missed), buffering.
+/// 2. Ask for a snapshot over DEALER; it arrives in chunks stamped with sequence S.
+/// 3. Replace the table with the snapshot, drop buffered updates with seq <= S, apply the
+///    rest, and from then on apply live updates in order.
+/// 4. Any gap (an update with seq != last + 1, or a HUGZ beat ahead of us), a new epoch
+///    (the registry restarted) or a snapshot that does not come within 2 s: start over.
+/// PUB is lossy by design; these rules are what make the copy exact anyway.
+public final class CloneReplica: Sendable {
+    public struct Status: Sendable, Equatable {
+        /// True once a snapshot has been applied and no gap is pending.
+        public var synced: Bool
+        public var seq: UInt64
+        public var epoch: String?
+        /// Seconds since anything (update or HUGZ) arrived from the registry; nil before that.
+        public var secondsSinceHeard: Double?
+        /// Snapshots requested after the first one (gaps, restarts, timeouts).
+        public var resyncs: Int
+        public var agents: Int
+    }
+
+    private enum Phase {
+        case idle
+        case syncing(nonce: String, since: ContinuousClock.Instant, received: [AgentRecord])
+        case synced
+    }
+
+    private struct Pending {
+        var header: UpdateHeader
+        var topic: String
+        var body: [UInt8]
+    }
+
+    private struct State {
+        var records: [String: AgentRecord] = [:]
+        var seq: UInt64 = 0
+        var epoch: String?
+        var phase: Phase = .idle
+        var pending: [Pending] = []
+        var lastHeard: ContinuousClock.Instant?
+        var snapshots = 0
+    }
+
+    private let subscriber: ZMQSocket
+    private let dealer: ZMQSocket
+    private let state = Mutex(State())
+    private let logger: Logger
+    private let onMessage: @Sendable (ZMQMessage) -> Void
+    private let onEpochChange: @Sendable (_ epoch: String, _ previous: String?) -> Void
+
+    /// Buffered updates kept while a snapshot is on its way; past this we start over.
+    static let maxPending = 1_000_000
+    static let snapshotTimeout: Duration = .seconds(2)
+
+    /// - Parameters:
+    ///   - extraSubscriptions: other topic prefixes to receive on the same SUB (a gateway's
+    ///     `gw.<id>` commands); those messages go to `onMessage`.
+    ///   - onEpochChange: called when a snapshot from a new registry run has been applied
+    ///     (not for the first one), so the owner can re-announce what the new run lost.
+    public init(
+        context: ZMQContext, updates: String, snapshot: String, extraSubscriptions: [String] = [],
+        logger: Logger,
+        onMessage: @escaping @Sendable (ZMQMessage) -> Void = { _ in },
+        onEpochChange: @escaping @Sendable (_ epoch: String, _ previous: String?) -> Void = { _, _ in }
+    ) throws {
+        self.subscriber = try context.socket(.sub)
+        self.dealer = try context.socket(.dealer)
+        self.logger = logger
+        self.onMessage = onMessage
+        self.onEpochChange = onEpochChange
+        try BusTuning.apply(to: subscriber, highWaterMark: BusTuning.updateHighWaterMark)
+        try BusTuning.apply(to: dealer, highWaterMark: BusTuning.taskHighWaterMark)
+        try subscriber.subscribe(BusTopic.agentPrefix)
+        try subscriber.subscribe(BusTopic.hugz)
+        for topic in extraSubscriptions { try subscriber.subscribe(topic) }
+        try subscriber.connect(updates)
+        try dealer.connect(snapshot)
+    }
+
+    // MARK: Reads (served to the REST API)
+
+    /// All agents, ordered by id.
+    public func agents() -> [AgentRecord] {
+        state.withLock { Array($0.records.values) }.sorted { $0.id < $1.id }
+    }
+
+    public func agent(id: String) -> AgentRecord? {
+        state.withLock { $0.records[id] }
+    }
+
+    public var status: Status {
+        state.withLock { state in
+            let synced: Bool = if case .synced = state.phase { true } else { false }
+            return Status(
+                synced: synced, seq: state.seq, epoch: state.epoch,
+                secondsSinceHeard: state.lastHeard.map { Self.seconds(ContinuousClock.now - $0) },
+                resyncs: max(0, state.snapshots - 1), agents: state.records.count
+            )
+        }
+    }
+
+    // MARK: Running
+
+    /// Runs the replica until cancelled.
+    public func run() async {
+        requestSnapshot(reason: "start")
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.receiveUpdates() }
+            group.addTask { await self.receiveSnapshots() }
+            group.addTask { await self.watchdog() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func receiveUpdates() async {
+        do {
+            for await batch in try subscriber.receiver() {
+                var resync: String?
+                var others: [ZMQMessage] = []
+                state.withLock { state in
+                    for message in batch {
+                        guard let topic = message.string(at: 0) else { continue }
+                        guard topic.hasPrefix(BusTopic.agentPrefix) || topic == BusTopic.hugz else {
+                            others.append(message)
+                            continue
+                        }
+                        guard message.frames.count == 3,
+                            let header = try? FleetJSON.decode(UpdateHeader.self, from: message.frames[1])
+                        else {
+                            logger.warning("malformed update ignored", metadata: ["topic": "\(topic)"])
+                            continue
+                        }
+                        state.lastHeard = .now
+                        if let reason = receive(header: header, topic: topic, body: message.frames[2], state: &state) {
+                            resync = reason
+                        }
+                    }
+                }
+                for message in others { onMessage(message) }
+                if let resync { requestSnapshot(reason: resync) }
+            }
+        } catch {
+            logger.error("replica update stream stopped", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Applies or buffers one update; returns a reason when a resync is needed.
+    private func receive(header: UpdateHeader, topic: String, body: [UInt8], state: inout State) -> String? {
+        switch state.phase {
+        case .idle:
+            return nil
+        case .syncing:
+            guard header.op != .hugz else { return nil }
+            state.pending.append(Pending(header: header, topic: topic, body: body))
+            if state.pending.count > Self.maxPending {
+                return "too many updates while waiting for the snapshot"
+            }
+            return nil
+        case .synced:
+            guard header.epoch == state.epoch else { return "registry epoch changed to \(header.epoch)" }
+            if header.op == .hugz {
+                return header.seq > state.seq ? "missed updates \(state.seq + 1)...\(header.seq)" : nil
+            }
+            if header.seq <= state.seq { return nil }  // already have it
+            guard header.seq == state.seq + 1 else { return "gap: expected \(state.seq + 1), got \(header.seq)" }
+            apply(header: header, topic: topic, body: body, state: &state)
+            return nil
+        }
+    }
+
+    private func apply(header: UpdateHeader, topic: String, body: [UInt8], state: inout State) {
+        let id = String(topic.dropFirst(BusTopic.agentPrefix.count))
+        switch header.op {
+        case .upsert:
+            if let record = try? FleetJSON.decode(AgentRecord.self, from: body) {
+                state.records[record.id] = record
+            } else {
+                logger.warning("undecodable agent record ignored", metadata: ["agent": "\(id)"])
+            }
+        case .delete:
+            state.records.removeValue(forKey: id)
+        case .hugz:
+            break
+        }
+        state.seq = header.seq
+    }
+
+    private func receiveSnapshots() async {
+        do {
+            for await batch in try dealer.receiver() {
+                for message in batch {
+                    handleSnapshotChunk(message)
+                }
+            }
+        } catch {
+            logger.error("replica snapshot stream stopped", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func handleSnapshotChunk(_ message: ZMQMessage) {
+        guard message.frames.count == 3, message.string(at: 0) == BusTopic.snapshot,
+            let header = try? FleetJSON.decode(SnapshotHeader.self, from: message.frames[1]),
+            let records = try? FleetJSON.decode([AgentRecord].self, from: message.frames[2])
+        else {
+            logger.warning("malformed snapshot chunk ignored")
+            return
+        }
+        var resync: String?
+        var epochChange: (String, String?)?
+        state.withLock { state in
+            guard case .syncing(let nonce, let since, var received) = state.phase, nonce == header.nonce else {
+                return  // an answer to a request we already gave up on
+            }
+            received.append(contentsOf: records)
+            guard header.last else {
+                state.phase = .syncing(nonce: nonce, since: since, received: received)
+                return
+            }
+            let previousEpoch = state.epoch
+            state.records = Dictionary(received.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new })
+            state.seq = header.seq
+            state.epoch = header.epoch
+            state.phase = .synced
+            state.lastHeard = .now
+            let pending = state.pending
+            state.pending = []
+            for update in pending where update.header.epoch == header.epoch && update.header.seq > state.seq {
+                guard update.header.seq == state.seq + 1 else {
+                    resync = "gap after snapshot: expected \(state.seq + 1), got \(update.header.seq)"
+                    break
+                }
+                apply(header: update.header, topic: update.topic, body: update.body, state: &state)
+            }
+            if previousEpoch != header.epoch && previousEpoch != nil {
+                epochChange = (header.epoch, previousEpoch)
+            }
+            logger.info(
+                "replica synced",
+                metadata: ["seq": "\(state.seq)", "epoch": "\(header.epoch)", "agents": "\(state.records.count)"]
+            )
+        }
+        if let resync {
+            requestSnapshot(reason: resync)
+        } else if let (epoch, previous) = epochChange {
+            onEpochChange(epoch, previous)
+        }
+    }
+
+    private func watchdog() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(250))
+            let overdue = state.withLock { state -> Bool in
+                if case .syncing(_, let since, _) = state.phase { return ContinuousClock.now - since > Self.snapshotTimeout }
+                return false
+            }
+            if overdue { requestSnapshot(reason: "snapshot timed out") }
+        }
+    }
+
+    /// Starts (or restarts) the Clone handshake: buffer updates, ask for a snapshot.
+    private func requestSnapshot(reason: String) {
+        let nonce = UUID().uuidString
+        let count = state.withLock { state -> Int in
+            state.phase = .syncing(nonce: nonce, since: .now, received: [])
+            state.pending = []
+            state.snapshots += 1
+            return state.snapshots
+        }
+        if count > 1 { logger.info("replica resync", metadata: ["reason": "\(reason)"]) }
+        do {
+            // trySend: if the registry is unreachable the watchdog asks again; never pile up waits.
+            _ = try dealer.trySend(ZMQMessage(strings: [BusTopic.snapshot, nonce]))
+        } catch {
+            logger.warning("snapshot request not sent", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

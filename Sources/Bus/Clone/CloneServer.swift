@@ -1,0 +1,103 @@
+import FleetProtocol
+import Logging
+import ZeroMQ
+
+/// The server half of the zguide "Clone" pattern (reliable pub-sub of a key-value state).
+///
+/// Rules it follows, so replicas can rely on them:
+/// 1. Every change is published on PUB as `[agent.<id>][header{seq,epoch,op}][record]`, with
+///    `seq` increasing by exactly one per change within an `epoch` (one registry run).
+/// 2. A snapshot request on ROUTER gets the whole state as chunks, all stamped with the seq of
+///    the last change the state includes; a replica applies buffered updates above it.
+/// 3. Every `hugzInterval` a `[hugz][header{seq,epoch}]` beat goes out, so a replica that
+///    missed the last update (PUB drops at the HWM) notices the gap without waiting for
+///    the next change, and knows the publisher is alive.
+///
+/// The owner keeps the state and the sequence; this type only moves bytes. Publish calls
+/// must come from one task in sequence order (the registry's event loop).
+public final class CloneServer: Sendable {
+    private let publisher: ZMQSocket
+    private let router: ZMQSocket
+    private let logger: Logger
+    public let epoch: String
+    public let boundUpdates: String
+    public let boundSnapshot: String
+    /// Records per snapshot chunk: keeps each bus message well under `BusTuning.maxMessageBytes`.
+    static let chunkSize = 500
+
+    public init(context: ZMQContext, updates: String, snapshot: String, epoch: String, logger: Logger) throws {
+        self.publisher = try context.socket(.pub)
+        self.router = try context.socket(.router)
+        self.epoch = epoch
+        self.logger = logger
+        try BusTuning.apply(to: publisher, highWaterMark: BusTuning.updateHighWaterMark)
+        try BusTuning.apply(to: router, highWaterMark: BusTuning.taskHighWaterMark)
+        // A replica that went away mid-snapshot: fail the send (and stop) instead of queueing.
+        try router.setRouterMandatory(true)
+        self.boundUpdates = try publisher.bind(updates)
+        self.boundSnapshot = try router.bind(snapshot)
+    }
+
+    /// Publishes one change. PUB never blocks: at the HWM libzmq drops for that subscriber,
+    /// and the replica's gap detection recovers.
+    public func publish(seq: UInt64, record: AgentRecord) async throws {
+        let header = UpdateHeader(seq: seq, epoch: epoch, op: .upsert)
+        try await publisher.send([
+            Array((BusTopic.agentPrefix + record.id).utf8), try FleetJSON.encode(header), try FleetJSON.encode(record),
+        ])
+    }
+
+    public func publishDelete(seq: UInt64, agentId: String) async throws {
+        let header = UpdateHeader(seq: seq, epoch: epoch, op: .delete)
+        try await publisher.send([Array((BusTopic.agentPrefix + agentId).utf8), try FleetJSON.encode(header), []])
+    }
+
+    /// Sends one HUGZ beat carrying the current sequence.
+    public func publishHugz(seq: UInt64) async throws {
+        let header = UpdateHeader(seq: seq, epoch: epoch, op: .hugz)
+        try await publisher.send([Array(BusTopic.hugz.utf8), try FleetJSON.encode(header), []])
+    }
+
+    /// Answers snapshot requests until cancelled. `state` must return a consistent copy:
+    /// the records and the seq of the last change they include.
+    public func serveSnapshots(state: @escaping @Sendable () -> (seq: UInt64, records: [AgentRecord])) async {
+        do {
+            for await batch in try router.receiver() {
+                for request in batch {
+                    await answer(request, state: state)
+                }
+            }
+        } catch {
+            logger.error("snapshot service stopped", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func answer(_ request: ZMQMessage, state: () -> (seq: UInt64, records: [AgentRecord])) async {
+        // [identity][snapshot][nonce]
+        guard request.frames.count == 3, request.string(at: 1) == BusTopic.snapshot,
+            let nonce = request.string(at: 2)
+        else {
+            logger.warning("malformed snapshot request ignored", metadata: ["frames": "\(request.frames.count)"])
+            return
+        }
+        let identity = request.frames[0]
+        let (seq, records) = state()
+        do {
+            var chunks = stride(from: 0, to: records.count, by: Self.chunkSize).map {
+                Array(records[$0..<min($0 + Self.chunkSize, records.count)])
+            }
+            if chunks.isEmpty { chunks = [[]] }
+            for (index, chunk) in chunks.enumerated() {
+                let header = SnapshotHeader(seq: seq, epoch: epoch, nonce: nonce, last: index == chunks.count - 1)
+                try await router.send([
+                    identity, Array(BusTopic.snapshot.utf8), try FleetJSON.encode(header), try FleetJSON.encode(chunk),
+                ])
+            }
+            logger.debug("snapshot sent", metadata: ["seq": "\(seq)", "records": "\(records.count)"])
+        } catch {
+            logger.warning("snapshot not delivered", metadata: ["error": "\(error)"])
+        }
+    }
+
+    public var statistics: ZMQSocket.Statistics { publisher.statistics }
+}

@@ -1,0 +1,45 @@
+import Logging
+import ZeroMQ
+
+/// The zguide "Streamer" device: a PULL that gateways feed jobs into and a PUSH that
+/// callback-workers take them from, so gateways and workers never need to know each
+/// other. Fair-queued on the way in, load-balanced on the way out; back-pressure passes
+/// through because the PUSH waits at its HWM and then the PULL stops reading.
+public final class Streamer: Sendable {
+    private let input: ZMQSocket
+    private let output: ZMQSocket
+    private let logger: Logger
+    /// The endpoints actually bound (with real ports).
+    public let boundInput: String
+    public let boundOutput: String
+
+    public init(context: ZMQContext, input: String, output: String, logger: Logger) throws {
+        self.input = try context.socket(.pull)
+        self.output = try context.socket(.push)
+        self.logger = logger
+        try BusTuning.apply(to: self.input, highWaterMark: BusTuning.taskHighWaterMark)
+        try BusTuning.apply(to: self.output, highWaterMark: BusTuning.taskHighWaterMark)
+        // Only hand a job to a worker whose connection is complete.
+        try self.output.setImmediate(true)
+        self.boundInput = try self.input.bind(input)
+        self.boundOutput = try self.output.bind(output)
+    }
+
+    /// Forwards until the input socket closes or the task is cancelled.
+    public func run() async {
+        do {
+            for await batch in try input.receiver() {
+                for message in batch {
+                    try await output.send(message)
+                }
+            }
+        } catch is CancellationError {
+        } catch {
+            logger.error("job streamer stopped", metadata: ["error": "\(error)"])
+        }
+    }
+
+    public var statistics: (input: ZMQSocket.Statistics, output: ZMQSocket.Statistics) {
+        (input.statistics, output.statistics)
+    }
+}

@@ -1,0 +1,62 @@
+import Bus
+import FleetProtocol
+import Logging
+import ServiceLifecycle
+import Synchronization
+import ZeroMQ
+
+/// The callback-worker role: PULLs jobs from the registry's streamer, processes them, and
+/// PUSHes results to the registry. Stateless, so more workers = more parallel jobs.
+///
+/// It heartbeats the registry every second (Paranoid Pirate style) so a dead worker shows up
+/// in the registry's view of the bus. Job handlers arrive with the callback mechanism
+/// (issue 3); until then a job is logged and counted.
+public final class WorkerService: Service, Sendable {
+    private let settings: WorkerSettings
+    private let logger: Logger
+    private let jobs: ZMQSocket
+    private let events: EventSender
+    private let jobsDone = Atomic<UInt64>(0)
+
+    public init(context: ZMQContext, settings: WorkerSettings, logger: Logger) throws {
+        self.settings = settings
+        var logger = logger
+        logger[metadataKey: "worker"] = "\(settings.workerId)"
+        self.logger = logger
+        self.jobs = try context.socket(.pull)
+        try BusTuning.apply(to: jobs, highWaterMark: BusTuning.taskHighWaterMark)
+        try jobs.connect(settings.endpoints.jobsOut)
+        self.events = try EventSender(context: context, endpoint: settings.endpoints.events, logger: logger)
+    }
+
+    public func run() async throws {
+        logger.info("callback-worker running")
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.consumeJobs() }
+            group.addTask { await self.beat() }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+        logger.info("callback-worker stopped")
+    }
+
+    private func consumeJobs() async {
+        do {
+            for await batch in try jobs.receiver() {
+                for job in batch {
+                    logger.notice("job with no handler yet", metadata: ["kind": "\(job.string(at: 0) ?? "?")"])
+                    jobsDone.add(1, ordering: .relaxed)
+                }
+            }
+        } catch {
+            logger.error("job intake stopped", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func beat() async {
+        while !Task.isCancelled {
+            events.trySend(.workerHeartbeat(.init(workerId: settings.workerId, jobsDone: jobsDone.load(ordering: .relaxed))))
+            do { try await Task.sleep(for: .seconds(1)) } catch { return }
+        }
+    }
+}

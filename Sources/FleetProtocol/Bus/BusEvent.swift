@@ -1,0 +1,116 @@
+/// Events PUSHed to the registry by gateways and callback-workers (bus socket `events`).
+///
+/// On the wire: a two-frame ZeroMQ message `[kind][JSON body]` (see docs/protocol.md).
+/// Events are facts observed by the sender; the registry alone decides what they mean for
+/// fleet state and times them with its own clock, so hosts' clock skew cannot fake liveness.
+public enum BusEvent: Sendable, Equatable {
+    /// An agent said hello on a gateway: a new live session.
+    case sessionOpened(SessionOpened)
+    /// A heartbeat arrived on a live session.
+    case heartbeat(SessionHeartbeat)
+    /// A session's socket closed.
+    case sessionClosed(SessionClosed)
+    /// A gateway is alive (every second or so).
+    case gatewayHeartbeat(GatewayHeartbeat)
+    /// A callback-worker is alive.
+    case workerHeartbeat(WorkerHeartbeat)
+
+    public struct SessionOpened: Codable, Sendable, Equatable {
+        public var gatewayId: String
+        public var sessionId: String
+        public var agent: AgentInfo
+        public var metrics: MetricsSnapshot?
+        public init(gatewayId: String, sessionId: String, agent: AgentInfo, metrics: MetricsSnapshot?) {
+            self.gatewayId = gatewayId
+            self.sessionId = sessionId
+            self.agent = agent
+            self.metrics = metrics
+        }
+    }
+
+    public struct SessionHeartbeat: Codable, Sendable, Equatable {
+        public var gatewayId: String
+        public var sessionId: String
+        public var agentId: String
+        public var metrics: MetricsSnapshot
+        public init(gatewayId: String, sessionId: String, agentId: String, metrics: MetricsSnapshot) {
+            self.gatewayId = gatewayId
+            self.sessionId = sessionId
+            self.agentId = agentId
+            self.metrics = metrics
+        }
+    }
+
+    public struct SessionClosed: Codable, Sendable, Equatable {
+        public var gatewayId: String
+        public var sessionId: String
+        public var agentId: String
+        public var reason: String
+        public init(gatewayId: String, sessionId: String, agentId: String, reason: String) {
+            self.gatewayId = gatewayId
+            self.sessionId = sessionId
+            self.agentId = agentId
+            self.reason = reason
+        }
+    }
+
+    public struct GatewayHeartbeat: Codable, Sendable, Equatable {
+        public var gatewayId: String
+        /// Live agent sessions on this gateway.
+        public var sessions: Int
+        /// Where operators and agents reach this gateway over HTTP, for the admin view.
+        public var httpURL: String?
+        public init(gatewayId: String, sessions: Int, httpURL: String?) {
+            self.gatewayId = gatewayId
+            self.sessions = sessions
+            self.httpURL = httpURL
+        }
+    }
+
+    public struct WorkerHeartbeat: Codable, Sendable, Equatable {
+        public var workerId: String
+        public var jobsDone: UInt64
+        public init(workerId: String, jobsDone: UInt64) {
+            self.workerId = workerId
+            self.jobsDone = jobsDone
+        }
+    }
+
+    /// The first frame on the wire.
+    public var kind: String {
+        switch self {
+        case .sessionOpened: "session.opened"
+        case .heartbeat: "session.heartbeat"
+        case .sessionClosed: "session.closed"
+        case .gatewayHeartbeat: "gateway.heartbeat"
+        case .workerHeartbeat: "worker.heartbeat"
+        }
+    }
+
+    /// The JSON body (second frame).
+    public func encodedBody() throws -> [UInt8] {
+        switch self {
+        case .sessionOpened(let body): try FleetJSON.encode(body)
+        case .heartbeat(let body): try FleetJSON.encode(body)
+        case .sessionClosed(let body): try FleetJSON.encode(body)
+        case .gatewayHeartbeat(let body): try FleetJSON.encode(body)
+        case .workerHeartbeat(let body): try FleetJSON.encode(body)
+        }
+    }
+
+    /// Decodes an event from its kind and body; unknown kinds and bad JSON are `ProtocolError`s.
+    public init(kind: String, body: [UInt8]) throws {
+        do {
+            switch kind {
+            case "session.opened": self = .sessionOpened(try FleetJSON.decode(SessionOpened.self, from: body))
+            case "session.heartbeat": self = .heartbeat(try FleetJSON.decode(SessionHeartbeat.self, from: body))
+            case "session.closed": self = .sessionClosed(try FleetJSON.decode(SessionClosed.self, from: body))
+            case "gateway.heartbeat": self = .gatewayHeartbeat(try FleetJSON.decode(GatewayHeartbeat.self, from: body))
+            case "worker.heartbeat": self = .workerHeartbeat(try FleetJSON.decode(WorkerHeartbeat.self, from: body))
+            default: throw ProtocolError.unknownType(kind)
+            }
+        } catch let error as DecodingError {
+            throw ProtocolError.malformed("\(kind): \(error.fleetDescription)")
+        }
+    }
+}

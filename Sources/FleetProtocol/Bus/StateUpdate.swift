@@ -1,0 +1,57 @@
+/// Header of every message the registry PUBlishes on the `updates` socket, and of each
+/// snapshot chunk it sends over `snapshot` (zguide "Clone" pattern, see Bus/Clone).
+///
+/// Wire: `[topic][header JSON][body JSON]`, topic `agent.<id>` for agent updates and `hugz`
+/// for the registry's periodic "I am alive, my sequence is N" beat.
+public struct UpdateHeader: Codable, Sendable, Equatable {
+    public enum Operation: String, Codable, Sendable {
+        /// Body is the agent's full `AgentRecord`.
+        case upsert
+        /// The agent was removed; body is empty.
+        case delete
+        /// Heartbeat of the publisher; body is empty.
+        case hugz
+    }
+
+    /// Position in the registry's update stream; consecutive updates differ by one.
+    public var seq: UInt64
+    /// Identifies one run of the registry. A new epoch means a restart: replicas resync.
+    public var epoch: String
+    public var op: Operation
+
+    public init(seq: UInt64, epoch: String, op: Operation) {
+        self.seq = seq
+        self.epoch = epoch
+        self.op = op
+    }
+}
+
+/// Header of one chunk of a state snapshot (ROUTER -> DEALER). The chunks' bodies are
+/// JSON arrays of `AgentRecord`; the chunk with `last == true` ends the snapshot, and
+/// `seq` (the same in every chunk) is the sequence the snapshot reflects.
+public struct SnapshotHeader: Codable, Sendable, Equatable {
+    public var seq: UInt64
+    public var epoch: String
+    /// Echoes the request's nonce so a replica can ignore answers to requests it gave up on.
+    public var nonce: String
+    public var last: Bool
+
+    public init(seq: UInt64, epoch: String, nonce: String, last: Bool) {
+        self.seq = seq
+        self.epoch = epoch
+        self.nonce = nonce
+        self.last = last
+    }
+}
+
+/// Bus topics, in one place so publishers and subscribers agree.
+public enum BusTopic {
+    /// Prefix of agent state updates: `agent.<agentId>`.
+    public static let agentPrefix = "agent."
+    /// The registry's periodic liveness beat.
+    public static let hugz = "hugz"
+    /// Commands for the gateway holding an agent's session: `gw.<gatewayId>`.
+    public static func gateway(_ id: String) -> String { "gw.\(id)" }
+    /// First frame of a snapshot request and of its reply chunks.
+    public static let snapshot = "snapshot"
+}

@@ -1,0 +1,122 @@
+import Bus
+import FleetProtocol
+import HTTPTypes
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import ServiceLifecycle
+import ZeroMQ
+
+/// The gateway role: agents' WebSockets, the REST API, and a Clone replica of the fleet
+/// state to answer reads locally. Stateless apart from its live sessions, so any number can
+/// run behind a TCP/HTTP load balancer.
+public final class GatewayService: Service, Sendable {
+    public let settings: GatewaySettings
+    private let logger: Logger
+    private let events: EventSender
+    private let replica: CloneReplica
+    private let sessions = SessionTable()
+    private let shutdownSignal = ShutdownSignal()
+    private let onListening: @Sendable (_ host: String, _ port: Int) async -> Void
+
+    /// - Parameter onListening: called once the HTTP server is accepting, with the bound
+    ///   address (the real port when `port` was 0).
+    public init(
+        context: ZMQContext, settings: GatewaySettings, logger: Logger,
+        onListening: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in }
+    ) throws {
+        self.settings = settings
+        var tagged = logger
+        tagged[metadataKey: "gateway"] = "\(settings.gatewayId)"
+        self.logger = tagged
+        let logger = tagged
+        self.onListening = onListening
+        let events = try EventSender(context: context, endpoint: settings.endpoints.events, logger: logger)
+        self.events = events
+        let sessions = self.sessions
+        let gatewayId = settings.gatewayId
+        self.replica = try CloneReplica(
+            context: context, updates: settings.endpoints.updates, snapshot: settings.endpoints.snapshot,
+            extraSubscriptions: [BusTopic.gateway(settings.gatewayId)], logger: logger,
+            onEpochChange: { epoch, previous in
+                // A new registry run knows none of our sessions: announce them again so no
+                // agent is lost or falsely flagged (DESIGN.md section 5).
+                logger.notice("registry restarted; re-announcing sessions", metadata: [
+                    "epoch": "\(epoch)", "previous": "\(previous ?? "-")", "sessions": "\(sessions.count)",
+                ])
+                Task {
+                    for (sessionId, session) in sessions.all {
+                        try? await events.send(.sessionOpened(.init(
+                            gatewayId: gatewayId, sessionId: sessionId, agent: session.agent, metrics: session.latestMetrics
+                        )))
+                    }
+                }
+            }
+        )
+    }
+
+    public func run() async throws {
+        let router = Router(context: BasicWebSocketRequestContext.self)
+        FleetRoutes(replica: replica).register(on: router)
+        HealthRoutes(replica: replica, gatewayId: settings.gatewayId).register(on: router)
+        router.ws(
+            RouterPath(settings.wsPath),
+            shouldUpgrade: { request, _ in
+                // A plain GET on the WebSocket path is a client mistake, not a session.
+                guard request.headers[.upgrade]?.lowercased() == "websocket" else {
+                    throw APIError(status: .upgradeRequired, code: "upgrade_required", message: "this path takes a WebSocket upgrade")
+                }
+                return .upgrade([:])
+            },
+            onUpgrade: { [self] inbound, outbound, _ in
+                let session = AgentSession(
+                    settings: settings, events: events, sessions: sessions, shutdown: shutdownSignal, logger: logger
+                )
+                await session.run(inbound: inbound, outbound: outbound)
+            }
+        )
+
+        let wsConfiguration = WebSocketServerConfiguration(
+            maxFrameSize: settings.maxFrameBytes, autoPing: .enabled(timePeriod: settings.pingInterval)
+        )
+        let onListening = self.onListening
+        let appLogger = self.logger
+        let app = Application(
+            router: router,
+            server: .http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(ws: wsConfiguration)),
+            configuration: ApplicationConfiguration(
+                address: .hostname(settings.host, port: settings.port), serverName: "fleet-gateway"
+            ),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                appLogger.info("gateway listening", metadata: ["port": "\(port)"])
+                await onListening(channel.localAddress?.ipAddress ?? "", port)
+            },
+            logger: appLogger
+        )
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await self.replica.run() }
+            group.addTask { await self.beat() }
+            group.addTask {
+                // On SIGTERM close every agent session with "going away" first, so agents
+                // reconnect elsewhere at once and the registry hears each close.
+                try? await gracefulShutdown()
+                self.shutdownSignal.fire()
+            }
+            try await app.run()
+            self.shutdownSignal.fire()
+            group.cancelAll()
+        }
+        logger.info("gateway stopped")
+    }
+
+    /// The gateway's heartbeat to the registry (every second).
+    private func beat() async {
+        while !Task.isCancelled {
+            events.trySend(.gatewayHeartbeat(.init(gatewayId: settings.gatewayId, sessions: sessions.count, httpURL: nil)))
+            do { try await Task.sleep(for: .seconds(1)) } catch { return }
+        }
+    }
+}

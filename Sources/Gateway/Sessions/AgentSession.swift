@@ -1,0 +1,169 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Bus
+import FleetProtocol
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+
+/// One agent's WebSocket on this gateway, from hello to close.
+///
+/// The session turns frames into bus events (`session.opened`, `session.heartbeat`,
+/// `session.closed`) and never decides fleet state itself: the registry does. A frame it
+/// cannot understand gets an `error` frame back and the connection stays up, so one bad
+/// frame (a newer agent, a bug) never costs an agent its session.
+struct AgentSession {
+    let sessionId = UUID().uuidString.lowercased()
+    let settings: GatewaySettings
+    let events: EventSender
+    let sessions: SessionTable
+    let shutdown: ShutdownSignal
+    let logger: Logger
+
+    enum End: Sendable {
+        case agentClosed
+        case gatewayShutdown
+        case failed(String)
+    }
+
+    private struct Refusal: Error {
+        var code: String
+        var message: String
+    }
+
+    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+        var messages = inbound.messages(maxSize: settings.maxFrameBytes).makeAsyncIterator()
+
+        // 1. Hello, within the timeout: a timer closes the socket, which ends the read.
+        let timeout = settings.helloTimeout
+        let helloTimer = Task {
+            try await Task.sleep(for: timeout)
+            try? await outbound.close(.policyViolation, reason: "no hello within \(timeout)")
+        }
+        let hello: AgentMessage.Hello
+        let helloResult = await receiveHello(&messages)
+        helloTimer.cancel()
+        switch helloResult {
+        case .success(let received):
+            hello = received
+        case .failure(let refusal):
+            logger.warning("agent connection refused", metadata: ["reason": "\(refusal.message)"])
+            try? await send(.error(.init(code: refusal.code, message: refusal.message)), outbound)
+            try? await outbound.close(.policyViolation, reason: String(refusal.message.prefix(120)))
+            return
+        }
+        let agentId = hello.agent.id
+        var logger = self.logger
+        logger[metadataKey: "agent"] = "\(agentId)"
+        logger[metadataKey: "session"] = "\(sessionId)"
+
+        sessions.open(sessionId, agent: hello.agent, metrics: hello.metrics)
+        do {
+            try await events.send(.sessionOpened(.init(
+                gatewayId: settings.gatewayId, sessionId: sessionId, agent: hello.agent, metrics: hello.metrics
+            )))
+            try await send(.welcome(.init(sessionId: sessionId, gatewayId: settings.gatewayId)), outbound)
+        } catch {
+            logger.error("session not announced", metadata: ["error": "\(error)"])
+        }
+        logger.info("agent connected", metadata: ["host": "\(hello.agent.hostname)"])
+
+        // 2. Frames until the agent goes away or the gateway shuts down. On shutdown the
+        //    watcher sends a close frame ("going away"); the agent answers it and the read ends.
+        let shutdownWatcher = Task { [shutdown] in
+            await shutdown.wait()
+            guard !Task.isCancelled else { return }
+            try? await outbound.close(.goingAway, reason: "gateway shutting down")
+        }
+        var end = await readFrames(&messages, agentId: agentId, outbound: outbound, logger: logger)
+        shutdownWatcher.cancel()
+        if shutdown.isFired { end = .gatewayShutdown }
+
+        // 3. Tell the registry, whatever happened.
+        sessions.close(sessionId)
+        let reason: String
+        switch end {
+        case .agentClosed: reason = "socket closed"
+        case .gatewayShutdown: reason = "gateway \(settings.gatewayId) shutting down"
+        case .failed(let why): reason = "connection failed: \(why)"
+        }
+        do {
+            try await events.send(.sessionClosed(.init(
+                gatewayId: settings.gatewayId, sessionId: sessionId, agentId: agentId, reason: reason
+            )))
+        } catch {
+            logger.error("session close not announced", metadata: ["error": "\(error)"])
+        }
+        logger.info("agent disconnected", metadata: ["reason": "\(reason)"])
+    }
+
+    private func receiveHello(_ messages: inout WebSocketInboundMessageStream.AsyncIterator) async -> Result<AgentMessage.Hello, Refusal> {
+        let first: WebSocketMessage?
+        do {
+            first = try await messages.next()
+        } catch {
+            return .failure(Refusal(code: "malformed", message: "\(error)"))
+        }
+        guard let first else { return .failure(Refusal(code: "closed", message: "closed before hello")) }
+        switch decode(first) {
+        case .success(.hello(let hello)):
+            guard AgentInfo.isValidID(hello.agent.id) else {
+                return .failure(Refusal(code: "invalid_agent_id", message: "agent id '\(hello.agent.id.prefix(64))' is not valid"))
+            }
+            return .success(hello)
+        case .success(let other):
+            return .failure(Refusal(code: "unexpected", message: "first frame must be hello, got \(other.type)"))
+        case .failure(let error):
+            return .failure(Refusal(code: error.code, message: error.description))
+        }
+    }
+
+    private func readFrames(
+        _ iterator: inout WebSocketInboundMessageStream.AsyncIterator, agentId: String, outbound: WebSocketOutboundWriter,
+        logger: Logger
+    ) async -> End {
+        do {
+            while let message = try await iterator.next() {
+                switch decode(message) {
+                case .success(.heartbeat(let beat)):
+                    sessions.update(sessionId, metrics: beat.metrics)
+                    try await events.send(.heartbeat(.init(
+                        gatewayId: settings.gatewayId, sessionId: sessionId, agentId: agentId, metrics: beat.metrics
+                    )))
+                case .success(.hello):
+                    try await send(.error(.init(code: "unexpected", message: "hello already received on this session")), outbound)
+                case .failure(let error):
+                    logger.notice("agent frame refused", metadata: ["error": "\(error)"])
+                    try await send(.error(.init(code: error.code, message: error.description)), outbound)
+                }
+            }
+            return .agentClosed
+        } catch {
+            return .failed("\(error)")
+        }
+    }
+
+    private func decode(_ message: WebSocketMessage) -> Result<AgentMessage, ProtocolError> {
+        let bytes: [UInt8]
+        switch message {
+        case .text(let text): bytes = Array(text.utf8)
+        case .binary(let buffer): bytes = Array(buffer.readableBytesView)
+        }
+        do {
+            return .success(try FleetJSON.decode(AgentMessage.self, from: bytes))
+        } catch let error as ProtocolError {
+            return .failure(error)
+        } catch let error as DecodingError {
+            return .failure(.malformed(error.fleetDescription))
+        } catch {
+            return .failure(.malformed("not JSON"))
+        }
+    }
+
+    private func send(_ message: MasterMessage, _ outbound: WebSocketOutboundWriter) async throws {
+        try await outbound.write(.text(try FleetJSON.encodeString(message)))
+    }
+}

@@ -1,0 +1,115 @@
+import Bus
+import FleetSupport
+
+/// `master.yaml`: the seed's keys and defaults, plus the bus and the data directory.
+/// Every key is documented in README.md ("Configuration reference") and config/master.yaml.
+struct MasterConfig: Codable, Sendable {
+    struct Server: Codable, Sendable {
+        var host = "0.0.0.0"
+        var port = 8080
+        var wsPath = "/ws"
+        enum CodingKeys: String, CodingKey {
+            case host, port
+            case wsPath = "ws_path"
+        }
+    }
+
+    struct Heartbeat: Codable, Sendable {
+        /// Seconds without a heartbeat before an agent is `offline`.
+        var timeout = 600.0
+        /// Seconds between offline sweeps.
+        var cleanupInterval = 300.0
+        enum CodingKeys: String, CodingKey {
+            case timeout
+            case cleanupInterval = "cleanup_interval"
+        }
+    }
+
+    struct Logging: Codable, Sendable {
+        var level = "info"
+        /// Megabytes per log file before it rotates.
+        var rotationSize = 10
+        var maxBackups = 5
+        /// Log file; empty means `<data_dir>/logs/<role>.log`.
+        var file = ""
+        enum CodingKeys: String, CodingKey {
+            case level, file
+            case rotationSize = "rotation_size"
+            case maxBackups = "max_backups"
+        }
+    }
+
+    struct Gateway: Codable, Sendable {
+        /// Bus id; empty means a random `gw-xxxxxxxx` per start.
+        var id = ""
+        /// Largest WebSocket message accepted from an agent (bytes).
+        var maxFrameBytes = 1_048_576
+        /// Seconds between WebSocket pings to each agent.
+        var pingInterval = 30.0
+        /// Seconds a new connection may take to say hello.
+        var helloTimeout = 10.0
+        enum CodingKeys: String, CodingKey {
+            case id
+            case maxFrameBytes = "max_frame_bytes"
+            case pingInterval = "ping_interval"
+            case helloTimeout = "hello_timeout"
+        }
+    }
+
+    struct Worker: Codable, Sendable {
+        /// Bus id; empty means a random `wk-xxxxxxxx` per start.
+        var id = ""
+    }
+
+    struct Registry: Codable, Sendable {
+        /// Seconds of silence after which a gateway or worker is considered gone.
+        var peerTimeout = 5.0
+        enum CodingKeys: String, CodingKey {
+            case peerTimeout = "peer_timeout"
+        }
+    }
+
+    var server = Server()
+    var heartbeat = Heartbeat()
+    var logging = Logging()
+    var dataDir = "./data"
+    /// Registry endpoints: the registry binds them, gateways and workers connect to them.
+    /// `master serve` ignores this and uses inproc:// endpoints.
+    var bus = BusEndpoints(
+        events: "tcp://127.0.0.1:5701", updates: "tcp://127.0.0.1:5702", snapshot: "tcp://127.0.0.1:5703",
+        jobsIn: "tcp://127.0.0.1:5704", jobsOut: "tcp://127.0.0.1:5705"
+    )
+    var gateway = Gateway()
+    var worker = Worker()
+    var registry = Registry()
+
+    enum CodingKeys: String, CodingKey {
+        case server, heartbeat, logging, bus, gateway, worker, registry
+        case dataDir = "data_dir"
+    }
+
+    static let environmentPrefix = "FLEET_MASTER_"
+
+    /// Checks values that decode fine but make no sense.
+    func validate() throws {
+        func fail(_ key: String, _ message: String) -> ConfigError {
+            ConfigError(kind: .invalidValue, source: "configuration", key: key, message: message)
+        }
+        guard (0...65535).contains(server.port) else { throw fail("server.port", "must be 0...65535 (0 = any free port)") }
+        guard server.wsPath.hasPrefix("/") else { throw fail("server.ws_path", "must start with /") }
+        guard heartbeat.timeout >= 1 else { throw fail("heartbeat.timeout", "must be at least 1 second") }
+        guard heartbeat.cleanupInterval >= 1 else { throw fail("heartbeat.cleanup_interval", "must be at least 1 second") }
+        guard FleetLogging.level(logging.level) != nil else {
+            throw fail("logging.level", "must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        guard logging.rotationSize >= 1 else { throw fail("logging.rotation_size", "must be at least 1 (MB)") }
+        guard logging.maxBackups >= 0 else { throw fail("logging.max_backups", "must be 0 or more") }
+        guard gateway.maxFrameBytes >= 1024 else { throw fail("gateway.max_frame_bytes", "must be at least 1024") }
+        for (key, endpoint) in [
+            ("bus.events", bus.events), ("bus.updates", bus.updates), ("bus.snapshot", bus.snapshot),
+            ("bus.jobs_in", bus.jobsIn), ("bus.jobs_out", bus.jobsOut),
+        ] where !["tcp://", "ipc://", "inproc://"].contains(where: endpoint.hasPrefix) {
+            throw fail(key, "must be a ZeroMQ endpoint (tcp://host:port, ipc://path or inproc://name)")
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import ArgumentParser
+import Bus
+import CallbackWorker
+import Foundation
+import Gateway
+import Logging
+import Registry
+import ServiceLifecycle
+import ZeroMQ
+
+/// `master serve`: all three roles in one process over inproc:// — the zero-setup default.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run gateway, registry and callback-worker in one process (the default deployment)."
+    )
+
+    @OptionGroup var options: CommonOptions
+
+    func run() async throws {
+        let config = try options.loadConfig()
+        try options.bootstrapLogging(config, role: "master")
+        try await Self.serve(config: config, readyFile: options.readyFile)
+    }
+
+    /// Shared with `master demo`.
+    static func serve(
+        config: MasterConfig, readyFile: String?,
+        onListening: @escaping @Sendable (String) async -> Void = { _ in }
+    ) async throws {
+        let logger = Logger(label: "master")
+        let context = ZMQContext()
+        let endpoints = BusEndpoints.inproc()
+        let registry = try RegistryService(
+            context: context, settings: RoleSupport.registrySettings(config, endpoints: endpoints),
+            logger: Logger(label: "registry")
+        )
+        let worker = try WorkerService(
+            context: context, settings: RoleSupport.workerSettings(config, endpoints: endpoints),
+            logger: Logger(label: "worker")
+        )
+        let gatewaySettings = RoleSupport.gatewaySettings(config, endpoints: endpoints)
+        let gateway = try GatewayService(
+            context: context, settings: gatewaySettings, logger: Logger(label: "gateway")
+        ) { host, port in
+            let url = RoleSupport.httpURL(host: host, port: port)
+            logger.info("master ready", metadata: ["api": "\(url)/api/v1/agents", "ws": "\(url.replacingOccurrences(of: "http://", with: "ws://"))\(gatewaySettings.wsPath)"])
+            RoleSupport.announce(
+                ReadyFile(role: "serve", pid: getpid(), http: url, gatewayId: gatewaySettings.gatewayId, bus: endpoints),
+                to: readyFile, logger: logger
+            )
+            await onListening(url)
+        }
+        try await RoleSupport.run([registry, worker, gateway], context: context, logger: logger)
+    }
+}
+
+/// `master registry`: the registry alone, binding the tcp:// bus endpoints.
+struct RegistryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "registry", abstract: "Run the registry role alone (binds the bus endpoints)."
+    )
+
+    @OptionGroup var options: CommonOptions
+
+    func run() async throws {
+        let config = try options.loadConfig()
+        try options.bootstrapLogging(config, role: "registry")
+        let logger = Logger(label: "registry")
+        let context = ZMQContext()
+        let registry: RegistryService
+        do {
+            registry = try RegistryService(
+                context: context, settings: RoleSupport.registrySettings(config, endpoints: config.bus), logger: logger
+            )
+        } catch {
+            logger.critical("cannot bind the bus", metadata: ["error": "\(error)"])
+            await context.shutdown()
+            throw ExitCode(1)
+        }
+        RoleSupport.announce(
+            ReadyFile(role: "registry", pid: getpid(), bus: registry.boundEndpoints), to: options.readyFile, logger: logger
+        )
+        try await RoleSupport.run([registry], context: context, logger: logger)
+    }
+}
+
+/// `master gateway`: one gateway, connecting to the registry's tcp:// endpoints.
+struct GatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gateway", abstract: "Run one gateway (agent WebSockets and REST), connected to the registry."
+    )
+
+    @OptionGroup var options: CommonOptions
+
+    func run() async throws {
+        let config = try options.loadConfig()
+        try options.bootstrapLogging(config, role: "gateway")
+        let logger = Logger(label: "gateway")
+        let context = ZMQContext()
+        let settings = RoleSupport.gatewaySettings(config, endpoints: config.bus)
+        let readyFile = options.readyFile
+        let gateway = try GatewayService(context: context, settings: settings, logger: logger) { host, port in
+            RoleSupport.announce(
+                ReadyFile(
+                    role: "gateway", pid: getpid(), http: RoleSupport.httpURL(host: host, port: port),
+                    gatewayId: settings.gatewayId, bus: config.bus
+                ),
+                to: readyFile, logger: logger
+            )
+        }
+        try await RoleSupport.run([gateway], context: context, logger: logger)
+    }
+}
+
+/// `master worker`: one callback-worker, connecting to the registry's tcp:// endpoints.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker", abstract: "Run one callback-worker, connected to the registry."
+    )
+
+    @OptionGroup var options: CommonOptions
+
+    func run() async throws {
+        let config = try options.loadConfig()
+        try options.bootstrapLogging(config, role: "worker")
+        let logger = Logger(label: "worker")
+        let context = ZMQContext()
+        let worker = try WorkerService(
+            context: context, settings: RoleSupport.workerSettings(config, endpoints: config.bus), logger: logger
+        )
+        RoleSupport.announce(ReadyFile(role: "worker", pid: getpid(), bus: config.bus), to: options.readyFile, logger: logger)
+        try await RoleSupport.run([worker], context: context, logger: logger)
+    }
+}

@@ -1,0 +1,73 @@
+import Bus
+import CallbackWorker
+import Foundation
+import Gateway
+import Logging
+import Registry
+import ServiceLifecycle
+import ZeroMQ
+
+/// Turns configuration into each role's settings, and runs services until SIGTERM/SIGINT.
+enum RoleSupport {
+    static func registrySettings(_ config: MasterConfig, endpoints: BusEndpoints) -> RegistrySettings {
+        RegistrySettings(
+            endpoints: endpoints,
+            heartbeatTimeout: .milliseconds(Int64(config.heartbeat.timeout * 1000)),
+            cleanupInterval: .milliseconds(Int64(config.heartbeat.cleanupInterval * 1000)),
+            peerTimeout: .milliseconds(Int64(config.registry.peerTimeout * 1000))
+        )
+    }
+
+    static func gatewaySettings(_ config: MasterConfig, endpoints: BusEndpoints) -> GatewaySettings {
+        GatewaySettings(
+            endpoints: endpoints, host: config.server.host, port: config.server.port, wsPath: config.server.wsPath,
+            gatewayId: config.gateway.id.isEmpty ? randomID(prefix: "gw") : config.gateway.id,
+            maxFrameBytes: config.gateway.maxFrameBytes,
+            pingInterval: .milliseconds(Int64(config.gateway.pingInterval * 1000)),
+            helloTimeout: .milliseconds(Int64(config.gateway.helloTimeout * 1000))
+        )
+    }
+
+    static func workerSettings(_ config: MasterConfig, endpoints: BusEndpoints) -> WorkerSettings {
+        WorkerSettings(endpoints: endpoints, workerId: config.worker.id.isEmpty ? randomID(prefix: "wk") : config.worker.id)
+    }
+
+    static func randomID(prefix: String) -> String {
+        "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    /// Runs `services` in one ServiceGroup (graceful shutdown on SIGTERM and SIGINT), then
+    /// shuts the ZeroMQ context down so queued bus messages are flushed before exit.
+    static func run(_ services: [any Service], context: ZMQContext, logger: Logger) async throws {
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        do {
+            try await group.run()
+        } catch {
+            logger.error("stopped on error", metadata: ["error": "\(error)"])
+            await context.shutdown()
+            throw error
+        }
+        await context.shutdown()
+    }
+
+    /// Writes the ready file if asked to, logging (not failing) on error.
+    static func announce(_ ready: ReadyFile, to path: String?, logger: Logger) {
+        guard let path else { return }
+        do {
+            try ready.write(to: path)
+        } catch {
+            logger.error("cannot write ready file", metadata: ["path": "\(path)", "error": "\(error)"])
+        }
+    }
+
+    static func httpURL(host: String, port: Int) -> String {
+        let shown = (host.isEmpty || host == "0.0.0.0" || host == "::") ? "127.0.0.1" : host
+        return "http://\(shown):\(port)"
+    }
+}

@@ -1,0 +1,115 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import FleetProtocol
+
+/// The fleet state: every agent the registry knows, and the sequence of changes to it.
+///
+/// A plain value with no I/O, so every liveness rule is testable on its own. Each change
+/// gets the next sequence number; the registry publishes changes in that order (Clone rule 1).
+///
+/// Liveness rules (DESIGN.md section 5):
+/// - hello on any gateway -> `online`; the newest session wins;
+/// - that session's socket closes, or its gateway stops beating -> `disconnected`;
+/// - no hello or heartbeat for `heartbeat.timeout` -> `offline`;
+/// - a heartbeat on the live session -> `online` again.
+public struct AgentTable: Sendable {
+    public private(set) var records: [String: AgentRecord] = [:]
+    /// Sequence number of the last change.
+    public private(set) var seq: UInt64 = 0
+
+    public enum Change: Sendable, Equatable {
+        case upsert(AgentRecord)
+        case delete(agentId: String)
+    }
+
+    public struct Update: Sendable, Equatable {
+        public var seq: UInt64
+        public var change: Change
+    }
+
+    public init() {}
+
+    /// Applies an agent-session event; returns the resulting changes (zero or one).
+    public mutating func apply(_ event: BusEvent, now: Date) -> [Update] {
+        switch event {
+        case .sessionOpened(let opened):
+            var record = records[opened.agent.id] ?? AgentRecord(info: opened.agent, state: .online, now: now)
+            record.update(from: opened.agent)
+            record.state = .online
+            record.stateReason = "connected to gateway \(opened.gatewayId)"
+            record.gatewayId = opened.gatewayId
+            record.sessionId = opened.sessionId
+            record.connectedAt = now
+            record.lastSeen = now
+            if let metrics = opened.metrics { record.metrics = metrics }
+            return [commit(record)]
+
+        case .heartbeat(let beat):
+            guard var record = records[beat.agentId], record.sessionId == beat.sessionId else {
+                return []  // a superseded session, or one this registry run has not heard announced
+            }
+            record.lastSeen = now
+            record.metrics = beat.metrics
+            if record.state != .online {
+                record.state = .online
+                record.stateReason = "heartbeat resumed"
+            }
+            return [commit(record)]
+
+        case .sessionClosed(let closed):
+            guard var record = records[closed.agentId], record.sessionId == closed.sessionId else {
+                return []  // the agent already has a newer session
+            }
+            record.state = .disconnected
+            record.stateReason = closed.reason
+            record.disconnectedAt = now
+            record.gatewayId = nil
+            record.sessionId = nil
+            return [commit(record)]
+
+        case .gatewayHeartbeat, .workerHeartbeat:
+            return []
+        }
+    }
+
+    /// Agents online or disconnected whose last sign of life is older than `timeout` become
+    /// `offline` (the seed's `heartbeat.timeout`, checked every `heartbeat.cleanup_interval`).
+    public mutating func sweep(now: Date, timeout: TimeInterval) -> [Update] {
+        let expired = records.values.filter { $0.state != .offline && now.timeIntervalSince($0.lastSeen) > timeout }
+        return expired.sorted { $0.id < $1.id }.map { stale in
+            var record = stale
+            record.state = .offline
+            record.stateReason = "no heartbeat for \(Int(timeout)) s"
+            return commit(record)
+        }
+    }
+
+    /// A gateway stopped beating (crashed or cut off): its sessions are gone.
+    public mutating func gatewayLost(_ gatewayId: String, now: Date) -> [Update] {
+        let affected = records.values.filter { $0.gatewayId == gatewayId && $0.state == .online }
+        return affected.sorted { $0.id < $1.id }.map { lost in
+            var record = lost
+            record.state = .disconnected
+            record.stateReason = "gateway \(gatewayId) lost"
+            record.disconnectedAt = now
+            record.gatewayId = nil
+            record.sessionId = nil
+            return commit(record)
+        }
+    }
+
+    public mutating func remove(_ agentId: String) -> [Update] {
+        guard records.removeValue(forKey: agentId) != nil else { return [] }
+        seq += 1
+        return [Update(seq: seq, change: .delete(agentId: agentId))]
+    }
+
+    private mutating func commit(_ record: AgentRecord) -> Update {
+        records[record.id] = record
+        seq += 1
+        return Update(seq: seq, change: .upsert(record))
+    }
+}

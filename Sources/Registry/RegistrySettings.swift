@@ -1,0 +1,26 @@
+import Bus
+
+/// What the registry role needs to run; built by `master` from its configuration.
+public struct RegistrySettings: Sendable {
+    /// Endpoints to bind (`tcp://0.0.0.0:5701`, `tcp://127.0.0.1:*` for a free port, `inproc://...`).
+    public var endpoints: BusEndpoints
+    /// No heartbeat for this long -> `offline` (seed key `heartbeat.timeout`, default 600 s).
+    public var heartbeatTimeout: Duration
+    /// How often the offline sweep runs (seed key `heartbeat.cleanup_interval`, default 300 s).
+    public var cleanupInterval: Duration
+    /// A gateway or worker silent this long is considered gone.
+    public var peerTimeout: Duration
+    /// Period of the Clone HUGZ beat.
+    public var hugzInterval: Duration
+
+    public init(
+        endpoints: BusEndpoints, heartbeatTimeout: Duration = .seconds(600), cleanupInterval: Duration = .seconds(300),
+        peerTimeout: Duration = .seconds(5), hugzInterval: Duration = .seconds(1)
+    ) {
+        self.endpoints = endpoints
+        self.heartbeatTimeout = heartbeatTimeout
+        self.cleanupInterval = cleanupInterval
+        self.peerTimeout = peerTimeout
+        self.hugzInterval = hugzInterval
+    }
+}
