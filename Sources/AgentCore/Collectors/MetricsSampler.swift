@@ -1,0 +1,84 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import FleetProtocol
+import Synchronization
+
+/// Takes metrics snapshots. Rates (CPU %, network bytes/s) come from the difference with
+/// the previous sample, so the sampler keeps the last counters; call `prime()` once at
+/// start so the first real snapshot already has a short interval to compare with.
+public final class MetricsSampler: Sendable {
+    private struct State {
+        var cpu: CPUStat?
+        var network: [NetworkInterfaceMetrics] = []
+        var takenAt: ContinuousClock.Instant?
+        var seq: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Reads the counters without producing a snapshot.
+    public func prime() {
+        #if os(Linux)
+        let cpu = CPUStat.read()
+        let network = NetDev.read()
+        state.withLock { state in
+            state.cpu = cpu
+            state.network = network
+            state.takenAt = .now
+        }
+        #endif
+    }
+
+    /// Collects every family this OS supports. A family that fails is left out.
+    public func sample() -> MetricsSnapshot {
+        let now = Date()
+        #if os(Linux)
+        let cpuNow = CPUStat.read()
+        let networkNow = NetDev.read()
+        let load = LoadAverage.read()
+        let uptime = Uptime.read()
+        let memory = MemInfo.read()
+        let filesystems = Filesystems.read()
+        let rss = ProcessMemory.residentBytes()
+        return state.withLock { state in
+            state.seq += 1
+            let elapsed = state.takenAt.map { Self.seconds(ContinuousClock.now - $0) } ?? 0
+            var cpu: CPUMetrics?
+            if let cpuNow {
+                let previous = state.cpu ?? CPUStat(total: CPUTimes(), cores: [])
+                let total = cpuNow.total.busyPercent(since: previous.total) ?? 0
+                let perCore = cpuNow.cores.enumerated().map { index, core in
+                    core.busyPercent(since: index < previous.cores.count ? previous.cores[index] : CPUTimes()) ?? 0
+                }
+                cpu = CPUMetrics(totalPercent: total, perCorePercent: perCore, load1: load?.0, load5: load?.1, load15: load?.2)
+            }
+            let network = state.takenAt == nil
+                ? networkNow : NetDev.withRates(networkNow, previous: state.network, seconds: elapsed)
+            state.cpu = cpuNow ?? state.cpu
+            state.network = networkNow
+            state.takenAt = .now
+            return MetricsSnapshot(
+                timestamp: now, seq: state.seq, cpu: cpu, memory: memory, filesystems: filesystems, network: network,
+                uptimeSeconds: uptime, bootTime: uptime.map { now.addingTimeInterval(-$0) }, agentRSSBytes: rss
+            )
+        }
+        #else
+        // macOS and Windows collectors arrive with the agent issue; report what is portable.
+        let seq = state.withLock { state -> UInt64 in
+            state.seq += 1
+            return state.seq
+        }
+        return MetricsSnapshot(timestamp: now, seq: seq)
+        #endif
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,111 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import FleetSupport
+
+/// `agent.yaml`: the seed's keys and defaults, plus identity and connection tuning.
+public struct AgentConfig: Codable, Sendable {
+    public struct Master: Codable, Sendable {
+        /// Gateway WebSocket URL (seed: `ws://HOST:8080/ws`).
+        public var url = "ws://127.0.0.1:8080/ws"
+        /// More gateway URLs, tried in order after `url` when it fails (failover).
+        public var urls: [String] = []
+        /// REST base for callback results (seed: `http://HOST:8080/api`).
+        public var apiURL = "http://127.0.0.1:8080/api"
+        enum CodingKeys: String, CodingKey {
+            case url, urls
+            case apiURL = "api_url"
+        }
+    }
+
+    public struct Metrics: Codable, Sendable {
+        /// Seconds between heartbeats (each carries a snapshot).
+        public var interval = 300.0
+    }
+
+    public struct Logging: Codable, Sendable {
+        public var level = "info"
+        /// Megabytes per log file before it rotates.
+        public var rotationSize = 10
+        public var maxBackups = 5
+        /// Directory for agent.log; empty means the OS's usual place
+        /// (/var/log/fleet-agent as root, else <state_dir>/logs).
+        public var dir = ""
+        enum CodingKeys: String, CodingKey {
+            case level, dir
+            case rotationSize = "rotation_size"
+            case maxBackups = "max_backups"
+        }
+    }
+
+    public struct Identity: Codable, Sendable {
+        /// Where the agent keeps its id (and later its offline buffer); empty means
+        /// /var/lib/fleet-agent as root, else ~/.local/state/fleet-agent.
+        public var stateDir = ""
+        /// Free-form labels reported to the master (`role: db`).
+        public var labels: [String: String] = [:]
+        enum CodingKeys: String, CodingKey {
+            case labels
+            case stateDir = "state_dir"
+        }
+    }
+
+    public struct Connection: Codable, Sendable {
+        /// First reconnect delay ceiling, seconds; doubles per failure up to `backoff_cap`.
+        public var backoffBase = 1.0
+        public var backoffCap = 60.0
+        /// Seconds between WebSocket pings: a dead path is noticed within about two of these.
+        public var pingInterval = 15.0
+        enum CodingKeys: String, CodingKey {
+            case backoffBase = "backoff_base"
+            case backoffCap = "backoff_cap"
+            case pingInterval = "ping_interval"
+        }
+    }
+
+    public var master = Master()
+    public var metrics = Metrics()
+    public var logging = Logging()
+    public var agent = Identity()
+    public var connection = Connection()
+
+    public init() {}
+
+    public static let environmentPrefix = "FLEET_AGENT_"
+
+    /// Every gateway URL in failover order.
+    public var gatewayURLs: [String] { [master.url] + master.urls.filter { $0 != master.url } }
+
+    public var resolvedStateDir: String {
+        if !agent.stateDir.isEmpty { return agent.stateDir }
+        if getuid() == 0 { return "/var/lib/fleet-agent" }
+        let home = getenv("HOME").map { String(cString: $0) } ?? "."
+        return "\(home)/.local/state/fleet-agent"
+    }
+
+    public var resolvedLogDir: String {
+        if !logging.dir.isEmpty { return logging.dir }
+        if getuid() == 0 { return "/var/log/fleet-agent" }
+        return "\(resolvedStateDir)/logs"
+    }
+
+    public func validate() throws {
+        func fail(_ key: String, _ message: String) -> ConfigError {
+            ConfigError(kind: .invalidValue, source: "configuration", key: key, message: message)
+        }
+        for (index, url) in gatewayURLs.enumerated() where !(url.hasPrefix("ws://") || url.hasPrefix("wss://")) {
+            throw fail(index == 0 ? "master.url" : "master.urls", "'\(url)' is not a ws:// or wss:// URL")
+        }
+        guard metrics.interval >= 0.1 else { throw fail("metrics.interval", "must be at least 0.1 seconds") }
+        guard FleetLogging.level(logging.level) != nil else {
+            throw fail("logging.level", "must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        guard logging.rotationSize >= 1 else { throw fail("logging.rotation_size", "must be at least 1 (MB)") }
+        guard logging.maxBackups >= 0 else { throw fail("logging.max_backups", "must be 0 or more") }
+        guard connection.backoffBase > 0, connection.backoffCap >= connection.backoffBase else {
+            throw fail("connection.backoff_cap", "backoff_base must be > 0 and backoff_cap >= backoff_base")
+        }
+    }
+}

@@ -1,0 +1,167 @@
+import FleetProtocol
+import HummingbirdWSClient
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The agent's connection to the master: one WebSocket to a gateway at a time, failover
+/// through the configured URLs, reconnect with full-jitter backoff, heartbeats with a
+/// metrics snapshot every `metrics.interval`, and a clean close on shutdown.
+public final class AgentLink: Sendable {
+    /// How a connection attempt ended, for logging and the backoff decision.
+    enum Outcome: Sendable {
+        case closed(welcomed: Bool, reason: String)
+        case failed(welcomed: Bool, error: String)
+    }
+
+    private struct State {
+        var outbound: WebSocketOutboundWriter?
+        var shuttingDown = false
+        var welcomed = false
+    }
+
+    private let config: AgentConfig
+    private let info: AgentInfo
+    private let sampler: MetricsSampler
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    public init(config: AgentConfig, info: AgentInfo, sampler: MetricsSampler, logger: Logger) {
+        self.config = config
+        self.info = info
+        self.sampler = sampler
+        self.logger = logger
+    }
+
+    /// Connects and reconnects until graceful shutdown or cancellation.
+    public func run() async {
+        await withGracefulShutdownHandler {
+            await self.loop()
+        } onGracefulShutdown: {
+            self.requestClose()
+        }
+    }
+
+    /// Closes the live connection (normal closure) and stops reconnecting.
+    public func requestClose() {
+        let outbound = state.withLock { state -> WebSocketOutboundWriter? in
+            state.shuttingDown = true
+            return state.outbound
+        }
+        if let outbound {
+            Task { try? await outbound.close(.normalClosure, reason: "agent shutting down") }
+        }
+    }
+
+    private var shuttingDown: Bool { state.withLock { $0.shuttingDown } }
+
+    private func loop() async {
+        let urls = config.gatewayURLs
+        let backoff = Backoff(base: config.connection.backoffBase, cap: config.connection.backoffCap)
+        var failures = 0
+        var index = 0
+        while !Task.isCancelled && !shuttingDown {
+            let url = urls[index % urls.count]
+            logger.info("connecting", metadata: ["url": "\(url)"])
+            let outcome = await connect(url)
+            if shuttingDown || Task.isCancelled { break }
+            let welcomed: Bool
+            switch outcome {
+            case .closed(let wasWelcomed, let reason):
+                welcomed = wasWelcomed
+                logger.warning("disconnected", metadata: ["url": "\(url)", "reason": "\(reason)"])
+            case .failed(let wasWelcomed, let error):
+                welcomed = wasWelcomed
+                logger.warning("connection failed", metadata: ["url": "\(url)", "error": "\(error)"])
+            }
+            // A session that got as far as welcome resets the backoff; a failed attempt grows it.
+            failures = welcomed ? 0 : failures + 1
+            // Fail over: the next attempt goes to the next URL in the list.
+            index += 1
+            let delay = backoff.delay(failures: failures)
+            logger.info(
+                "reconnecting",
+                metadata: [
+                    "in_seconds": "\(Double(Int(delay * 1000)) / 1000)", "next": "\(urls[index % urls.count])",
+                    "failures": "\(failures)",
+                ]
+            )
+            do {
+                try await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
+            } catch {
+                break
+            }
+        }
+        logger.info("link stopped")
+    }
+
+    private func connect(_ url: String) async -> Outcome {
+        state.withLock { $0.welcomed = false }
+        let configuration = WebSocketClientConfiguration(
+            maxFrameSize: 1_048_576,
+            autoPing: .enabled(timePeriod: .milliseconds(Int64(config.connection.pingInterval * 1000)))
+        )
+        do {
+            let close = try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) {
+                inbound, outbound, _ in
+                try await self.session(inbound: inbound, outbound: outbound)
+            }
+            state.withLock { $0.outbound = nil }
+            let reason = close.map { "closed by gateway: \($0.closeCode) \($0.reason ?? "")" } ?? "connection closed"
+            return .closed(welcomed: state.withLock { $0.welcomed }, reason: reason)
+        } catch {
+            state.withLock { $0.outbound = nil }
+            return .failed(welcomed: state.withLock { $0.welcomed }, error: "\(error)")
+        }
+    }
+
+    private func session(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+        let closeNow = state.withLock { state -> Bool in
+            state.outbound = outbound
+            return state.shuttingDown
+        }
+        if closeNow {
+            try await outbound.close(.normalClosure, reason: "agent shutting down")
+            return
+        }
+        let hello = AgentMessage.hello(.init(agent: info, metrics: sampler.sample()))
+        try await outbound.write(.text(try FleetJSON.encodeString(hello)))
+
+        let interval = Duration.milliseconds(Int64(config.metrics.interval * 1000))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for try await message in inbound.messages(maxSize: 16 * 1_048_576) {
+                    self.handle(message)
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: interval)
+                    let beat = AgentMessage.heartbeat(.init(metrics: self.sampler.sample()))
+                    try await outbound.write(.text(try FleetJSON.encodeString(beat)))
+                }
+            }
+            // The read ends when the socket closes; then stop the heartbeats too.
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func handle(_ message: WebSocketMessage) {
+        guard case .text(let text) = message else {
+            logger.notice("binary frame from gateway ignored")
+            return
+        }
+        do {
+            switch try FleetJSON.decode(MasterMessage.self, from: text) {
+            case .welcome(let welcome):
+                state.withLock { $0.welcomed = true }
+                logger.info("connected", metadata: ["gateway": "\(welcome.gatewayId)", "session": "\(welcome.sessionId)"])
+            case .error(let error):
+                logger.warning("gateway refused a frame", metadata: ["code": "\(error.code)", "message": "\(error.message)"])
+            }
+        } catch {
+            logger.notice("frame from gateway not understood", metadata: ["error": "\(error)"])
+        }
+    }
+}
