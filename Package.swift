@@ -138,7 +138,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FleetTests",
-            dependencies: ["FleetProtocol", "FleetSupport", "AgentCore", "Bus", "ZeroMQ"],
+            dependencies: ["FleetProtocol", "FleetSupport", "AgentCore", "Registry", "Bus", "ZeroMQ"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),

@@ -13,7 +13,7 @@ public enum FleetJSON {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
-            try container.encode(date.formatted(iso8601))
+            try container.encode(format(date))
         }
         encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.withoutEscapingSlashes]
         return encoder
@@ -32,6 +32,22 @@ public enum FleetJSON {
     }
 
     private static let iso8601 = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+    private static let iso8601Seconds = Date.ISO8601FormatStyle()
+
+    /// `2026-11-28T16:04:52.123Z`, rounded to the millisecond. Built by hand because the
+    /// format style truncates, and a double such as .123 is stored as .12299...
+    public static func format(_ date: Date) -> String {
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        var seconds = milliseconds / 1000
+        var fraction = milliseconds % 1000
+        if fraction < 0 {
+            seconds -= 1
+            fraction += 1000
+        }
+        let whole = Date(timeIntervalSince1970: Double(seconds)).formatted(iso8601Seconds)
+        let digits = String(fraction)
+        return String(whole.dropLast()) + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
+    }
 
     /// Encodes `value` as compact JSON bytes.
     public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {

@@ -1,0 +1,81 @@
+import FleetProtocol
+import Foundation
+import Registry
+import Testing
+
+@Suite("Registry agent table: liveness rules and sequencing")
+struct AgentTableTests {
+    let start = Date(timeIntervalSince1970: 1_800_000_000)
+    let info = AgentInfo(id: "web-1", hostname: "web-1.example", os: OSInfo(name: "Debian", version: "12", kernel: "6.1", arch: "x86_64"), agentVersion: "0.1.0")
+
+    func metrics(_ seq: UInt64) -> MetricsSnapshot { MetricsSnapshot(timestamp: start, seq: seq) }
+
+    func opened(_ session: String, gateway: String = "gw-a") -> BusEvent {
+        .sessionOpened(.init(gatewayId: gateway, sessionId: session, agent: info, metrics: metrics(1)))
+    }
+
+    func record(_ updates: [AgentTable.Update]) -> AgentRecord? {
+        guard case .upsert(let record) = updates.last?.change else { return nil }
+        return record
+    }
+
+    @Test("hello -> online; heartbeat keeps it; close -> disconnected; silence -> offline; heartbeat -> online")
+    func lifecycle() throws {
+        var table = AgentTable()
+        let online = try #require(record(table.apply(opened("s1"), now: start)))
+        #expect(online.state == .online && online.gatewayId == "gw-a" && online.sessionId == "s1")
+
+        let beat = table.apply(.heartbeat(.init(gatewayId: "gw-a", sessionId: "s1", agentId: "web-1", metrics: metrics(2))), now: start + 10)
+        #expect(record(beat)?.metrics?.seq == 2)
+        #expect(record(beat)?.lastSeen == start + 10)
+
+        #expect(table.sweep(now: start + 100, timeout: 600).isEmpty)
+        let offline = try #require(record(table.sweep(now: start + 611, timeout: 600)))
+        #expect(offline.state == .offline)
+        #expect(offline.stateReason == "no heartbeat for 600 s")
+
+        let back = try #require(record(table.apply(.heartbeat(.init(gatewayId: "gw-a", sessionId: "s1", agentId: "web-1", metrics: metrics(3))), now: start + 620)))
+        #expect(back.state == .online && back.stateReason == "heartbeat resumed")
+
+        let closed = try #require(record(table.apply(.sessionClosed(.init(gatewayId: "gw-a", sessionId: "s1", agentId: "web-1", reason: "socket closed")), now: start + 630)))
+        #expect(closed.state == .disconnected && closed.sessionId == nil && closed.gatewayId == nil)
+        #expect(table.seq == 5)
+    }
+
+    @Test("an agent moving to another gateway: the old session's late close changes nothing")
+    func sessionMoves() throws {
+        var table = AgentTable()
+        _ = table.apply(opened("s1", gateway: "gw-a"), now: start)
+        let moved = try #require(record(table.apply(opened("s2", gateway: "gw-b"), now: start + 1)))
+        #expect(moved.gatewayId == "gw-b")
+        let lateClose = table.apply(.sessionClosed(.init(gatewayId: "gw-a", sessionId: "s1", agentId: "web-1", reason: "socket closed")), now: start + 2)
+        #expect(lateClose.isEmpty)
+        #expect(table.records["web-1"]?.state == .online)
+        // Heartbeats from the superseded session are ignored too.
+        #expect(table.apply(.heartbeat(.init(gatewayId: "gw-a", sessionId: "s1", agentId: "web-1", metrics: metrics(9))), now: start + 3).isEmpty)
+    }
+
+    @Test("a lost gateway disconnects only its own agents")
+    func gatewayLost() throws {
+        var table = AgentTable()
+        _ = table.apply(opened("s1", gateway: "gw-a"), now: start)
+        var other = info
+        other.id = "db-1"
+        _ = table.apply(.sessionOpened(.init(gatewayId: "gw-b", sessionId: "s2", agent: other, metrics: nil)), now: start)
+        let updates = table.gatewayLost("gw-a", now: start + 5)
+        #expect(updates.count == 1)
+        #expect(record(updates)?.id == "web-1" && record(updates)?.state == .disconnected)
+        #expect(table.records["db-1"]?.state == .online)
+    }
+
+    @Test("every change gets the next sequence number")
+    func sequence() {
+        var table = AgentTable()
+        var seqs: [UInt64] = []
+        seqs += table.apply(opened("s1"), now: start).map(\.seq)
+        seqs += table.apply(.heartbeat(.init(gatewayId: "gw-a", sessionId: "s1", agentId: "web-1", metrics: metrics(2))), now: start).map(\.seq)
+        seqs += table.remove("web-1").map(\.seq)
+        seqs += table.remove("web-1").map(\.seq)
+        #expect(seqs == [1, 2, 3])
+    }
+}
