@@ -46,7 +46,11 @@ public final class ZMQReceiver: AsyncSequence, Sendable {
         self.fd = fd
         self.maxBatch = maxBatch
         self.threadName = threadName
-        self.capacity = DispatchSemaphore(value: maxPendingBatches)
+        // Created at 0 and raised by signals: libdispatch traps when a semaphore is freed
+        // with a value below the one it was created with, which a receiver stopped with
+        // batches still in flight would otherwise be.
+        self.capacity = DispatchSemaphore(value: 0)
+        for _ in 0..<Swift.max(1, maxPendingBatches) { capacity.signal() }
         (self.stream, self.continuation) = AsyncStream.makeStream(of: [ZMQMessage].self, bufferingPolicy: .unbounded)
     }
 

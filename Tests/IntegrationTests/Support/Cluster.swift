@@ -1,0 +1,164 @@
+import FleetProtocol
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// A master (split or all-in-one) plus agents, as real processes on loopback, each on a
+/// port it picked itself (reported through `--ready-file`). Everything is stopped by
+/// `shutdown()`; logs stay in `directory` for a failing test to show.
+final class Cluster: @unchecked Sendable {
+    // @unchecked Sendable: mutated only from the one test task that owns it.
+    let directory: URL
+    private(set) var processes: [FleetProcess] = []
+
+    struct Ready: Decodable {
+        struct Bus: Decodable {
+            var events: String
+            var updates: String
+            var snapshot: String
+            var jobs_in: String
+            var jobs_out: String
+        }
+        var role: String
+        var http: String?
+        var gatewayId: String?
+        var bus: Bus?
+    }
+
+    struct Gateway {
+        var process: FleetProcess
+        var http: String
+        var id: String
+        var port: Int
+        var ws: String { http.replacingOccurrences(of: "http://", with: "ws://") + "/ws" }
+    }
+
+    init(_ label: String) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-it-\(label)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    func start(_ name: String, _ binary: String, _ arguments: [String]) throws -> FleetProcess {
+        let process = try FleetProcess(name: name, binary: binary, arguments: arguments, directory: directory)
+        processes.append(process)
+        return process
+    }
+
+    /// Waits for a role's ready file (and fails with its stderr if it died first).
+    func ready(_ process: FleetProcess, file: String) async throws -> Ready {
+        let path = directory.appendingPathComponent(file).path
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if let data = FileManager.default.contents(atPath: path), let ready = try? JSONDecoder().decode(Ready.self, from: data) {
+                return ready
+            }
+            if !process.isRunning {
+                throw HarnessError("\(process.name) exited (\(process.process.terminationStatus)) before ready:\n\(process.stderr)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw HarnessError("\(process.name) not ready after 20 s:\n\(process.stderr)")
+    }
+
+    static let fastLiveness = ["--set", "registry.peer_timeout=3"]
+
+    func startRegistry() async throws -> Ready.Bus {
+        let star = "tcp://127.0.0.1:*"
+        let process = try start("registry", "master", [
+            "registry", "--ready-file", "registry.json", "--set", "data_dir=registry",
+            "--set", "bus.events=\(star)", "--set", "bus.updates=\(star)", "--set", "bus.snapshot=\(star)",
+            "--set", "bus.jobs_in=\(star)", "--set", "bus.jobs_out=\(star)",
+        ] + Self.fastLiveness)
+        guard let bus = try await ready(process, file: "registry.json").bus else { throw HarnessError("registry reported no bus") }
+        return bus
+    }
+
+    static func busArguments(_ bus: Ready.Bus) -> [String] {
+        [
+            "--set", "bus.events=\(bus.events)", "--set", "bus.updates=\(bus.updates)", "--set", "bus.snapshot=\(bus.snapshot)",
+            "--set", "bus.jobs_in=\(bus.jobs_in)", "--set", "bus.jobs_out=\(bus.jobs_out)",
+        ]
+    }
+
+    func startGateway(_ name: String, bus: Ready.Bus, port: Int = 0) async throws -> Gateway {
+        let file = "\(name)-\(UUID().uuidString.prefix(4)).json"
+        let process = try start(name, "master", [
+            "gateway", "--ready-file", file, "--set", "data_dir=\(name)", "--set", "server.host=127.0.0.1",
+            "--set", "server.port=\(port)",
+        ] + Self.busArguments(bus))
+        let ready = try await ready(process, file: file)
+        return try Self.gateway(process, ready)
+    }
+
+    func startWorker(_ name: String, bus: Ready.Bus) async throws {
+        let process = try start(name, "master", ["worker", "--ready-file", "\(name).json", "--set", "data_dir=\(name)"] + Self.busArguments(bus))
+        _ = try await ready(process, file: "\(name).json")
+    }
+
+    /// `master serve`: the all-in-one deployment.
+    func startServe() async throws -> Gateway {
+        let process = try start("serve", "master", [
+            "serve", "--ready-file", "serve.json", "--set", "data_dir=serve", "--set", "server.host=127.0.0.1",
+            "--set", "server.port=0",
+        ] + Self.fastLiveness)
+        return try Self.gateway(process, try await ready(process, file: "serve.json"))
+    }
+
+    static func gateway(_ process: FleetProcess, _ ready: Ready) throws -> Gateway {
+        guard let http = ready.http, let id = ready.gatewayId, let port = URL(string: http)?.port else {
+            throw HarnessError("\(process.name) reported no http address")
+        }
+        return Gateway(process: process, http: http, id: id, port: port)
+    }
+
+    /// Starts an agent connected to `urls` (failover order) with a 1 s heartbeat; returns
+    /// the process and the agent id it created.
+    func startAgent(_ name: String, urls: [String]) async throws -> (FleetProcess, String) {
+        var arguments = [
+            "run", "--set", "master.url=\(urls[0])", "--set", "metrics.interval=1",
+            "--set", "agent.state_dir=\(name)/state", "--set", "logging.dir=\(name)/logs",
+            "--set", "connection.backoff_base=0.2", "--set", "connection.backoff_cap=1",
+        ]
+        if urls.count > 1 { arguments += ["--set", "master.urls=[\(urls.dropFirst().joined(separator: ", "))]"] }
+        let process = try start(name, "agent", arguments)
+        let idFile = directory.appendingPathComponent("\(name)/state/agent-id").path
+        let found = await eventually(timeout: .seconds(10)) { FileManager.default.fileExists(atPath: idFile) }
+        guard found, let id = try? String(contentsOfFile: idFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) else {
+            throw HarnessError("\(name) wrote no agent id:\n\(process.stderr)")
+        }
+        return (process, id)
+    }
+
+    /// `GET /api/v1/agents` on a gateway.
+    func agents(_ gateway: Gateway) async throws -> [AgentRecord] {
+        let (status, body) = try await HTTP.get("\(gateway.http)/api/v1/agents")
+        guard status == 200 else { throw HarnessError("GET agents: HTTP \(status)") }
+        return try FleetJSON.decoder().decode(AgentListResponse.self, from: body).agents
+    }
+
+    /// id -> state, as a gateway reports it (empty on any error).
+    func states(_ gateway: Gateway) async -> [String: AgentState] {
+        let agents = (try? await agents(gateway)) ?? []
+        return Dictionary(agents.map { ($0.id, $0.state) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Every log, for a failure message.
+    func logs() -> String {
+        processes.map { "--- \($0.name) (pid \($0.pid))\n\($0.stderr.suffix(3000))" }.joined(separator: "\n")
+    }
+
+    func shutdown() async {
+        for process in processes.reversed() { await process.stop() }
+    }
+}
+
+/// MemTotal from /proc/meminfo, in bytes, read independently of the agent's collector.
+func memTotalBytes() throws -> UInt64 {
+    let text = try String(contentsOfFile: "/proc/meminfo", encoding: .utf8)
+    guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") }),
+        let kb = line.split(separator: " ").dropFirst().first.flatMap({ UInt64($0) })
+    else { throw HarnessError("no MemTotal in /proc/meminfo") }
+    return kb * 1024
+}

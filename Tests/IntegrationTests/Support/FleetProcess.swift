@@ -1,0 +1,109 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// One of our built binaries running as a real child process, with its stdout/stderr in
+/// files under the test's directory (read them when a test fails).
+final class FleetProcess: @unchecked Sendable {
+    // @unchecked Sendable: `Process` is not Sendable, but this wrapper only calls its
+    // thread-safe members (pid, isRunning, terminationStatus, signals) after `run()`.
+    let name: String
+    let process = Process()
+    let stdoutPath: String
+    let stderrPath: String
+
+    /// Where SwiftPM put `master` and `agent`: beside the test bundle.
+    static let productsDirectory: URL = {
+        let executable = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        var directory = executable.deletingLastPathComponent()
+        // The runner may live inside a bundle directory (…/fleetPackageTests.xctest/…).
+        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("master").path),
+            directory.path != "/"
+        {
+            directory = directory.deletingLastPathComponent()
+        }
+        return directory
+    }()
+
+    init(name: String, binary: String, arguments: [String], directory: URL, environment: [String: String] = [:]) throws {
+        self.name = name
+        let executable = Self.productsDirectory.appendingPathComponent(binary)
+        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
+            throw HarnessError("\(binary) not built at \(executable.path): run `swift build` first")
+        }
+        stdoutPath = directory.appendingPathComponent("\(name).out").path
+        stderrPath = directory.appendingPathComponent("\(name).err").path
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process.executableURL = executable
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("FLEET_") }
+        env.merge(environment) { $1 }
+        process.environment = env
+        process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
+        process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
+    var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    func signal(_ signal: Int32) {
+        if process.isRunning { kill(pid, signal) }
+    }
+
+    /// Waits for the process to exit; returns its status, or nil on timeout.
+    func waitForExit(timeout: Duration = .seconds(10)) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            if ContinuousClock.now > deadline { return nil }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return process.terminationStatus
+    }
+
+    /// SIGTERM, then SIGKILL if it does not exit in time.
+    func stop() async {
+        guard process.isRunning else { return }
+        signal(SIGTERM)
+        if await waitForExit(timeout: .seconds(10)) == nil {
+            signal(SIGKILL)
+            _ = await waitForExit(timeout: .seconds(5))
+        }
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes. Returns whether it held.
+func eventually(timeout: Duration, _ condition: () async throws -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    repeat {
+        if (try? await condition()) == true { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    } while ContinuousClock.now < deadline
+    return (try? await condition()) == true
+}
+
+/// Minimal JSON-over-HTTP client for the tests (URLSession, no cache).
+enum HTTP {
+    static let session: URLSession = {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = 5
+        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
+        return URLSession(configuration: configuration)
+    }()
+
+    static func get(_ url: String) async throws -> (status: Int, body: Data) {
+        let (data, response) = try await session.data(from: URL(string: url)!)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+}
