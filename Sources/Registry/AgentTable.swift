@@ -53,6 +53,7 @@ public struct AgentTable: Sendable {
             }
             record.lastSeen = now
             record.metrics = beat.metrics
+            record.gatewayId = beat.gatewayId
             if record.state != .online {
                 record.state = .online
                 record.stateReason = "heartbeat resumed"
@@ -87,7 +88,9 @@ public struct AgentTable: Sendable {
         }
     }
 
-    /// A gateway stopped beating (crashed or cut off): its sessions are gone.
+    /// A gateway stopped beating (crashed or cut off): its agents are `disconnected`.
+    /// The session id is kept: if the gateway was only cut off and comes back, the next
+    /// heartbeat on that session brings the agent back `online` without a new hello.
     public mutating func gatewayLost(_ gatewayId: String, now: Date) -> [Update] {
         let affected = records.values.filter { $0.gatewayId == gatewayId && $0.state == .online }
         return affected.sorted { $0.id < $1.id }.map { lost in
@@ -96,7 +99,6 @@ public struct AgentTable: Sendable {
             record.stateReason = "gateway \(gatewayId) lost"
             record.disconnectedAt = now
             record.gatewayId = nil
-            record.sessionId = nil
             return commit(record)
         }
     }

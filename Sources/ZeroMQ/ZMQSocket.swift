@@ -79,6 +79,13 @@ public final class ZMQSocket: Sendable {
         }
         lock.withLock { handle in
             if let raw = handle.raw {
+                // Receive-only sockets have nothing of value outbound: a SUB's queued
+                // subscription to a publisher that is already gone would otherwise hold
+                // zmq_ctx_term for the whole linger while it tries to reconnect.
+                if type == .sub || type == .pull {
+                    var zero: Int32 = 0
+                    zmq_setsockopt(raw, ZMQ_LINGER, &zero, MemoryLayout<Int32>.size)
+                }
                 zmq_close(raw)
                 handle.raw = nil
             }

@@ -66,6 +66,10 @@ struct AgentTableTests {
         #expect(updates.count == 1)
         #expect(record(updates)?.id == "web-1" && record(updates)?.state == .disconnected)
         #expect(table.records["db-1"]?.state == .online)
+
+        // The gateway was only cut off: the next heartbeat on the same session revives the agent.
+        let revived = record(table.apply(.heartbeat(.init(gatewayId: "gw-a", sessionId: "s1", agentId: "web-1", metrics: metrics(4))), now: start + 8))
+        #expect(revived?.state == .online && revived?.gatewayId == "gw-a")
     }
 
     @Test("every change gets the next sequence number")
