@@ -1,5 +1,6 @@
 import Bus
 import FleetProtocol
+import FleetSupport
 import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
@@ -39,6 +40,9 @@ public final class GatewayService: Service, Sendable {
         self.replica = try CloneReplica(
             context: context, updates: settings.endpoints.updates, snapshot: settings.endpoints.snapshot,
             extraSubscriptions: [BusTopic.gateway(settings.gatewayId)], logger: logger,
+            onMessage: { message in
+                Self.handleCommand(message, gatewayId: gatewayId, sessions: sessions, logger: logger)
+            },
             onEpochChange: { epoch, previous in
                 // A new registry run knows none of our sessions: announce them again so no
                 // agent is lost or falsely flagged (DESIGN.md section 5).
@@ -110,6 +114,31 @@ public final class GatewayService: Service, Sendable {
             group.cancelAll()
         }
         logger.info("gateway stopped")
+    }
+
+    /// A command from the registry on `gw.<id>.`: `[topic][kind][body]`.
+    static func handleCommand(_ message: ZMQMessage, gatewayId: String, sessions: SessionTable, logger: Logger) {
+        guard message.frames.count == 3, message.string(at: 0) == BusTopic.gateway(gatewayId), let kind = message.string(at: 1) else {
+            logger.warning("malformed gateway command ignored", metadata: ["frames": "\(message.frames.count)"])
+            return
+        }
+        let command: GatewayCommand
+        do {
+            command = try GatewayCommand(kind: kind, body: message.frames[2])
+        } catch {
+            logger.warning("gateway command refused", metadata: ["error": "\(error)"])
+            return
+        }
+        switch command {
+        case .closeSession(let close):
+            guard let session = sessions.session(close.sessionId) else { return }  // already gone
+            logger.notice("closing session on registry's order", metadata: [
+                "agent": "\(close.agentId)", "session": "\(close.sessionId)", "reason": "\(close.reason)",
+            ])
+            Task {
+                try? await session.outbound.close(.init(codeNumber: close.code), reason: String(close.reason.prefix(120)))
+            }
+        }
     }
 
     /// The gateway's heartbeat to the registry (every second).

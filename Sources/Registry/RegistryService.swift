@@ -24,9 +24,16 @@ public final class RegistryService: Service, Sendable {
     private let clone: CloneServer
     private let streamer: Streamer
     private let core = Mutex(Core())
-    /// Updates in sequence order, from whichever task made them to the one publishing task.
-    private let outbox: AsyncStream<AgentTable.Update>
-    private let outboxWriter: AsyncStream<AgentTable.Update>.Continuation
+    /// Everything to publish, in order, from whichever task made it to the one publishing task.
+    private let outbox: AsyncStream<Outgoing>
+    private let outboxWriter: AsyncStream<Outgoing>.Continuation
+
+    private enum Outgoing: Sendable {
+        /// A state change (Clone update, sequenced).
+        case update(AgentTable.Update)
+        /// A command for one gateway (not part of the replicated state).
+        case command(gatewayId: String, GatewayCommand)
+    }
 
     private struct Core {
         var table = AgentTable()
@@ -52,7 +59,7 @@ public final class RegistryService: Service, Sendable {
             events: eventsEndpoint, updates: clone.boundUpdates, snapshot: clone.boundSnapshot,
             jobsIn: streamer.boundInput, jobsOut: streamer.boundOutput
         )
-        (outbox, outboxWriter) = AsyncStream.makeStream(of: AgentTable.Update.self)
+        (outbox, outboxWriter) = AsyncStream.makeStream(of: Outgoing.self)
     }
 
     public func run() async throws {
@@ -105,10 +112,17 @@ public final class RegistryService: Service, Sendable {
                         if core.peers.heard(event, at: instant) {
                             logPeer(event)
                         }
+                        if let close = Self.supersededSession(by: event, in: core.table) {
+                            logger.warning("duplicate agent id: closing the older session", metadata: [
+                                "agent": "\(close.command.agentId)", "gateway": "\(close.gatewayId)",
+                                "session": "\(close.command.sessionId)",
+                            ])
+                            outboxWriter.yield(.command(gatewayId: close.gatewayId, .closeSession(close.command)))
+                        }
                         for update in core.table.apply(event, now: now) {
                             logTransition(update, cause: event)
                             // Yielding under the lock keeps the outbox in sequence order.
-                            outboxWriter.yield(update)
+                            outboxWriter.yield(.update(update))
                         }
                     }
                 }
@@ -119,15 +133,47 @@ public final class RegistryService: Service, Sendable {
     }
 
     private func publishUpdates() async {
-        for await update in outbox {
+        for await outgoing in outbox {
             do {
-                switch update.change {
-                case .upsert(let record): try await clone.publish(seq: update.seq, record: record)
-                case .delete(let id): try await clone.publishDelete(seq: update.seq, agentId: id)
+                switch outgoing {
+                case .update(let update):
+                    switch update.change {
+                    case .upsert(let record): try await clone.publish(seq: update.seq, record: record)
+                    case .delete(let id): try await clone.publishDelete(seq: update.seq, agentId: id)
+                    }
+                case .command(let gatewayId, let command):
+                    try await clone.publishCommand(command, to: gatewayId)
                 }
             } catch {
-                logger.error("update not published", metadata: ["seq": "\(update.seq)", "error": "\(error)"])
+                logger.error("not published", metadata: ["error": "\(error)"])
             }
+        }
+    }
+
+    /// Duplicate agent ids (zguide has no name for it; the seed deadlocked on it): when an
+    /// agent id opens a session while another of its sessions is live, the newest wins and
+    /// the older is told to close. A heartbeat from a session already superseded means the
+    /// close was lost on the way (PUB is lossy), so it is sent again.
+    static func supersededSession(by event: BusEvent, in table: AgentTable) -> (gatewayId: String, command: GatewayCommand.CloseSession)? {
+        switch event {
+        case .sessionOpened(let opened):
+            guard let record = table.records[opened.agent.id], record.state == .online,
+                let oldSession = record.sessionId, let oldGateway = record.gatewayId, oldSession != opened.sessionId
+            else { return nil }
+            return (oldGateway, .init(
+                sessionId: oldSession, agentId: opened.agent.id, code: FleetCloseCode.superseded,
+                reason: "superseded: agent id \(opened.agent.id) connected again on gateway \(opened.gatewayId)"
+            ))
+        case .heartbeat(let beat):
+            guard let record = table.records[beat.agentId], let current = record.sessionId, current != beat.sessionId else {
+                return nil
+            }
+            return (beat.gatewayId, .init(
+                sessionId: beat.sessionId, agentId: beat.agentId, code: FleetCloseCode.superseded,
+                reason: "superseded: agent id \(beat.agentId) has a newer session"
+            ))
+        default:
+            return nil
         }
     }
 
@@ -141,7 +187,7 @@ public final class RegistryService: Service, Sendable {
         core.withLock { core in
             for update in core.table.sweep(now: Date(), timeout: timeout) {
                 logTransition(update, cause: nil)
-                outboxWriter.yield(update)
+                outboxWriter.yield(.update(update))
             }
         }
     }
@@ -153,7 +199,7 @@ public final class RegistryService: Service, Sendable {
                 logger.warning("gateway lost", metadata: ["gateway": "\(gateway)"])
                 for update in core.table.gatewayLost(gateway, now: Date()) {
                     logTransition(update, cause: nil)
-                    outboxWriter.yield(update)
+                    outboxWriter.yield(.update(update))
                 }
             }
             for worker in lost.workers {

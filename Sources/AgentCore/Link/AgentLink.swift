@@ -1,4 +1,5 @@
 import FleetProtocol
+import FleetSupport
 import HummingbirdWSClient
 import Logging
 import ServiceLifecycle
@@ -12,7 +13,13 @@ public final class AgentLink: Sendable {
     enum Outcome: Sendable {
         case closed(welcomed: Bool, reason: String)
         case failed(welcomed: Bool, error: String)
+        /// The master closed us because another connection uses our agent id.
+        case superseded(reason: String)
     }
+
+    /// Shortest wait after being superseded: long enough that two hosts sharing an id (a
+    /// cloned VM with its state dir) take turns slowly instead of flapping every second.
+    static let supersededMinimumDelay = 60.0
 
     private struct State {
         var outbound: WebSocketOutboundWriter?
@@ -25,6 +32,8 @@ public final class AgentLink: Sendable {
     private let sampler: MetricsSampler
     private let logger: Logger
     private let state = Mutex(State())
+    /// Fired on shutdown so a reconnect wait (up to minutes) ends at once.
+    private let stopping = ShutdownSignal()
 
     public init(config: AgentConfig, info: AgentInfo, sampler: MetricsSampler, logger: Logger) {
         self.config = config
@@ -48,6 +57,7 @@ public final class AgentLink: Sendable {
             state.shuttingDown = true
             return state.outbound
         }
+        stopping.fire()
         if let outbound {
             Task { try? await outbound.close(.normalClosure, reason: "agent shutting down") }
         }
@@ -65,20 +75,27 @@ public final class AgentLink: Sendable {
             logger.info("connecting", metadata: ["url": "\(url)"])
             let outcome = await connect(url)
             if shuttingDown || Task.isCancelled { break }
-            let welcomed: Bool
+            var delay: Double
             switch outcome {
-            case .closed(let wasWelcomed, let reason):
-                welcomed = wasWelcomed
+            case .closed(let welcomed, let reason):
                 logger.warning("disconnected", metadata: ["url": "\(url)", "reason": "\(reason)"])
-            case .failed(let wasWelcomed, let error):
-                welcomed = wasWelcomed
+                // A session that got as far as welcome resets the backoff; a failed attempt grows it.
+                failures = welcomed ? 0 : failures + 1
+                delay = backoff.delay(failures: failures)
+            case .failed(let welcomed, let error):
                 logger.warning("connection failed", metadata: ["url": "\(url)", "error": "\(error)"])
+                failures = welcomed ? 0 : failures + 1
+                delay = backoff.delay(failures: failures)
+            case .superseded(let reason):
+                logger.error(
+                    "another agent is using this agent's id; check for a copied state directory",
+                    metadata: ["reason": "\(reason)", "state_dir": "\(config.resolvedStateDir)"]
+                )
+                let ceiling = Swift.max(config.connection.backoffCap, Self.supersededMinimumDelay)
+                delay = Double.random(in: (ceiling / 2)...ceiling)
             }
-            // A session that got as far as welcome resets the backoff; a failed attempt grows it.
-            failures = welcomed ? 0 : failures + 1
             // Fail over: the next attempt goes to the next URL in the list.
             index += 1
-            let delay = backoff.delay(failures: failures)
             logger.info(
                 "reconnecting",
                 metadata: [
@@ -86,11 +103,7 @@ public final class AgentLink: Sendable {
                     "failures": "\(failures)",
                 ]
             )
-            do {
-                try await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
-            } catch {
-                break
-            }
+            if await stopping.sleep(for: .milliseconds(Int64(delay * 1000))) || Task.isCancelled { break }
         }
         logger.info("link stopped")
     }
@@ -107,6 +120,9 @@ public final class AgentLink: Sendable {
                 try await self.session(inbound: inbound, outbound: outbound)
             }
             state.withLock { $0.outbound = nil }
+            if let close, case .unknown(let code) = close.closeCode, Int(code) == FleetCloseCode.superseded {
+                return .superseded(reason: close.reason ?? "superseded")
+            }
             let reason = close.map { "closed by gateway: \($0.closeCode) \($0.reason ?? "")" } ?? "connection closed"
             return .closed(welcomed: state.withLock { $0.welcomed }, reason: reason)
         } catch {

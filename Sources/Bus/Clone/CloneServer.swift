@@ -52,6 +52,14 @@ public final class CloneServer: Sendable {
         try await publisher.send([Array((BusTopic.agentPrefix + agentId).utf8), try FleetJSON.encode(header), []])
     }
 
+    /// Publishes a command on topic `gw.<gatewayId>`, on the same PUB socket (commands are
+    /// not part of the replicated state and carry no sequence number).
+    public func publishCommand(_ command: GatewayCommand, to gatewayId: String) async throws {
+        try await publisher.send([
+            Array(BusTopic.gateway(gatewayId).utf8), Array(command.kind.utf8), try command.encodedBody(),
+        ])
+    }
+
     /// Sends one HUGZ beat carrying the current sequence.
     public func publishHugz(seq: UInt64) async throws {
         let header = UpdateHeader(seq: seq, epoch: epoch, op: .hugz)

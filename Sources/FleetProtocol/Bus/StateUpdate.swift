@@ -50,8 +50,9 @@ public enum BusTopic {
     public static let agentPrefix = "agent."
     /// The registry's periodic liveness beat.
     public static let hugz = "hugz"
-    /// Commands for the gateway holding an agent's session: `gw.<gatewayId>`.
-    public static func gateway(_ id: String) -> String { "gw.\(id)" }
+    /// Commands for the gateway holding an agent's session: `gw.<gatewayId>.` — the trailing
+    /// dot matters: ZeroMQ filters by prefix, and without it `gw-1` would get `gw-10`'s commands.
+    public static func gateway(_ id: String) -> String { "gw.\(id)." }
     /// First frame of a snapshot request and of its reply chunks.
     public static let snapshot = "snapshot"
 }

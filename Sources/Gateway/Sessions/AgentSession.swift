@@ -5,6 +5,7 @@ import Foundation
 #endif
 import Bus
 import FleetProtocol
+import FleetSupport
 import HummingbirdWebSocket
 import Logging
 import NIOCore
@@ -60,7 +61,7 @@ struct AgentSession {
         logger[metadataKey: "agent"] = "\(agentId)"
         logger[metadataKey: "session"] = "\(sessionId)"
 
-        sessions.open(sessionId, agent: hello.agent, metrics: hello.metrics)
+        sessions.open(sessionId, agent: hello.agent, metrics: hello.metrics, outbound: outbound)
         do {
             try await events.send(.sessionOpened(.init(
                 gatewayId: settings.gatewayId, sessionId: sessionId, agent: hello.agent, metrics: hello.metrics

@@ -1,4 +1,5 @@
 import FleetProtocol
+import HummingbirdWebSocket
 import Synchronization
 
 /// The agent sessions live on this gateway. Kept so the gateway can report its load,
@@ -8,12 +9,18 @@ final class SessionTable: Sendable {
     struct Session: Sendable {
         var agent: AgentInfo
         var latestMetrics: MetricsSnapshot?
+        /// Writes to the agent's socket (frames, or a close).
+        var outbound: WebSocketOutboundWriter
     }
 
     private let sessions = Mutex<[String: Session]>([:])
 
-    func open(_ sessionId: String, agent: AgentInfo, metrics: MetricsSnapshot?) {
-        sessions.withLock { $0[sessionId] = Session(agent: agent, latestMetrics: metrics) }
+    func open(_ sessionId: String, agent: AgentInfo, metrics: MetricsSnapshot?, outbound: WebSocketOutboundWriter) {
+        sessions.withLock { $0[sessionId] = Session(agent: agent, latestMetrics: metrics, outbound: outbound) }
+    }
+
+    func session(_ sessionId: String) -> Session? {
+        sessions.withLock { $0[sessionId] }
     }
 
     func update(_ sessionId: String, metrics: MetricsSnapshot) {

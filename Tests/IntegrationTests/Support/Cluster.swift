@@ -115,7 +115,13 @@ final class Cluster: @unchecked Sendable {
 
     /// Starts an agent connected to `urls` (failover order) with a 1 s heartbeat; returns
     /// the process and the agent id it created.
-    func startAgent(_ name: String, urls: [String]) async throws -> (FleetProcess, String) {
+    func startAgent(_ name: String, urls: [String], id presetID: String? = nil) async throws -> (FleetProcess, String) {
+        if let presetID {
+            // As if the state directory had been copied from another host.
+            let state = directory.appendingPathComponent("\(name)/state")
+            try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
+            try "\(presetID)\n".write(to: state.appendingPathComponent("agent-id"), atomically: true, encoding: .utf8)
+        }
         var arguments = [
             "run", "--set", "master.url=\(urls[0])", "--set", "metrics.interval=1",
             "--set", "agent.state_dir=\(name)/state", "--set", "logging.dir=\(name)/logs",

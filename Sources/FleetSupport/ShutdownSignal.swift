@@ -1,9 +1,9 @@
 import Synchronization
 
 /// A one-shot broadcast: every waiter resumes when `fire()` is called (or at once if it
-/// already was). Lets each agent session end itself cleanly, with a WebSocket close frame
-/// the agent understands, when the gateway shuts down.
-final class ShutdownSignal: Sendable {
+/// already was). Lets long waits (a gateway's agent sessions, an agent's reconnect backoff)
+/// end promptly and cleanly when the process is asked to shut down.
+public final class ShutdownSignal: Sendable {
     private struct State {
         var fired = false
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
@@ -12,7 +12,9 @@ final class ShutdownSignal: Sendable {
 
     private let state = Mutex(State())
 
-    func fire() {
+    public init() {}
+
+    public func fire() {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.fired = true
             defer { state.waiters = [:] }
@@ -21,10 +23,10 @@ final class ShutdownSignal: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    var isFired: Bool { state.withLock { $0.fired } }
+    public var isFired: Bool { state.withLock { $0.fired } }
 
     /// Returns when fired, or when the calling task is cancelled.
-    func wait() async {
+    public func wait() async {
         let id = state.withLock { state -> Int in
             state.next += 1
             return state.next
@@ -41,6 +43,24 @@ final class ShutdownSignal: Sendable {
         } onCancel: {
             let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
             waiter?.resume()
+        }
+    }
+
+    /// Sleeps for `duration`, returning early (true) if the signal fires first.
+    @discardableResult
+    public func sleep(for duration: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await self.wait()
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: duration)
+                return false
+            }
+            let fired = await group.next() ?? false
+            group.cancelAll()
+            return fired || isFired
         }
     }
 }
