@@ -62,7 +62,7 @@ public final class GatewayService: Service, Sendable {
 
     public func run() async throws {
         let router = Router(context: BasicWebSocketRequestContext.self)
-        FleetRoutes(replica: replica).register(on: router)
+        FleetRoutes(replica: replica, tokens: settings.tokens).register(on: router)
         HealthRoutes(replica: replica, gatewayId: settings.gatewayId).register(on: router)
         router.ws(
             RouterPath(settings.wsPath),
@@ -73,7 +73,19 @@ public final class GatewayService: Service, Sendable {
                 }
                 return .upgrade([:])
             },
-            onUpgrade: { [self] inbound, outbound, _ in
+            onUpgrade: { [self] inbound, outbound, context in
+                // The enrollment token. A refused upgrade can only be an empty 400 in
+                // hummingbird-websocket, so the session opens and is closed with the reason.
+                switch settings.tokens.check(context.request.headers, for: .agent) {
+                case .allowed:
+                    break
+                case .unauthenticated(let message):
+                    await AgentSession.refuse(inbound, outbound, code: FleetCloseCode.unauthorized, error: "unauthorized", message: message, logger: logger)
+                    return
+                case .forbidden(let message):
+                    await AgentSession.refuse(inbound, outbound, code: FleetCloseCode.forbidden, error: "forbidden", message: message, logger: logger)
+                    return
+                }
                 let session = AgentSession(
                     settings: settings, events: events, sessions: sessions, shutdown: shutdownSignal, logger: logger
                 )
@@ -82,7 +94,8 @@ public final class GatewayService: Service, Sendable {
         )
 
         let wsConfiguration = WebSocketServerConfiguration(
-            maxFrameSize: settings.maxFrameBytes, autoPing: .enabled(timePeriod: settings.pingInterval)
+            maxFrameSize: settings.maxFrameBytes, autoPing: .enabled(timePeriod: settings.pingInterval),
+            closeTimeout: .seconds(3)
         )
         let onListening = self.onListening
         let appLogger = self.logger

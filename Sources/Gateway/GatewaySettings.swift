@@ -17,12 +17,15 @@ public struct GatewaySettings: Sendable {
     public var pingInterval: Duration
     /// How long a new connection may take to say hello.
     public var helloTimeout: Duration
+    /// Accepted bearer tokens (agents on the WebSocket, operators on the admin API).
+    public var tokens: GatewayTokens
 
     public init(
         endpoints: BusEndpoints, host: String = "0.0.0.0", port: Int = 8080, wsPath: String = "/ws",
         gatewayId: String, maxFrameBytes: Int = 1_048_576, pingInterval: Duration = .seconds(30),
-        helloTimeout: Duration = .seconds(10)
+        helloTimeout: Duration = .seconds(10), tokens: GatewayTokens
     ) {
+        self.tokens = tokens
         self.endpoints = endpoints
         self.host = host
         self.port = port

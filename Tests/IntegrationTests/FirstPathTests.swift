@@ -80,10 +80,10 @@ struct FirstPathTests {
         #expect(records.allSatisfy { $0.metrics?.memory?.totalBytes == memTotal })
 
         // Detail endpoint and its 404.
-        let (status, body) = try await HTTP.get("\(master.http)/api/v1/agents/\(id1)")
+        let (status, body) = try await HTTP.get("\(master.http)/api/v1/agents/\(id1)", token: cluster.adminToken)
         #expect(status == 200)
         #expect(try FleetJSON.decoder().decode(AgentRecord.self, from: body).id == id1)
-        let (missing, errorBody) = try await HTTP.get("\(master.http)/api/v1/agents/no-such-agent")
+        let (missing, errorBody) = try await HTTP.get("\(master.http)/api/v1/agents/no-such-agent", token: cluster.adminToken)
         #expect(missing == 404)
         #expect(try JSONDecoder().decode(APIErrorBody.self, from: errorBody).error.code == "not_found")
 

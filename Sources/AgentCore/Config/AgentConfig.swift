@@ -14,8 +14,11 @@ public struct AgentConfig: Codable, Sendable {
         public var urls: [String] = []
         /// REST base for callback results (seed: `http://HOST:8080/api`).
         public var apiURL = "http://127.0.0.1:8080/api"
+        /// Enrollment token, sent as `Authorization: Bearer` when opening the WebSocket
+        /// (the master's `<data_dir>/agent-token`).
+        public var token = ""
         enum CodingKeys: String, CodingKey {
-            case url, urls
+            case url, urls, token
             case apiURL = "api_url"
         }
     }

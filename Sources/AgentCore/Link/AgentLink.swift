@@ -1,5 +1,6 @@
 import FleetProtocol
 import FleetSupport
+import HTTPTypes
 import HummingbirdWSClient
 import Logging
 import ServiceLifecycle
@@ -15,6 +16,8 @@ public final class AgentLink: Sendable {
         case failed(welcomed: Bool, error: String)
         /// The master closed us because another connection uses our agent id.
         case superseded(reason: String)
+        /// The master refused our enrollment token (4401) or its scope (4403).
+        case refused(code: Int, reason: String)
     }
 
     /// Shortest wait after being superseded: long enough that two hosts sharing an id (a
@@ -93,6 +96,14 @@ public final class AgentLink: Sendable {
                 )
                 let ceiling = Swift.max(config.connection.backoffCap, Self.supersededMinimumDelay)
                 delay = Double.random(in: (ceiling / 2)...ceiling)
+            case .refused(let code, let reason):
+                logger.error(
+                    "the master refused this agent's token; check master.token",
+                    metadata: ["code": "\(code)", "reason": "\(reason)"]
+                )
+                // Retrying soon cannot help until someone fixes the token: wait long.
+                failures += 1
+                delay = backoff.ceiling(failures: failures)
             }
             // Fail over: the next attempt goes to the next URL in the list.
             index += 1
@@ -110,8 +121,16 @@ public final class AgentLink: Sendable {
 
     private func connect(_ url: String) async -> Outcome {
         state.withLock { $0.welcomed = false }
+        var headers = HTTPFields()
+        if !config.master.token.isEmpty {
+            headers[.authorization] = "Bearer \(config.master.token)"
+        }
         let configuration = WebSocketClientConfiguration(
             maxFrameSize: 1_048_576,
+            additionalHeaders: headers,
+            // How long to wait for the gateway's answer to a close: a gateway that is going
+            // away may never answer, and the agent should be reconnecting by then.
+            closeTimeout: .seconds(3),
             autoPing: .enabled(timePeriod: .milliseconds(Int64(config.connection.pingInterval * 1000)))
         )
         do {
@@ -120,8 +139,13 @@ public final class AgentLink: Sendable {
                 try await self.session(inbound: inbound, outbound: outbound)
             }
             state.withLock { $0.outbound = nil }
-            if let close, case .unknown(let code) = close.closeCode, Int(code) == FleetCloseCode.superseded {
-                return .superseded(reason: close.reason ?? "superseded")
+            if let close, case .unknown(let code) = close.closeCode {
+                switch Int(code) {
+                case FleetCloseCode.superseded: return .superseded(reason: close.reason ?? "superseded")
+                case FleetCloseCode.unauthorized, FleetCloseCode.forbidden:
+                    return .refused(code: Int(code), reason: close.reason ?? "refused")
+                default: break
+                }
             }
             let reason = close.map { "closed by gateway: \($0.closeCode) \($0.reason ?? "")" } ?? "connection closed"
             return .closed(welcomed: state.withLock { $0.welcomed }, reason: reason)

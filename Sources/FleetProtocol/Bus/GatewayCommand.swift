@@ -52,4 +52,10 @@ public enum FleetCloseCode {
     /// Another connection with the same agent id is newer; this one was closed. Agents wait
     /// long before trying again, so two hosts sharing an id do not flap every second.
     public static let superseded = 4001
+    /// No or wrong enrollment token (HTTP 401's meaning). The upgrade itself cannot answer
+    /// 401: the WebSocket library turns any refused upgrade into an empty 400, which tells an
+    /// agent nothing, so the session is opened, told why, and closed.
+    public static let unauthorized = 4401
+    /// A valid token of the wrong scope, e.g. the admin token (HTTP 403's meaning).
+    public static let forbidden = 4403
 }

@@ -8,9 +8,10 @@ import HummingbirdWebSocket
 /// with the number of gateways and never touch the registry.
 struct FleetRoutes {
     let replica: CloneReplica
+    let tokens: GatewayTokens
 
     func register(on router: Router<BasicWebSocketRequestContext>) {
-        let api = router.group("api/v1")
+        let api = router.group("api/v1").add(middleware: AdminAuthMiddleware(tokens: tokens))
         api.get("agents") { request, _ in try self.list(request) }
         api.get("agents/{id}") { _, context in try self.detail(context.parameters.require("id")) }
     }

@@ -147,6 +147,30 @@ struct AgentSession {
         }
     }
 
+    /// Tells a connection why it is refused (an `error` frame), then closes it with `code`.
+    ///
+    /// It first waits for the agent's hello (or 5 s): frames sent by the server in the same
+    /// instant as the 101 response were seen to get lost in the client's upgrade, leaving
+    /// the agent waiting on a socket that had already been closed for it.
+    static func refuse(
+        _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, code: Int, error: String, message: String,
+        logger: Logger
+    ) async {
+        let timer = Task {
+            try await Task.sleep(for: .seconds(5))
+            try? await outbound.close(.init(codeNumber: code), reason: String(message.prefix(120)))
+        }
+        var frames = inbound.messages(maxSize: 1_048_576).makeAsyncIterator()
+        _ = try? await frames.next()
+        timer.cancel()
+        logger.notice("agent connection refused", metadata: ["code": "\(code)", "reason": "\(message)"])
+        let frame = MasterMessage.error(.init(code: error, message: message))
+        if let text = try? FleetJSON.encodeString(frame) {
+            try? await outbound.write(.text(text))
+        }
+        try? await outbound.close(.init(codeNumber: code), reason: String(message.prefix(120)))
+    }
+
     private func decode(_ message: WebSocketMessage) -> Result<AgentMessage, ProtocolError> {
         let bytes: [UInt8]
         switch message {

@@ -69,6 +69,20 @@ struct MasterConfig: Codable, Sendable {
         }
     }
 
+    struct Auth: Codable, Sendable {
+        /// Off only for a lab: with it off anyone who can reach a gateway controls the fleet.
+        var enabled = true
+        /// Agents' enrollment token; empty = the file `<data_dir>/agent-token`.
+        var agentToken = ""
+        /// Admin API token; empty = the file `<data_dir>/admin-token`.
+        var adminToken = ""
+        enum CodingKeys: String, CodingKey {
+            case enabled
+            case agentToken = "agent_token"
+            case adminToken = "admin_token"
+        }
+    }
+
     var server = Server()
     var heartbeat = Heartbeat()
     var logging = Logging()
@@ -82,9 +96,10 @@ struct MasterConfig: Codable, Sendable {
     var gateway = Gateway()
     var worker = Worker()
     var registry = Registry()
+    var auth = Auth()
 
     enum CodingKeys: String, CodingKey {
-        case server, heartbeat, logging, bus, gateway, worker, registry
+        case server, heartbeat, logging, bus, gateway, worker, registry, auth
         case dataDir = "data_dir"
     }
 

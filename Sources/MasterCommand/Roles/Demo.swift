@@ -34,6 +34,9 @@ struct Demo: AsyncParsableCommand {
             FileHandle.standardError.write(Data("master demo: no agent binary at \(agentBinary); run `swift build` first\n".utf8))
             throw ExitCode(1)
         }
+        let logger = Logger(label: "demo")
+        let agentToken = try TokenFiles.resolve(config, createMissing: true, logger: logger).agent.first ?? ""
+        let adminTokenPath = TokenFiles.adminPath(config)
         let agent = Mutex<Process?>(nil)
         let dataDir = self.dataDir
         let interval = self.interval
@@ -46,6 +49,8 @@ struct Demo: AsyncParsableCommand {
                 "--set", "agent.state_dir=\(dataDir)/agent", "--set", "logging.dir=\(dataDir)/agent/logs",
                 "--set", "logging.level=notice",
             ]
+            // The token goes through the environment, not argv, so `ps` does not show it.
+            process.environment = ProcessInfo.processInfo.environment.merging(["FLEET_AGENT_MASTER_TOKEN": agentToken]) { $1 }
             do {
                 try process.run()
                 agent.withLock { $0 = process }
@@ -57,8 +62,9 @@ struct Demo: AsyncParsableCommand {
 
                 Fleet demo is running: a master (gateway + registry + worker in one process) and one agent.
 
-                  Agents (JSON):   curl -s \(url)/api/v1/agents
-                  One agent:       curl -s \(url)/api/v1/agents/<id>
+                  Admin token:     export TOKEN=$(cat \(adminTokenPath))
+                  Agents (JSON):   curl -s -H "Authorization: Bearer $TOKEN" \(url)/api/v1/agents
+                  One agent:       curl -s -H "Authorization: Bearer $TOKEN" \(url)/api/v1/agents/<id>
                   Readiness:       curl -s \(url)/readyz
                   Agent socket:    \(ws)
                   Logs:            \(dataDir)/master/logs/master.log, \(dataDir)/agent/logs/agent.log

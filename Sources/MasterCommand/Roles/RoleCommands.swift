@@ -38,12 +38,19 @@ struct Serve: AsyncParsableCommand {
             context: context, settings: RoleSupport.workerSettings(config, endpoints: endpoints),
             logger: Logger(label: "worker")
         )
-        let gatewaySettings = RoleSupport.gatewaySettings(config, endpoints: endpoints)
+        let tokens = try TokenFiles.resolve(config, createMissing: true, logger: logger)
+        let gatewaySettings = RoleSupport.gatewaySettings(config, endpoints: endpoints, tokens: tokens)
         let gateway = try GatewayService(
             context: context, settings: gatewaySettings, logger: Logger(label: "gateway")
         ) { host, port in
             let url = RoleSupport.httpURL(host: host, port: port)
-            logger.info("master ready", metadata: ["api": "\(url)/api/v1/agents", "ws": "\(url.replacingOccurrences(of: "http://", with: "ws://"))\(gatewaySettings.wsPath)"])
+            logger.notice("master ready", metadata: ["api": "\(url)/api/v1/agents", "ws": "\(url.replacingOccurrences(of: "http://", with: "ws://"))\(gatewaySettings.wsPath)"])
+            if config.auth.enabled && config.auth.adminToken.isEmpty {
+                logger.notice("admin API: curl -H \"Authorization: Bearer $(cat \(TokenFiles.adminPath(config)))\" \(url)/api/v1/agents")
+            }
+            if config.auth.enabled && config.auth.agentToken.isEmpty {
+                logger.notice("agents: set master.token to the contents of \(TokenFiles.agentPath(config))")
+            }
             RoleSupport.announce(
                 ReadyFile(role: "serve", pid: getpid(), http: url, gatewayId: gatewaySettings.gatewayId, bus: endpoints),
                 to: readyFile, logger: logger
@@ -97,7 +104,8 @@ struct GatewayCommand: AsyncParsableCommand {
         try options.bootstrapLogging(config, role: "gateway")
         let logger = Logger(label: "gateway")
         let context = ZMQContext()
-        let settings = RoleSupport.gatewaySettings(config, endpoints: config.bus)
+        let tokens = try TokenFiles.resolve(config, createMissing: false, logger: logger)
+        let settings = RoleSupport.gatewaySettings(config, endpoints: config.bus, tokens: tokens)
         let readyFile = options.readyFile
         let gateway = try GatewayService(context: context, settings: settings, logger: logger) { host, port in
             RoleSupport.announce(

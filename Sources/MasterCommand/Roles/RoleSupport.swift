@@ -18,13 +18,14 @@ enum RoleSupport {
         )
     }
 
-    static func gatewaySettings(_ config: MasterConfig, endpoints: BusEndpoints) -> GatewaySettings {
+    static func gatewaySettings(_ config: MasterConfig, endpoints: BusEndpoints, tokens: GatewayTokens) -> GatewaySettings {
         GatewaySettings(
             endpoints: endpoints, host: config.server.host, port: config.server.port, wsPath: config.server.wsPath,
             gatewayId: config.gateway.id.isEmpty ? randomID(prefix: "gw") : config.gateway.id,
             maxFrameBytes: config.gateway.maxFrameBytes,
             pingInterval: .milliseconds(Int64(config.gateway.pingInterval * 1000)),
-            helloTimeout: .milliseconds(Int64(config.gateway.helloTimeout * 1000))
+            helloTimeout: .milliseconds(Int64(config.gateway.helloTimeout * 1000)),
+            tokens: tokens
         )
     }
 

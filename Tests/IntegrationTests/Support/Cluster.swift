@@ -12,6 +12,10 @@ final class Cluster: @unchecked Sendable {
     // @unchecked Sendable: mutated only from the one test task that owns it.
     let directory: URL
     private(set) var processes: [FleetProcess] = []
+    /// Tokens every gateway of the cluster accepts (a split deployment must share them).
+    let agentToken = "agent-" + UUID().uuidString
+    let adminToken = "admin-" + UUID().uuidString
+    var tokenArguments: [String] { ["--set", "auth.agent_token=\(agentToken)", "--set", "auth.admin_token=\(adminToken)"] }
 
     struct Ready: Decodable {
         struct Bus: Decodable {
@@ -87,7 +91,7 @@ final class Cluster: @unchecked Sendable {
         let process = try start(name, "master", [
             "gateway", "--ready-file", file, "--set", "data_dir=\(name)", "--set", "server.host=127.0.0.1",
             "--set", "server.port=\(port)",
-        ] + Self.busArguments(bus))
+        ] + Self.busArguments(bus) + tokenArguments)
         let ready = try await ready(process, file: file)
         return try Self.gateway(process, ready)
     }
@@ -102,7 +106,7 @@ final class Cluster: @unchecked Sendable {
         let process = try start("serve", "master", [
             "serve", "--ready-file", "serve.json", "--set", "data_dir=serve", "--set", "server.host=127.0.0.1",
             "--set", "server.port=0",
-        ] + Self.fastLiveness)
+        ] + Self.fastLiveness + tokenArguments)
         return try Self.gateway(process, try await ready(process, file: "serve.json"))
     }
 
@@ -126,6 +130,7 @@ final class Cluster: @unchecked Sendable {
             "run", "--set", "master.url=\(urls[0])", "--set", "metrics.interval=1",
             "--set", "agent.state_dir=\(name)/state", "--set", "logging.dir=\(name)/logs",
             "--set", "connection.backoff_base=0.2", "--set", "connection.backoff_cap=1",
+            "--set", "master.token=\(agentToken)",
         ]
         if urls.count > 1 { arguments += ["--set", "master.urls=[\(urls.dropFirst().joined(separator: ", "))]"] }
         let process = try start(name, "agent", arguments)
@@ -139,7 +144,7 @@ final class Cluster: @unchecked Sendable {
 
     /// `GET /api/v1/agents` on a gateway.
     func agents(_ gateway: Gateway) async throws -> [AgentRecord] {
-        let (status, body) = try await HTTP.get("\(gateway.http)/api/v1/agents")
+        let (status, body) = try await HTTP.get("\(gateway.http)/api/v1/agents", token: adminToken)
         guard status == 200 else { throw HarnessError("GET agents: HTTP \(status)") }
         return try FleetJSON.decoder().decode(AgentListResponse.self, from: body).agents
     }

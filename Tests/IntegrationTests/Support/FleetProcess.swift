@@ -102,8 +102,10 @@ enum HTTP {
         return URLSession(configuration: configuration)
     }()
 
-    static func get(_ url: String) async throws -> (status: Int, body: Data) {
-        let (data, response) = try await session.data(from: URL(string: url)!)
+    static func get(_ url: String, token: String? = nil) async throws -> (status: Int, body: Data) {
+        var request = URLRequest(url: URL(string: url)!)
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        let (data, response) = try await session.data(for: request)
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
     }
 }
