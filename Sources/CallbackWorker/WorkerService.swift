@@ -9,8 +9,8 @@ import ZeroMQ
 /// PUSHes results to the registry. Stateless, so more workers = more parallel jobs.
 ///
 /// It heartbeats the registry every second (Paranoid Pirate style) so a dead worker shows up
-/// in the registry's view of the bus. Job handlers arrive with the callback mechanism
-/// (issue 3); until then a job is logged and counted.
+/// in the registry's view of the bus. A worker killed mid-job loses nothing for good: the
+/// registry's request deadline re-issues the callback and the agent replies again.
 public final class WorkerService: Service, Sendable {
     private let settings: WorkerSettings
     private let logger: Logger
@@ -44,12 +44,28 @@ public final class WorkerService: Service, Sendable {
         do {
             for await batch in try jobs.receiver() {
                 for job in batch {
-                    logger.notice("job with no handler yet", metadata: ["kind": "\(job.string(at: 0) ?? "?")"])
+                    await handle(job)
                     jobsDone.add(1, ordering: .relaxed)
                 }
             }
         } catch {
             logger.error("job intake stopped", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func handle(_ job: ZMQMessage) async {
+        guard job.frames.count == 3, job.string(at: 0) == CallbackJobHeader.kind,
+            let header = try? FleetJSON.decode(CallbackJobHeader.self, from: job.frames[1])
+        else {
+            logger.warning("malformed job ignored", metadata: ["frames": "\(job.frames.count)", "kind": "\(job.string(at: 0) ?? "?")"])
+            return
+        }
+        let result = ReplyProcessor.process(header, body: job.frames[2])
+        do {
+            try await events.send(.requestResult(result))
+            logger.debug("job done", metadata: ["request": "\(header.requestId)", "ok": "\(result.ok)"])
+        } catch {
+            logger.error("result not sent", metadata: ["request": "\(header.requestId)", "error": "\(error)"])
         }
     }
 

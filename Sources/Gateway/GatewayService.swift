@@ -19,6 +19,8 @@ public final class GatewayService: Service, Sendable {
     private let replica: CloneReplica
     private let sessions = SessionTable()
     private let shutdownSignal = ShutdownSignal()
+    private let waiters = RequestWaiters()
+    private let jobs: JobSender
     private let onListening: @Sendable (_ host: String, _ port: Int) async -> Void
 
     /// - Parameter onListening: called once the HTTP server is accepting, with the bound
@@ -35,7 +37,9 @@ public final class GatewayService: Service, Sendable {
         self.onListening = onListening
         let events = try EventSender(context: context, endpoint: settings.endpoints.events, logger: logger)
         self.events = events
+        self.jobs = try JobSender(context: context, endpoint: settings.endpoints.jobsIn)
         let sessions = self.sessions
+        let waiters = self.waiters
         let gatewayId = settings.gatewayId
         self.replica = try CloneReplica(
             context: context, updates: settings.endpoints.updates, snapshot: settings.endpoints.snapshot,
@@ -56,6 +60,9 @@ public final class GatewayService: Service, Sendable {
                         )))
                     }
                 }
+            },
+            onChange: { changes in
+                for case .request(let record) in changes { waiters.notify(record) }
             }
         )
     }
@@ -64,6 +71,8 @@ public final class GatewayService: Service, Sendable {
         let router = Router(context: BasicWebSocketRequestContext.self)
         FleetRoutes(replica: replica, tokens: settings.tokens).register(on: router)
         HealthRoutes(replica: replica, gatewayId: settings.gatewayId).register(on: router)
+        RequestRoutes(replica: replica, events: events, waiters: waiters, tokens: settings.tokens).register(on: router)
+        CallbackIntake(replica: replica, jobs: jobs, gatewayId: settings.gatewayId, logger: logger).register(on: router)
         router.ws(
             RouterPath(settings.wsPath),
             shouldUpgrade: { request, _ in
@@ -150,6 +159,19 @@ public final class GatewayService: Service, Sendable {
             ])
             Task {
                 try? await session.outbound.close(.init(codeNumber: close.code), reason: String(close.reason.prefix(120)))
+            }
+        case .callback(let callback):
+            guard let session = sessions.session(callback.sessionId) else {
+                // The agent left; the registry's deadline will re-send when it is back.
+                logger.notice("callback for a session no longer here", metadata: ["request": "\(callback.frame.requestId)"])
+                return
+            }
+            Task {
+                do {
+                    try await session.outbound.write(.text(try FleetJSON.encodeString(MasterMessage.callback(callback.frame))))
+                } catch {
+                    logger.warning("callback not delivered", metadata: ["request": "\(callback.frame.requestId)", "error": "\(error)"])
+                }
             }
         }
     }

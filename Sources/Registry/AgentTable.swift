@@ -5,10 +5,10 @@ import Foundation
 #endif
 import FleetProtocol
 
-/// The fleet state: every agent the registry knows, and the sequence of changes to it.
+/// Every agent the registry knows, and the liveness rules that change them.
 ///
-/// A plain value with no I/O, so every liveness rule is testable on its own. Each change
-/// gets the next sequence number; the registry publishes changes in that order (Clone rule 1).
+/// A plain value with no I/O, so every rule is testable on its own. Each method returns the
+/// records it changed; the registry numbers and publishes them (Clone rule 1).
 ///
 /// Liveness rules (DESIGN.md section 5):
 /// - hello on any gateway -> `online`; the newest session wins;
@@ -17,23 +17,11 @@ import FleetProtocol
 /// - a heartbeat on the live session -> `online` again.
 public struct AgentTable: Sendable {
     public private(set) var records: [String: AgentRecord] = [:]
-    /// Sequence number of the last change.
-    public private(set) var seq: UInt64 = 0
-
-    public enum Change: Sendable, Equatable {
-        case upsert(AgentRecord)
-        case delete(agentId: String)
-    }
-
-    public struct Update: Sendable, Equatable {
-        public var seq: UInt64
-        public var change: Change
-    }
 
     public init() {}
 
     /// Applies an agent-session event; returns the resulting changes (zero or one).
-    public mutating func apply(_ event: BusEvent, now: Date) -> [Update] {
+    public mutating func apply(_ event: BusEvent, now: Date) -> [AgentRecord] {
         switch event {
         case .sessionOpened(let opened):
             var record = records[opened.agent.id] ?? AgentRecord(info: opened.agent, state: .online, now: now)
@@ -71,14 +59,14 @@ public struct AgentTable: Sendable {
             record.sessionId = nil
             return [commit(record)]
 
-        case .gatewayHeartbeat, .workerHeartbeat:
+        case .gatewayHeartbeat, .workerHeartbeat, .requestCreated, .requestResult:
             return []
         }
     }
 
     /// Agents online or disconnected whose last sign of life is older than `timeout` become
     /// `offline` (the seed's `heartbeat.timeout`, checked every `heartbeat.cleanup_interval`).
-    public mutating func sweep(now: Date, timeout: TimeInterval) -> [Update] {
+    public mutating func sweep(now: Date, timeout: TimeInterval) -> [AgentRecord] {
         let expired = records.values.filter { $0.state != .offline && now.timeIntervalSince($0.lastSeen) > timeout }
         return expired.sorted { $0.id < $1.id }.map { stale in
             var record = stale
@@ -91,7 +79,7 @@ public struct AgentTable: Sendable {
     /// A gateway stopped beating (crashed or cut off): its agents are `disconnected`.
     /// The session id is kept: if the gateway was only cut off and comes back, the next
     /// heartbeat on that session brings the agent back `online` without a new hello.
-    public mutating func gatewayLost(_ gatewayId: String, now: Date) -> [Update] {
+    public mutating func gatewayLost(_ gatewayId: String, now: Date) -> [AgentRecord] {
         let affected = records.values.filter { $0.gatewayId == gatewayId && $0.state == .online }
         return affected.sorted { $0.id < $1.id }.map { lost in
             var record = lost
@@ -103,15 +91,13 @@ public struct AgentTable: Sendable {
         }
     }
 
-    public mutating func remove(_ agentId: String) -> [Update] {
-        guard records.removeValue(forKey: agentId) != nil else { return [] }
-        seq += 1
-        return [Update(seq: seq, change: .delete(agentId: agentId))]
+    /// Forgets an agent; returns whether it was known.
+    public mutating func remove(_ agentId: String) -> Bool {
+        records.removeValue(forKey: agentId) != nil
     }
 
-    private mutating func commit(_ record: AgentRecord) -> Update {
+    private mutating func commit(_ record: AgentRecord) -> AgentRecord {
         records[record.id] = record
-        seq += 1
-        return Update(seq: seq, change: .upsert(record))
+        return record
     }
 }

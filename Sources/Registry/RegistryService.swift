@@ -23,28 +23,42 @@ public final class RegistryService: Service, Sendable {
     private let events: ZMQSocket
     private let clone: CloneServer
     private let streamer: Streamer
-    private let core = Mutex(Core())
+    private let core: Mutex<Core>
     /// Everything to publish, in order, from whichever task made it to the one publishing task.
     private let outbox: AsyncStream<Outgoing>
     private let outboxWriter: AsyncStream<Outgoing>.Continuation
 
     private enum Outgoing: Sendable {
-        /// A state change (Clone update, sequenced).
-        case update(AgentTable.Update)
+        /// A state change (Clone update) with its sequence number.
+        case update(seq: UInt64, StateChange)
         /// A command for one gateway (not part of the replicated state).
         case command(gatewayId: String, GatewayCommand)
     }
 
+    /// One change to the replicated state.
+    enum StateChange: Sendable {
+        case agent(AgentRecord)
+        case agentDeleted(String)
+        case request(RequestRecord)
+        case requestDeleted(String)
+    }
+
     private struct Core {
         var table = AgentTable()
+        var requests: RequestTable
         var peers = PeerTable()
+        /// Sequence number of the last change (Clone rule 1), over agents and requests.
+        var seq: UInt64 = 0
         var malformedEvents = 0
+        var duplicateReplies = 0
+        let tokens = ReplyTokens()
     }
 
     public init(context: ZMQContext, settings: RegistrySettings, logger: Logger) throws {
         self.settings = settings
         self.logger = logger
         self.epoch = String(UUID().uuidString.prefix(8)).lowercased()
+        self.core = Mutex(Core(requests: RequestTable(settings: settings.requests)))
         self.events = try context.socket(.pull)
         try BusTuning.apply(to: events, highWaterMark: BusTuning.taskHighWaterMark)
         let eventsEndpoint = try events.bind(settings.endpoints.events)
@@ -74,6 +88,7 @@ public final class RegistryService: Service, Sendable {
             group.addTask { await self.every(self.settings.hugzInterval) { await self.beat() } }
             group.addTask { await self.every(self.settings.cleanupInterval) { self.sweepAgents() } }
             group.addTask { await self.every(.milliseconds(500)) { self.sweepPeers() } }
+            group.addTask { await self.every(.milliseconds(250)) { self.sweepRequests() } }
             // Runs until graceful shutdown (SIGTERM) or cancellation, then stops every loop.
             try? await gracefulShutdown()
             group.cancelAll()
@@ -85,9 +100,18 @@ public final class RegistryService: Service, Sendable {
     /// Current agents (for tests and the embedded `serve`).
     public var agents: [AgentRecord] { core.withLock { Array($0.table.records.values) } }
 
-    /// A consistent copy of the table and the sequence of its last change (Clone rule 2).
-    private func snapshot() -> (seq: UInt64, records: [AgentRecord]) {
-        core.withLock { core in (core.table.seq, Array(core.table.records.values)) }
+    /// A consistent copy of the state and the sequence of its last change (Clone rule 2).
+    private func snapshot() -> CloneServer.State {
+        core.withLock { core in
+            CloneServer.State(seq: core.seq, agents: Array(core.table.records.values), requests: Array(core.requests.requests.values))
+        }
+    }
+
+    /// Numbers a change and queues it for publishing. Called with the lock held, which is
+    /// what keeps the outbox in sequence order.
+    private func commit(_ change: StateChange, in core: inout Core) {
+        core.seq += 1
+        outboxWriter.yield(.update(seq: core.seq, change))
     }
 
     // MARK: Loops
@@ -119,10 +143,22 @@ public final class RegistryService: Service, Sendable {
                             ])
                             outboxWriter.yield(.command(gatewayId: close.gatewayId, .closeSession(close.command)))
                         }
-                        for update in core.table.apply(event, now: now) {
-                            logTransition(update, cause: event)
-                            // Yielding under the lock keeps the outbox in sequence order.
-                            outboxWriter.yield(.update(update))
+                        switch event {
+                        case .requestCreated(let created):
+                            create(created, now: now, in: &core)
+                        case .requestResult(let result):
+                            finish(result, now: now, in: &core)
+                        default:
+                            for record in core.table.apply(event, now: now) {
+                                logTransition(record, cause: event)
+                                commit(.agent(record), in: &core)
+                            }
+                            // An agent that (re)connects gets what waited for it.
+                            if case .sessionOpened(let opened) = event {
+                                for request in core.requests.pending(for: opened.agent.id) {
+                                    dispatch(request.id, now: now, in: &core)
+                                }
+                            }
                         }
                     }
                 }
@@ -136,10 +172,12 @@ public final class RegistryService: Service, Sendable {
         for await outgoing in outbox {
             do {
                 switch outgoing {
-                case .update(let update):
-                    switch update.change {
-                    case .upsert(let record): try await clone.publish(seq: update.seq, record: record)
-                    case .delete(let id): try await clone.publishDelete(seq: update.seq, agentId: id)
+                case .update(let seq, let change):
+                    switch change {
+                    case .agent(let record): try await clone.publish(seq: seq, record: record)
+                    case .agentDeleted(let id): try await clone.publishDelete(seq: seq, topic: BusTopic.agentPrefix + id)
+                    case .request(let record): try await clone.publish(seq: seq, request: record)
+                    case .requestDeleted(let id): try await clone.publishDelete(seq: seq, topic: BusTopic.requestPrefix + id)
                     }
                 case .command(let gatewayId, let command):
                     try await clone.publishCommand(command, to: gatewayId)
@@ -177,17 +215,86 @@ public final class RegistryService: Service, Sendable {
         }
     }
 
+    // MARK: Requests (DESIGN.md section 3)
+
+    private func create(_ created: BusEvent.RequestCreated, now: Date, in core: inout Core) {
+        let token = core.tokens.token(requestId: created.requestId, agentId: created.agentId)
+        guard var record = core.requests.create(created, now: now) else { return }  // a repeated create
+        record.replyTokenSHA256 = ReplyTokens.digest(of: token)
+        core.requests.replace(record)
+        commit(.request(record), in: &core)
+        logger.info("request created", metadata: ["request": "\(record.id)", "agent": "\(record.agentId)", "kind": "\(record.kind.rawValue)"])
+        guard core.table.records[created.agentId] != nil else {
+            if let failed = core.requests.fail(created.requestId, reason: "unknown agent \(created.agentId)", now: now) {
+                commit(.request(failed), in: &core)
+            }
+            return
+        }
+        dispatch(created.requestId, now: now, in: &core)
+    }
+
+    /// Sends one attempt of a request to the gateway holding its agent's session, if the
+    /// agent is online; otherwise the request keeps waiting.
+    private func dispatch(_ requestId: String, now: Date, in core: inout Core) {
+        guard let request = core.requests.requests[requestId], !request.state.isFinal,
+            let agent = core.table.records[request.agentId], agent.state == .online,
+            let gatewayId = agent.gatewayId, let sessionId = agent.sessionId,
+            let record = core.requests.dispatched(requestId, now: now)
+        else { return }
+        commit(.request(record), in: &core)
+        let token = core.tokens.token(requestId: record.id, agentId: record.agentId)
+        let frame = MasterMessage.Callback(
+            requestId: record.id, kind: record.kind, args: record.args, replyPath: "/v1/callbacks/\(record.id)", replyToken: token
+        )
+        outboxWriter.yield(.command(gatewayId: gatewayId, .callback(.init(sessionId: sessionId, agentId: record.agentId, frame: frame))))
+    }
+
+    private func finish(_ result: BusEvent.RequestResult, now: Date, in core: inout Core) {
+        guard let (record, duplicate) = core.requests.complete(result, now: now) else {
+            logger.notice("result for an unknown request ignored", metadata: ["request": "\(result.requestId)"])
+            return
+        }
+        commit(.request(record), in: &core)
+        if duplicate {
+            core.duplicateReplies += 1
+            logger.notice("duplicate reply ignored", metadata: ["request": "\(record.id)", "count": "\(record.duplicateReplies)"])
+        } else {
+            logger.info("request \(record.state.rawValue)", metadata: [
+                "request": "\(record.id)", "agent": "\(record.agentId)", "error": "\(record.error ?? "")",
+            ])
+        }
+    }
+
+    private func sweepRequests() {
+        let now = Date()
+        core.withLock { core in
+            let table = core.table
+            let expiry = core.requests.expire(now: now) { agentId in table.records[agentId]?.state == .online }
+            for record in expiry.failed {
+                logger.warning("request failed", metadata: ["request": "\(record.id)", "error": "\(record.error ?? "")"])
+                commit(.request(record), in: &core)
+            }
+            for record in expiry.retry {
+                logger.notice("request re-sent", metadata: ["request": "\(record.id)", "attempt": "\(record.attempts + 1)"])
+                dispatch(record.id, now: now, in: &core)
+            }
+            for id in core.requests.prune(now: now) {
+                commit(.requestDeleted(id), in: &core)
+            }
+        }
+    }
+
     private func beat() async {
-        let seq = core.withLock { $0.table.seq }
+        let seq = core.withLock { $0.seq }
         try? await clone.publishHugz(seq: seq)
     }
 
     private func sweepAgents() {
         let timeout = Self.seconds(settings.heartbeatTimeout)
         core.withLock { core in
-            for update in core.table.sweep(now: Date(), timeout: timeout) {
-                logTransition(update, cause: nil)
-                outboxWriter.yield(.update(update))
+            for record in core.table.sweep(now: Date(), timeout: timeout) {
+                logTransition(record, cause: nil)
+                commit(.agent(record), in: &core)
             }
         }
     }
@@ -197,9 +304,9 @@ public final class RegistryService: Service, Sendable {
             let lost = core.peers.expire(now: .now, timeout: settings.peerTimeout)
             for gateway in lost.gateways {
                 logger.warning("gateway lost", metadata: ["gateway": "\(gateway)"])
-                for update in core.table.gatewayLost(gateway, now: Date()) {
-                    logTransition(update, cause: nil)
-                    outboxWriter.yield(.update(update))
+                for record in core.table.gatewayLost(gateway, now: Date()) {
+                    logTransition(record, cause: nil)
+                    commit(.agent(record), in: &core)
                 }
             }
             for worker in lost.workers {
@@ -217,15 +324,11 @@ public final class RegistryService: Service, Sendable {
 
     // MARK: Logging
 
-    private func logTransition(_ update: AgentTable.Update, cause: BusEvent?) {
-        guard case .upsert(let record) = update.change else { return }
+    private func logTransition(_ record: AgentRecord, cause: BusEvent?) {
         if case .heartbeat = cause, record.stateReason != "heartbeat resumed" { return }
         logger.info(
             "agent \(record.state.rawValue)",
-            metadata: [
-                "agent": "\(record.id)", "host": "\(record.hostname)", "reason": "\(record.stateReason ?? "")",
-                "seq": "\(update.seq)",
-            ]
+            metadata: ["agent": "\(record.id)", "host": "\(record.hostname)", "reason": "\(record.stateReason ?? "")"]
         )
     }
 

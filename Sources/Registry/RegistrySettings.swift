@@ -12,11 +12,15 @@ public struct RegistrySettings: Sendable {
     public var peerTimeout: Duration
     /// Period of the Clone HUGZ beat.
     public var hugzInterval: Duration
+    /// Callback attempts, timeouts and retention (`callbacks.*`).
+    public var requests: RequestTable.Settings
 
     public init(
         endpoints: BusEndpoints, heartbeatTimeout: Duration = .seconds(600), cleanupInterval: Duration = .seconds(300),
-        peerTimeout: Duration = .seconds(5), hugzInterval: Duration = .seconds(1)
+        peerTimeout: Duration = .seconds(5), hugzInterval: Duration = .seconds(1),
+        requests: RequestTable.Settings = .init()
     ) {
+        self.requests = requests
         self.endpoints = endpoints
         self.heartbeatTimeout = heartbeatTimeout
         self.cleanupInterval = cleanupInterval

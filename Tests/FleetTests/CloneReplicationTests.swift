@@ -25,8 +25,8 @@ struct CloneReplicationTests {
             }
         }
 
-        var snapshot: (seq: UInt64, records: [AgentRecord]) {
-            state.withLock { ($0.seq, Array($0.records.values)) }
+        var snapshot: CloneServer.State {
+            state.withLock { CloneServer.State(seq: $0.seq, agents: Array($0.records.values), requests: []) }
         }
     }
 

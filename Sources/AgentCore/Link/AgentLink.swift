@@ -33,6 +33,7 @@ public final class AgentLink: Sendable {
     private let config: AgentConfig
     private let info: AgentInfo
     private let sampler: MetricsSampler
+    private let callbacks: CallbackHandler
     private let logger: Logger
     private let state = Mutex(State())
     /// Fired on shutdown so a reconnect wait (up to minutes) ends at once.
@@ -43,6 +44,7 @@ public final class AgentLink: Sendable {
         self.info = info
         self.sampler = sampler
         self.logger = logger
+        self.callbacks = CallbackHandler(config: config, sampler: sampler, logger: logger)
     }
 
     /// Connects and reconnects until graceful shutdown or cancellation.
@@ -199,6 +201,8 @@ public final class AgentLink: Sendable {
                 logger.info("connected", metadata: ["gateway": "\(welcome.gatewayId)", "session": "\(welcome.sessionId)"])
             case .error(let error):
                 logger.warning("gateway refused a frame", metadata: ["code": "\(error.code)", "message": "\(error.message)"])
+            case .callback(let callback):
+                callbacks.handle(callback)
             }
         } catch {
             logger.notice("frame from gateway not understood", metadata: ["error": "\(error)"])

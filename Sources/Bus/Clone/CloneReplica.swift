@@ -9,7 +9,7 @@ import Synchronization
 import ZeroMQ
 
 /// The client half of the zguide "Clone" pattern: a local, eventually identical copy of
-/// the registry's agent table, kept by every gateway so fleet reads scale with gateways.
+/// the registry's agent and request tables, kept by every gateway so reads scale with gateways.
 ///
 /// The protocol, in the guide's order:
 /// 1. SUBscribe to updates first (so nothing published from now on is missed), buffering.
@@ -34,8 +34,14 @@ public final class CloneReplica: Sendable {
 
     private enum Phase {
         case idle
-        case syncing(nonce: String, since: ContinuousClock.Instant, received: [AgentRecord])
+        case syncing(nonce: String, since: ContinuousClock.Instant, received: SnapshotChunk)
         case synced
+    }
+
+    /// A change applied to the replica, for whoever waits on it (`?wait=` on a request).
+    public enum Change: Sendable {
+        case agent(AgentRecord)
+        case request(RequestRecord)
     }
 
     private struct Pending {
@@ -46,6 +52,7 @@ public final class CloneReplica: Sendable {
 
     private struct State {
         var records: [String: AgentRecord] = [:]
+        var requests: [String: RequestRecord] = [:]
         var seq: UInt64 = 0
         var epoch: String?
         var phase: Phase = .idle
@@ -60,6 +67,7 @@ public final class CloneReplica: Sendable {
     private let logger: Logger
     private let onMessage: @Sendable (ZMQMessage) -> Void
     private let onEpochChange: @Sendable (_ epoch: String, _ previous: String?) -> Void
+    private let onChange: @Sendable ([Change]) -> Void
 
     /// Buffered updates kept while a snapshot is on its way; past this we start over.
     static let maxPending = 1_000_000
@@ -74,8 +82,10 @@ public final class CloneReplica: Sendable {
         context: ZMQContext, updates: String, snapshot: String, extraSubscriptions: [String] = [],
         logger: Logger,
         onMessage: @escaping @Sendable (ZMQMessage) -> Void = { _ in },
-        onEpochChange: @escaping @Sendable (_ epoch: String, _ previous: String?) -> Void = { _, _ in }
+        onEpochChange: @escaping @Sendable (_ epoch: String, _ previous: String?) -> Void = { _, _ in },
+        onChange: @escaping @Sendable ([Change]) -> Void = { _ in }
     ) throws {
+        self.onChange = onChange
         self.subscriber = try context.socket(.sub)
         self.dealer = try context.socket(.dealer)
         self.logger = logger
@@ -84,6 +94,7 @@ public final class CloneReplica: Sendable {
         try BusTuning.apply(to: subscriber, highWaterMark: BusTuning.updateHighWaterMark)
         try BusTuning.apply(to: dealer, highWaterMark: BusTuning.taskHighWaterMark)
         try subscriber.subscribe(BusTopic.agentPrefix)
+        try subscriber.subscribe(BusTopic.requestPrefix)
         try subscriber.subscribe(BusTopic.hugz)
         for topic in extraSubscriptions { try subscriber.subscribe(topic) }
         try subscriber.connect(updates)
@@ -99,6 +110,10 @@ public final class CloneReplica: Sendable {
 
     public func agent(id: String) -> AgentRecord? {
         state.withLock { $0.records[id] }
+    }
+
+    public func request(id: String) -> RequestRecord? {
+        state.withLock { $0.requests[id] }
     }
 
     public var status: Status {
@@ -131,10 +146,11 @@ public final class CloneReplica: Sendable {
             for await batch in try subscriber.receiver() {
                 var resync: String?
                 var others: [ZMQMessage] = []
+                var changes: [Change] = []
                 state.withLock { state in
                     for message in batch {
                         guard let topic = message.string(at: 0) else { continue }
-                        guard topic.hasPrefix(BusTopic.agentPrefix) || topic == BusTopic.hugz else {
+                        guard Self.isStateTopic(topic) else {
                             others.append(message)
                             continue
                         }
@@ -145,11 +161,12 @@ public final class CloneReplica: Sendable {
                             continue
                         }
                         state.lastHeard = .now
-                        if let reason = receive(header: header, topic: topic, body: message.frames[2], state: &state) {
+                        if let reason = receive(header: header, topic: topic, body: message.frames[2], state: &state, changes: &changes) {
                             resync = reason
                         }
                     }
                 }
+                if !changes.isEmpty { onChange(changes) }
                 for message in others { onMessage(message) }
                 if let resync { requestSnapshot(reason: resync) }
             }
@@ -159,7 +176,11 @@ public final class CloneReplica: Sendable {
     }
 
     /// Applies or buffers one update; returns a reason when a resync is needed.
-    private func receive(header: UpdateHeader, topic: String, body: [UInt8], state: inout State) -> String? {
+    static func isStateTopic(_ topic: String) -> Bool {
+        topic.hasPrefix(BusTopic.agentPrefix) || topic.hasPrefix(BusTopic.requestPrefix) || topic == BusTopic.hugz
+    }
+
+    private func receive(header: UpdateHeader, topic: String, body: [UInt8], state: inout State, changes: inout [Change]) -> String? {
         switch state.phase {
         case .idle:
             return nil
@@ -177,26 +198,38 @@ public final class CloneReplica: Sendable {
             }
             if header.seq <= state.seq { return nil }  // already have it
             guard header.seq == state.seq + 1 else { return "gap: expected \(state.seq + 1), got \(header.seq)" }
-            apply(header: header, topic: topic, body: body, state: &state)
+            if let change = apply(header: header, topic: topic, body: body, state: &state) { changes.append(change) }
             return nil
         }
     }
 
-    private func apply(header: UpdateHeader, topic: String, body: [UInt8], state: inout State) {
-        let id = String(topic.dropFirst(BusTopic.agentPrefix.count))
-        switch header.op {
-        case .upsert:
-            if let record = try? FleetJSON.decode(AgentRecord.self, from: body) {
-                state.records[record.id] = record
-            } else {
+    private func apply(header: UpdateHeader, topic: String, body: [UInt8], state: inout State) -> Change? {
+        state.seq = header.seq
+        let isRequest = topic.hasPrefix(BusTopic.requestPrefix)
+        let id = String(topic.dropFirst(isRequest ? BusTopic.requestPrefix.count : BusTopic.agentPrefix.count))
+        switch (header.op, isRequest) {
+        case (.upsert, false):
+            guard let record = try? FleetJSON.decode(AgentRecord.self, from: body) else {
                 logger.warning("undecodable agent record ignored", metadata: ["agent": "\(id)"])
+                return nil
             }
-        case .delete:
+            state.records[record.id] = record
+            return .agent(record)
+        case (.upsert, true):
+            guard let record = try? FleetJSON.decode(RequestRecord.self, from: body) else {
+                logger.warning("undecodable request record ignored", metadata: ["request": "\(id)"])
+                return nil
+            }
+            state.requests[record.id] = record
+            return .request(record)
+        case (.delete, false):
             state.records.removeValue(forKey: id)
-        case .hugz:
+        case (.delete, true):
+            state.requests.removeValue(forKey: id)
+        case (.hugz, _):
             break
         }
-        state.seq = header.seq
+        return nil
     }
 
     private func receiveSnapshots() async {
@@ -214,24 +247,28 @@ public final class CloneReplica: Sendable {
     private func handleSnapshotChunk(_ message: ZMQMessage) {
         guard message.frames.count == 3, message.string(at: 0) == BusTopic.snapshot,
             let header = try? FleetJSON.decode(SnapshotHeader.self, from: message.frames[1]),
-            let records = try? FleetJSON.decode([AgentRecord].self, from: message.frames[2])
+            let chunk = try? FleetJSON.decode(SnapshotChunk.self, from: message.frames[2])
         else {
             logger.warning("malformed snapshot chunk ignored")
             return
         }
         var resync: String?
         var epochChange: (String, String?)?
+        var changes: [Change] = []
         state.withLock { state in
             guard case .syncing(let nonce, let since, var received) = state.phase, nonce == header.nonce else {
                 return  // an answer to a request we already gave up on
             }
-            received.append(contentsOf: records)
+            received.agents.append(contentsOf: chunk.agents)
+            received.requests.append(contentsOf: chunk.requests)
             guard header.last else {
                 state.phase = .syncing(nonce: nonce, since: since, received: received)
                 return
             }
             let previousEpoch = state.epoch
-            state.records = Dictionary(received.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new })
+            state.records = Dictionary(received.agents.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new })
+            state.requests = Dictionary(received.requests.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new })
+            changes = received.requests.map { .request($0) }
             state.seq = header.seq
             state.epoch = header.epoch
             state.phase = .synced
@@ -243,7 +280,9 @@ public final class CloneReplica: Sendable {
                     resync = "gap after snapshot: expected \(state.seq + 1), got \(update.header.seq)"
                     break
                 }
-                apply(header: update.header, topic: update.topic, body: update.body, state: &state)
+                if let change = apply(header: update.header, topic: update.topic, body: update.body, state: &state) {
+                    changes.append(change)
+                }
             }
             if previousEpoch != header.epoch && previousEpoch != nil {
                 epochChange = (header.epoch, previousEpoch)
@@ -253,6 +292,7 @@ public final class CloneReplica: Sendable {
                 metadata: ["seq": "\(state.seq)", "epoch": "\(header.epoch)", "agents": "\(state.records.count)"]
             )
         }
+        if !changes.isEmpty { onChange(changes) }
         if let resync {
             requestSnapshot(reason: resync)
         } else if let (epoch, previous) = epochChange {
@@ -275,7 +315,7 @@ public final class CloneReplica: Sendable {
     private func requestSnapshot(reason: String) {
         let nonce = UUID().uuidString
         let count = state.withLock { state -> Int in
-            state.phase = .syncing(nonce: nonce, since: .now, received: [])
+            state.phase = .syncing(nonce: nonce, since: .now, received: SnapshotChunk(agents: [], requests: []))
             state.pending = []
             state.snapshots += 1
             return state.snapshots

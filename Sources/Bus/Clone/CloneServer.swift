@@ -47,9 +47,17 @@ public final class CloneServer: Sendable {
         ])
     }
 
-    public func publishDelete(seq: UInt64, agentId: String) async throws {
+    public func publish(seq: UInt64, request: RequestRecord) async throws {
+        let header = UpdateHeader(seq: seq, epoch: epoch, op: .upsert)
+        try await publisher.send([
+            Array((BusTopic.requestPrefix + request.id).utf8), try FleetJSON.encode(header), try FleetJSON.encode(request),
+        ])
+    }
+
+    /// Publishes the removal of a key: `topic` is `agent.<id>` or `request.<id>`.
+    public func publishDelete(seq: UInt64, topic: String) async throws {
         let header = UpdateHeader(seq: seq, epoch: epoch, op: .delete)
-        try await publisher.send([Array((BusTopic.agentPrefix + agentId).utf8), try FleetJSON.encode(header), []])
+        try await publisher.send([Array(topic.utf8), try FleetJSON.encode(header), []])
     }
 
     /// Publishes a command on topic `gw.<gatewayId>`, on the same PUB socket (commands are
@@ -66,9 +74,20 @@ public final class CloneServer: Sendable {
         try await publisher.send([Array(BusTopic.hugz.utf8), try FleetJSON.encode(header), []])
     }
 
-    /// Answers snapshot requests until cancelled. `state` must return a consistent copy:
-    /// the records and the seq of the last change they include.
-    public func serveSnapshots(state: @escaping @Sendable () -> (seq: UInt64, records: [AgentRecord])) async {
+    /// A consistent copy of the replicated state and the seq of the last change it includes.
+    public struct State: Sendable {
+        public var seq: UInt64
+        public var agents: [AgentRecord]
+        public var requests: [RequestRecord]
+        public init(seq: UInt64, agents: [AgentRecord], requests: [RequestRecord]) {
+            self.seq = seq
+            self.agents = agents
+            self.requests = requests
+        }
+    }
+
+    /// Answers snapshot requests until cancelled.
+    public func serveSnapshots(state: @escaping @Sendable () -> State) async {
         do {
             for await batch in try router.receiver() {
                 for request in batch {
@@ -80,7 +99,7 @@ public final class CloneServer: Sendable {
         }
     }
 
-    private func answer(_ request: ZMQMessage, state: () -> (seq: UInt64, records: [AgentRecord])) async {
+    private func answer(_ request: ZMQMessage, state: () -> State) async {
         // [identity][snapshot][nonce]
         guard request.frames.count == 3, request.string(at: 1) == BusTopic.snapshot,
             let nonce = request.string(at: 2)
@@ -89,19 +108,24 @@ public final class CloneServer: Sendable {
             return
         }
         let identity = request.frames[0]
-        let (seq, records) = state()
+        let snapshot = state()
         do {
-            var chunks = stride(from: 0, to: records.count, by: Self.chunkSize).map {
-                Array(records[$0..<min($0 + Self.chunkSize, records.count)])
+            var chunks = stride(from: 0, to: snapshot.agents.count, by: Self.chunkSize).map {
+                SnapshotChunk(agents: Array(snapshot.agents[$0..<min($0 + Self.chunkSize, snapshot.agents.count)]), requests: [])
             }
-            if chunks.isEmpty { chunks = [[]] }
+            chunks += stride(from: 0, to: snapshot.requests.count, by: Self.chunkSize).map {
+                SnapshotChunk(agents: [], requests: Array(snapshot.requests[$0..<min($0 + Self.chunkSize, snapshot.requests.count)]))
+            }
+            if chunks.isEmpty { chunks = [SnapshotChunk(agents: [], requests: [])] }
             for (index, chunk) in chunks.enumerated() {
-                let header = SnapshotHeader(seq: seq, epoch: epoch, nonce: nonce, last: index == chunks.count - 1)
+                let header = SnapshotHeader(seq: snapshot.seq, epoch: epoch, nonce: nonce, last: index == chunks.count - 1)
                 try await router.send([
                     identity, Array(BusTopic.snapshot.utf8), try FleetJSON.encode(header), try FleetJSON.encode(chunk),
                 ])
             }
-            logger.debug("snapshot sent", metadata: ["seq": "\(seq)", "records": "\(records.count)"])
+            logger.debug("snapshot sent", metadata: [
+                "seq": "\(snapshot.seq)", "agents": "\(snapshot.agents.count)", "requests": "\(snapshot.requests.count)",
+            ])
         } catch {
             logger.warning("snapshot not delivered", metadata: ["error": "\(error)"])
         }

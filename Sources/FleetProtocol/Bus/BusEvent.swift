@@ -14,6 +14,39 @@ public enum BusEvent: Sendable, Equatable {
     case gatewayHeartbeat(GatewayHeartbeat)
     /// A callback-worker is alive.
     case workerHeartbeat(WorkerHeartbeat)
+    /// An operator asked for a callback (gateway; the gateway chose the request id).
+    case requestCreated(RequestCreated)
+    /// A worker processed an agent's reply (or found it unusable).
+    case requestResult(RequestResult)
+
+    public struct RequestCreated: Codable, Sendable, Equatable {
+        public var requestId: String
+        public var agentId: String
+        public var kind: CallbackKind
+        public var args: JSONValue
+        public init(requestId: String, agentId: String, kind: CallbackKind, args: JSONValue) {
+            self.requestId = requestId
+            self.agentId = agentId
+            self.kind = kind
+            self.args = args
+        }
+    }
+
+    public struct RequestResult: Codable, Sendable, Equatable {
+        public var requestId: String
+        public var agentId: String
+        /// False when the agent reported failure or the reply could not be used.
+        public var ok: Bool
+        public var result: JSONValue?
+        public var error: String?
+        public init(requestId: String, agentId: String, ok: Bool, result: JSONValue?, error: String?) {
+            self.requestId = requestId
+            self.agentId = agentId
+            self.ok = ok
+            self.result = result
+            self.error = error
+        }
+    }
 
     public struct SessionOpened: Codable, Sendable, Equatable {
         public var gatewayId: String
@@ -84,6 +117,8 @@ public enum BusEvent: Sendable, Equatable {
         case .sessionClosed: "session.closed"
         case .gatewayHeartbeat: "gateway.heartbeat"
         case .workerHeartbeat: "worker.heartbeat"
+        case .requestCreated: "request.created"
+        case .requestResult: "request.result"
         }
     }
 
@@ -95,6 +130,8 @@ public enum BusEvent: Sendable, Equatable {
         case .sessionClosed(let body): try FleetJSON.encode(body)
         case .gatewayHeartbeat(let body): try FleetJSON.encode(body)
         case .workerHeartbeat(let body): try FleetJSON.encode(body)
+        case .requestCreated(let body): try FleetJSON.encode(body)
+        case .requestResult(let body): try FleetJSON.encode(body)
         }
     }
 
@@ -107,6 +144,8 @@ public enum BusEvent: Sendable, Equatable {
             case "session.closed": self = .sessionClosed(try FleetJSON.decode(SessionClosed.self, from: body))
             case "gateway.heartbeat": self = .gatewayHeartbeat(try FleetJSON.decode(GatewayHeartbeat.self, from: body))
             case "worker.heartbeat": self = .workerHeartbeat(try FleetJSON.decode(WorkerHeartbeat.self, from: body))
+            case "request.created": self = .requestCreated(try FleetJSON.decode(RequestCreated.self, from: body))
+            case "request.result": self = .requestResult(try FleetJSON.decode(RequestResult.self, from: body))
             default: throw ProtocolError.unknownType(kind)
             }
         } catch let error as DecodingError {

@@ -7,6 +7,19 @@
 public enum GatewayCommand: Sendable, Equatable {
     /// Close one agent session with a WebSocket close code and reason.
     case closeSession(CloseSession)
+    /// Send a callback frame to one agent session.
+    case callback(Callback)
+
+    public struct Callback: Codable, Sendable, Equatable {
+        public var sessionId: String
+        public var agentId: String
+        public var frame: MasterMessage.Callback
+        public init(sessionId: String, agentId: String, frame: MasterMessage.Callback) {
+            self.sessionId = sessionId
+            self.agentId = agentId
+            self.frame = frame
+        }
+    }
 
     public struct CloseSession: Codable, Sendable, Equatable {
         public var sessionId: String
@@ -26,12 +39,14 @@ public enum GatewayCommand: Sendable, Equatable {
     public var kind: String {
         switch self {
         case .closeSession: "session.close"
+        case .callback: "callback"
         }
     }
 
     public func encodedBody() throws -> [UInt8] {
         switch self {
         case .closeSession(let body): try FleetJSON.encode(body)
+        case .callback(let body): try FleetJSON.encode(body)
         }
     }
 
@@ -39,6 +54,7 @@ public enum GatewayCommand: Sendable, Equatable {
         do {
             switch kind {
             case "session.close": self = .closeSession(try FleetJSON.decode(CloseSession.self, from: body))
+            case "callback": self = .callback(try FleetJSON.decode(Callback.self, from: body))
             default: throw ProtocolError.unknownType(kind)
             }
         } catch let error as DecodingError {

@@ -27,8 +27,8 @@ public struct UpdateHeader: Codable, Sendable, Equatable {
 }
 
 /// Header of one chunk of a state snapshot (ROUTER -> DEALER). The chunks' bodies are
-/// JSON arrays of `AgentRecord`; the chunk with `last == true` ends the snapshot, and
-/// `seq` (the same in every chunk) is the sequence the snapshot reflects.
+/// `SnapshotChunk` objects; the chunk with `last == true` ends the snapshot, and `seq` (the
+/// same in every chunk) is the sequence the snapshot reflects.
 public struct SnapshotHeader: Codable, Sendable, Equatable {
     public var seq: UInt64
     public var epoch: String
@@ -48,6 +48,8 @@ public struct SnapshotHeader: Codable, Sendable, Equatable {
 public enum BusTopic {
     /// Prefix of agent state updates: `agent.<agentId>`.
     public static let agentPrefix = "agent."
+    /// Prefix of request state updates: `request.<requestId>`.
+    public static let requestPrefix = "request."
     /// The registry's periodic liveness beat.
     public static let hugz = "hugz"
     /// Commands for the gateway holding an agent's session: `gw.<gatewayId>.` — the trailing
@@ -55,4 +57,14 @@ public enum BusTopic {
     public static func gateway(_ id: String) -> String { "gw.\(id)." }
     /// First frame of a snapshot request and of its reply chunks.
     public static let snapshot = "snapshot"
+}
+
+/// The body of one snapshot chunk: some agents and some requests.
+public struct SnapshotChunk: Codable, Sendable, Equatable {
+    public var agents: [AgentRecord]
+    public var requests: [RequestRecord]
+    public init(agents: [AgentRecord], requests: [RequestRecord]) {
+        self.agents = agents
+        self.requests = requests
+    }
 }

@@ -5,6 +5,26 @@ public enum MasterMessage: Sendable, Equatable {
     case welcome(Welcome)
     /// Something the agent sent was refused; the connection stays open unless stated.
     case error(ErrorBody)
+    /// Do something and POST the result to `replyURL` with `Authorization: Bearer <replyToken>`.
+    case callback(Callback)
+
+    public struct Callback: Codable, Sendable, Equatable {
+        public var requestId: String
+        public var kind: CallbackKind
+        public var args: JSONValue
+        /// Path of the reply, relative to the agent's `master.api_url`: `/v1/callbacks/<requestId>`.
+        public var replyPath: String
+        /// Single-use token bound to (requestId, agentId).
+        public var replyToken: String
+
+        public init(requestId: String, kind: CallbackKind, args: JSONValue, replyPath: String, replyToken: String) {
+            self.requestId = requestId
+            self.kind = kind
+            self.args = args
+            self.replyPath = replyPath
+            self.replyToken = replyToken
+        }
+    }
 
     public struct Welcome: Codable, Sendable, Equatable {
         public var sessionId: String
@@ -32,6 +52,7 @@ extension MasterMessage: Codable {
         switch self {
         case .welcome: "welcome"
         case .error: "error"
+        case .callback: "callback"
         }
     }
 
@@ -40,6 +61,7 @@ extension MasterMessage: Codable {
         switch type {
         case "welcome": self = .welcome(try Welcome(from: decoder))
         case "error": self = .error(try ErrorBody(from: decoder))
+        case "callback": self = .callback(try Callback(from: decoder))
         default: throw ProtocolError.unknownType(type)
         }
     }
@@ -50,6 +72,7 @@ extension MasterMessage: Codable {
         switch self {
         case .welcome(let body): try body.encode(to: encoder)
         case .error(let body): try body.encode(to: encoder)
+        case .callback(let body): try body.encode(to: encoder)
         }
     }
 }

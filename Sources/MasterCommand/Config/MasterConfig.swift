@@ -83,6 +83,15 @@ struct MasterConfig: Codable, Sendable {
         }
     }
 
+    struct Callbacks: Codable, Sendable {
+        /// Seconds an attempt waits for the agent's reply before it is sent again.
+        var timeout = 30.0
+        /// Attempts before a request is `failed`.
+        var attempts = 3
+        /// Seconds a finished request stays queryable.
+        var retention = 3600.0
+    }
+
     var server = Server()
     var heartbeat = Heartbeat()
     var logging = Logging()
@@ -97,9 +106,10 @@ struct MasterConfig: Codable, Sendable {
     var worker = Worker()
     var registry = Registry()
     var auth = Auth()
+    var callbacks = Callbacks()
 
     enum CodingKeys: String, CodingKey {
-        case server, heartbeat, logging, bus, gateway, worker, registry, auth
+        case server, heartbeat, logging, bus, gateway, worker, registry, auth, callbacks
         case dataDir = "data_dir"
     }
 
@@ -119,6 +129,9 @@ struct MasterConfig: Codable, Sendable {
         }
         guard logging.rotationSize >= 1 else { throw fail("logging.rotation_size", "must be at least 1 (MB)") }
         guard logging.maxBackups >= 0 else { throw fail("logging.max_backups", "must be 0 or more") }
+        guard callbacks.timeout > 0 else { throw fail("callbacks.timeout", "must be more than 0 seconds") }
+        guard (1...100).contains(callbacks.attempts) else { throw fail("callbacks.attempts", "must be 1...100") }
+        guard callbacks.retention >= 0 else { throw fail("callbacks.retention", "must be 0 or more seconds") }
         guard gateway.maxFrameBytes >= 1024 else { throw fail("gateway.max_frame_bytes", "must be at least 1024") }
         for (key, endpoint) in [
             ("bus.events", bus.events), ("bus.updates", bus.updates), ("bus.snapshot", bus.snapshot),

@@ -14,7 +14,11 @@ enum RoleSupport {
             endpoints: endpoints,
             heartbeatTimeout: .milliseconds(Int64(config.heartbeat.timeout * 1000)),
             cleanupInterval: .milliseconds(Int64(config.heartbeat.cleanupInterval * 1000)),
-            peerTimeout: .milliseconds(Int64(config.registry.peerTimeout * 1000))
+            peerTimeout: .milliseconds(Int64(config.registry.peerTimeout * 1000)),
+            requests: .init(
+                attemptTimeout: config.callbacks.timeout, maxAttempts: config.callbacks.attempts,
+                retention: config.callbacks.retention
+            )
         )
     }
 

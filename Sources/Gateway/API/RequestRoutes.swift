@@ -1,0 +1,86 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Bus
+import FleetProtocol
+import HTTPTypes
+import Hummingbird
+import HummingbirdWebSocket
+
+/// Callback requests on the admin API (admin token):
+/// `POST /api/v1/agents/{id}/callbacks` and `GET /api/v1/requests/{id}`, both with `?wait=`.
+struct RequestRoutes {
+    let replica: CloneReplica
+    let events: EventSender
+    let waiters: RequestWaiters
+    let tokens: GatewayTokens
+
+    /// Longest `?wait=` honoured, in seconds.
+    static let maxWait = 300.0
+    /// Largest request body on the admin API.
+    static let maxBody = 1_048_576
+
+    func register(on router: Router<BasicWebSocketRequestContext>) {
+        let api = router.group("api/v1").add(middleware: AdminAuthMiddleware(tokens: tokens))
+        api.post("agents/{id}/callbacks") { request, context in
+            try await self.create(request, agentId: context.parameters.require("id"))
+        }
+        api.get("requests/{id}") { request, context in
+            try await self.show(request, id: context.parameters.require("id"))
+        }
+    }
+
+    /// Asks the registry for a callback; answers 202 `{requestId}`, or with `?wait=S` the
+    /// finished request (200) if it finishes within S seconds.
+    func create(_ request: Request, agentId: String) async throws -> Response {
+        let wait = try Self.waitSeconds(request)
+        let buffer = try await request.body.collect(upTo: Self.maxBody)
+        let body: CallbackRequestBody
+        do {
+            body = try FleetJSON.decode(CallbackRequestBody.self, from: Array(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            throw APIError.badRequest("invalid callback request: \(error.fleetDescription) (kind must be one of \(CallbackKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+        } catch {
+            throw APIError.badRequest("invalid callback request: body is not JSON")
+        }
+        guard replica.agent(id: agentId) != nil else { throw APIError.notFound("no agent with id '\(agentId)'") }
+        let requestId = UUID().uuidString.lowercased()
+        try await events.send(.requestCreated(.init(requestId: requestId, agentId: agentId, kind: body.kind, args: body.args ?? .object([:]))))
+        if let wait, wait > 0 {
+            let replica = self.replica
+            if let done = await waiters.wait(
+                for: requestId, timeout: .milliseconds(Int64(wait * 1000)), current: { replica.request(id: requestId) },
+                until: { $0.state.isFinal }
+            ) {
+                return try JSONBody.response(done)
+            }
+        }
+        return try JSONBody.response(CallbackAccepted(requestId: requestId), status: .accepted)
+    }
+
+    /// The request as this gateway's replica knows it; with `?wait=S`, waits up to S
+    /// seconds for it to finish (or to appear, if it was just created elsewhere).
+    func show(_ request: Request, id: String) async throws -> Response {
+        let wait = try Self.waitSeconds(request)
+        let replica = self.replica
+        var record = replica.request(id: id)
+        if let wait, wait > 0, record?.state.isFinal != true {
+            record = await waiters.wait(
+                for: id, timeout: .milliseconds(Int64(wait * 1000)), current: { replica.request(id: id) },
+                until: { $0.state.isFinal }
+            ) ?? replica.request(id: id)
+        }
+        guard let record else { throw APIError.notFound("no request with id '\(id)'") }
+        return try JSONBody.response(record)
+    }
+
+    static func waitSeconds(_ request: Request) throws -> Double? {
+        guard let text = request.uri.queryParameters["wait"] else { return nil }
+        guard let seconds = Double(text), seconds >= 0, seconds <= maxWait else {
+            throw APIError.badRequest("wait must be a number of seconds in 0...\(Int(maxWait))")
+        }
+        return seconds
+    }
+}
