@@ -68,15 +68,31 @@ final class Cluster: @unchecked Sendable {
 
     static let fastLiveness = ["--set", "registry.peer_timeout=3"]
 
-    func startRegistry() async throws -> Ready.Bus {
+    func startRegistry(_ extra: [String] = []) async throws -> Ready.Bus {
         let star = "tcp://127.0.0.1:*"
         let process = try start("registry", "master", [
             "registry", "--ready-file", "registry.json", "--set", "data_dir=registry",
             "--set", "bus.events=\(star)", "--set", "bus.updates=\(star)", "--set", "bus.snapshot=\(star)",
             "--set", "bus.jobs_in=\(star)", "--set", "bus.jobs_out=\(star)",
-        ] + Self.fastLiveness)
+        ] + Self.fastLiveness + extra)
         guard let bus = try await ready(process, file: "registry.json").bus else { throw HarnessError("registry reported no bus") }
         return bus
+    }
+
+    /// `POST /api/v1/agents/{id}/callbacks` with the admin token.
+    func callback(_ gateway: Gateway, agent: String, kind: String, wait: Int? = nil) async throws -> (status: Int, body: Data) {
+        let query = wait.map { "?wait=\($0)" } ?? ""
+        return try await HTTP.post(
+            "\(gateway.http)/api/v1/agents/\(agent)/callbacks\(query)", token: adminToken, body: Data("{\"kind\":\"\(kind)\"}".utf8)
+        )
+    }
+
+    /// `GET /api/v1/requests/{id}` with the admin token.
+    func request(_ gateway: Gateway, id: String, wait: Int? = nil) async throws -> RequestRecord? {
+        let query = wait.map { "?wait=\($0)" } ?? ""
+        let (status, body) = try await HTTP.get("\(gateway.http)/api/v1/requests/\(id)\(query)", token: adminToken)
+        guard status == 200 else { return nil }
+        return try FleetJSON.decoder().decode(RequestRecord.self, from: body)
     }
 
     static func busArguments(_ bus: Ready.Bus) -> [String] {
@@ -96,17 +112,19 @@ final class Cluster: @unchecked Sendable {
         return try Self.gateway(process, ready)
     }
 
-    func startWorker(_ name: String, bus: Ready.Bus) async throws {
+    @discardableResult
+    func startWorker(_ name: String, bus: Ready.Bus) async throws -> FleetProcess {
         let process = try start(name, "master", ["worker", "--ready-file", "\(name).json", "--set", "data_dir=\(name)"] + Self.busArguments(bus))
         _ = try await ready(process, file: "\(name).json")
+        return process
     }
 
     /// `master serve`: the all-in-one deployment.
-    func startServe() async throws -> Gateway {
+    func startServe(_ extra: [String] = []) async throws -> Gateway {
         let process = try start("serve", "master", [
             "serve", "--ready-file", "serve.json", "--set", "data_dir=serve", "--set", "server.host=127.0.0.1",
             "--set", "server.port=0",
-        ] + Self.fastLiveness + tokenArguments)
+        ] + Self.fastLiveness + tokenArguments + extra)
         return try Self.gateway(process, try await ready(process, file: "serve.json"))
     }
 
@@ -119,7 +137,7 @@ final class Cluster: @unchecked Sendable {
 
     /// Starts an agent connected to `urls` (failover order) with a 1 s heartbeat; returns
     /// the process and the agent id it created.
-    func startAgent(_ name: String, urls: [String], id presetID: String? = nil) async throws -> (FleetProcess, String) {
+    func startAgent(_ name: String, urls: [String], apiURL: String? = nil, id presetID: String? = nil) async throws -> (FleetProcess, String) {
         if let presetID {
             // As if the state directory had been copied from another host.
             let state = directory.appendingPathComponent("\(name)/state")
@@ -133,6 +151,8 @@ final class Cluster: @unchecked Sendable {
             "--set", "master.token=\(agentToken)",
         ]
         if urls.count > 1 { arguments += ["--set", "master.urls=[\(urls.dropFirst().joined(separator: ", "))]"] }
+        let api = apiURL ?? urls[0].replacingOccurrences(of: "ws://", with: "http://").replacingOccurrences(of: "/ws", with: "/api")
+        arguments += ["--set", "master.api_url=\(api)"]
         let process = try start(name, "agent", arguments)
         let idFile = directory.appendingPathComponent("\(name)/state/agent-id").path
         let found = await eventually(timeout: .seconds(10)) { FileManager.default.fileExists(atPath: idFile) }

@@ -1,0 +1,106 @@
+import FleetProtocol
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import HTTPTypes
+import HummingbirdWSClient
+import Logging
+import Synchronization
+
+/// A minimal agent written from docs/protocol.md, for tests that need to hold a reply token
+/// or send exactly the frames they choose. Everything else uses the real `agent` binary.
+final class TestAgent: Sendable {
+    let id: String
+    private let frames: AsyncStream<MasterMessage>
+    private let framesWriter: AsyncStream<MasterMessage>.Continuation
+    private let outbound = Mutex<WebSocketOutboundWriter?>(nil)
+    private let connection = Mutex<Task<Void, any Error>?>(nil)
+
+    init(id: String = "test-" + UUID().uuidString.prefix(8).lowercased()) {
+        self.id = id
+        (frames, framesWriter) = AsyncStream.makeStream(of: MasterMessage.self)
+    }
+
+    /// Connects, says hello, and returns once the gateway answers (welcome or error).
+    func connect(url: String, token: String) async throws -> MasterMessage {
+        var headers = HTTPFields()
+        headers[.authorization] = "Bearer \(token)"
+        let hello = AgentMessage.hello(.init(
+            agent: AgentInfo(id: id, hostname: "test-host", os: OSInfo(name: "Test", version: "1", kernel: "0", arch: "x"), agentVersion: "test"),
+            metrics: MetricsSnapshot(timestamp: Date(), seq: 1)
+        ))
+        let writer = framesWriter
+        let task = Task { [self] in
+            _ = try await WebSocketClient.connect(
+                url: url, configuration: .init(maxFrameSize: 1 << 20, additionalHeaders: headers), logger: Logger(label: "test-agent")
+            ) { inbound, outbound, _ in
+                self.outbound.withLock { $0 = outbound }
+                try await outbound.write(.text(try FleetJSON.encodeString(hello)))
+                for try await message in inbound.messages(maxSize: 1 << 20) {
+                    if case .text(let text) = message, let frame = try? FleetJSON.decode(MasterMessage.self, from: text) {
+                        writer.yield(frame)
+                    }
+                }
+            }
+            writer.finish()
+        }
+        connection.withLock { $0 = task }
+        guard let first = try await next(timeout: .seconds(10)) else { throw HarnessError("no answer to hello") }
+        return first
+    }
+
+    /// The next frame from the gateway, or nil on timeout or close.
+    func next(timeout: Duration) async throws -> MasterMessage? {
+        let frames = self.frames
+        return await withTaskGroup(of: MasterMessage?.self) { group in
+            group.addTask {
+                var iterator = frames.makeAsyncIterator()
+                return await iterator.next()
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// Waits for the next callback frame.
+    func nextCallback(timeout: Duration = .seconds(10)) async throws -> MasterMessage.Callback {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if case .callback(let callback) = try await next(timeout: deadline - ContinuousClock.now) { return callback }
+        }
+        throw HarnessError("no callback frame within \(timeout)")
+    }
+
+    func send(_ message: AgentMessage) async throws {
+        guard let outbound = outbound.withLock({ $0 }) else { throw HarnessError("not connected") }
+        try await outbound.write(.text(try FleetJSON.encodeString(message)))
+    }
+
+    func sendRaw(_ text: String) async throws {
+        guard let outbound = outbound.withLock({ $0 }) else { throw HarnessError("not connected") }
+        try await outbound.write(.text(text))
+    }
+
+    func close() async {
+        if let outbound = outbound.withLock({ $0 }) { try? await outbound.close(.normalClosure, reason: nil) }
+        _ = await connection.withLock({ $0 })?.result
+    }
+}
+
+extension HTTP {
+    static func post(_ url: String, token: String?, body: Data, contentType: String = "application/json") async throws -> (status: Int, body: Data) {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = "POST"
+        request.httpBody = body
+        request.setValue(contentType, forHTTPHeaderField: "Content-Type")
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        let (data, response) = try await session.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+}
