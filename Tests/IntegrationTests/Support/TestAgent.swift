@@ -6,6 +6,7 @@ import FoundationNetworking
 import HTTPTypes
 import HummingbirdWSClient
 import Logging
+import NIOWebSocket
 import Synchronization
 
 /// A minimal agent written from docs/protocol.md, for tests that need to hold a reply token
@@ -16,6 +17,7 @@ final class TestAgent: Sendable {
     private let framesWriter: AsyncStream<MasterMessage>.Continuation
     private let outbound = Mutex<WebSocketOutboundWriter?>(nil)
     private let connection = Mutex<Task<Void, any Error>?>(nil)
+    private let closeFrame = Mutex<Int?>(nil)
 
     init(id: String = "test-" + UUID().uuidString.prefix(8).lowercased()) {
         self.id = id
@@ -32,7 +34,7 @@ final class TestAgent: Sendable {
         ))
         let writer = framesWriter
         let task = Task { [self] in
-            _ = try await WebSocketClient.connect(
+            let close = try await WebSocketClient.connect(
                 url: url, configuration: .init(maxFrameSize: 1 << 20, additionalHeaders: headers), logger: Logger(label: "test-agent")
             ) { inbound, outbound, _ in
                 self.outbound.withLock { $0 = outbound }
@@ -42,6 +44,9 @@ final class TestAgent: Sendable {
                         writer.yield(frame)
                     }
                 }
+            }
+            if let close {
+                self.closeFrame.withLock { $0 = Int(Self.number(close.closeCode)) }
             }
             writer.finish()
         }
@@ -85,6 +90,33 @@ final class TestAgent: Sendable {
     func sendRaw(_ text: String) async throws {
         guard let outbound = outbound.withLock({ $0 }) else { throw HarnessError("not connected") }
         try await outbound.write(.text(text))
+    }
+
+    /// The close code the gateway sent, once the connection has ended (nil on timeout).
+    func closeCode(timeout: Duration) async -> Int? {
+        let task = connection.withLock { $0 }
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let code = closeFrame.withLock({ $0 }) { return code }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        _ = task
+        return nil
+    }
+
+    static func number(_ code: WebSocketErrorCode) -> UInt16 {
+        switch code {
+        case .normalClosure: 1000
+        case .goingAway: 1001
+        case .protocolError: 1002
+        case .unacceptableData: 1003
+        case .dataInconsistentWithMessage: 1007
+        case .policyViolation: 1008
+        case .messageTooLarge: 1009
+        case .missingExtension: 1010
+        case .unexpectedServerError: 1011
+        case .unknown(let value): value
+        }
     }
 
     func close() async {
