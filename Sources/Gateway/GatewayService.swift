@@ -21,6 +21,7 @@ public final class GatewayService: Service, Sendable {
     private let shutdownSignal = ShutdownSignal()
     private let waiters = RequestWaiters()
     private let jobs: JobSender
+    private let registry: RegistryClient
     private let onListening: @Sendable (_ host: String, _ port: Int) async -> Void
 
     /// - Parameter onListening: called once the HTTP server is accepting, with the bound
@@ -38,6 +39,7 @@ public final class GatewayService: Service, Sendable {
         let events = try EventSender(context: context, endpoint: settings.endpoints.events, logger: logger)
         self.events = events
         self.jobs = try JobSender(context: context, endpoint: settings.endpoints.jobsIn)
+        self.registry = try RegistryClient(context: context, endpoint: settings.endpoints.snapshot, logger: logger)
         let sessions = self.sessions
         let waiters = self.waiters
         let gatewayId = settings.gatewayId
@@ -69,7 +71,7 @@ public final class GatewayService: Service, Sendable {
 
     public func run() async throws {
         let router = Router(context: BasicWebSocketRequestContext.self)
-        FleetRoutes(replica: replica, tokens: settings.tokens).register(on: router)
+        FleetRoutes(replica: replica, tokens: settings.tokens, events: events, registry: registry).register(on: router)
         HealthRoutes(replica: replica, gatewayId: settings.gatewayId).register(on: router)
         RequestRoutes(replica: replica, events: events, waiters: waiters, tokens: settings.tokens).register(on: router)
         CallbackIntake(replica: replica, jobs: jobs, gatewayId: settings.gatewayId, logger: logger).register(on: router)
@@ -124,6 +126,7 @@ public final class GatewayService: Service, Sendable {
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await self.replica.run() }
+            group.addTask { await self.registry.run() }
             group.addTask { await self.beat() }
             group.addTask {
                 // On SIGTERM close every agent session with "going away" first, so agents

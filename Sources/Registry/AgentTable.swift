@@ -20,6 +20,11 @@ public struct AgentTable: Sendable {
 
     public init() {}
 
+    /// Starts from records stored by an earlier run.
+    public init(loading records: [AgentRecord]) {
+        self.records = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new })
+    }
+
     /// Applies an agent-session event; returns the resulting changes (zero or one).
     public mutating func apply(_ event: BusEvent, now: Date) -> [AgentRecord] {
         switch event {
@@ -59,7 +64,7 @@ public struct AgentTable: Sendable {
             record.sessionId = nil
             return [commit(record)]
 
-        case .gatewayHeartbeat, .workerHeartbeat, .requestCreated, .requestResult:
+        case .gatewayHeartbeat, .workerHeartbeat, .requestCreated, .requestResult, .agentDelete:
             return []
         }
     }
@@ -89,6 +94,11 @@ public struct AgentTable: Sendable {
             record.gatewayId = nil
             return commit(record)
         }
+    }
+
+    /// Gateways that hold live sessions according to the table.
+    public var gatewaysWithSessions: Set<String> {
+        Set(records.values.compactMap { $0.state == .online ? $0.gatewayId : nil })
     }
 
     /// Forgets an agent; returns whether it was known.

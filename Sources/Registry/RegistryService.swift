@@ -24,6 +24,10 @@ public final class RegistryService: Service, Sendable {
     private let clone: CloneServer
     private let streamer: Streamer
     private let core: Mutex<Core>
+    /// The SQLite store and its write-behind queue; nil when running in memory only.
+    private let store: RegistryStore?
+    private let writer: StoreWriter?
+    private let startedAt = ContinuousClock.now
     /// Everything to publish, in order, from whichever task made it to the one publishing task.
     private let outbox: AsyncStream<Outgoing>
     private let outboxWriter: AsyncStream<Outgoing>.Continuation
@@ -51,14 +55,32 @@ public final class RegistryService: Service, Sendable {
         var seq: UInt64 = 0
         var malformedEvents = 0
         var duplicateReplies = 0
-        let tokens = ReplyTokens()
+        let tokens: ReplyTokens
     }
 
     public init(context: ZMQContext, settings: RegistrySettings, logger: Logger) throws {
         self.settings = settings
         self.logger = logger
         self.epoch = String(UUID().uuidString.prefix(8)).lowercased()
-        self.core = Mutex(Core(requests: RequestTable(settings: settings.requests)))
+        let tokens = settings.replySecret.map { ReplyTokens(secret: $0) } ?? ReplyTokens()
+        if let path = settings.storePath {
+            let store = try RegistryStore(path: path)
+            let agents = try store.loadAgents()
+            let requests = try store.loadRequests(finishedSince: Date().addingTimeInterval(-settings.requests.retention))
+            self.store = store
+            self.writer = StoreWriter(
+                store: store, knownStates: Dictionary(agents.map { ($0.id, $0.state) }, uniquingKeysWith: { _, new in new }),
+                logger: logger
+            )
+            self.core = Mutex(Core(
+                table: AgentTable(loading: agents), requests: RequestTable(settings: settings.requests, loading: requests), tokens: tokens
+            ))
+            logger.info("registry store loaded", metadata: ["path": "\(path)", "agents": "\(agents.count)", "requests": "\(requests.count)"])
+        } else {
+            self.store = nil
+            self.writer = nil
+            self.core = Mutex(Core(requests: RequestTable(settings: settings.requests), tokens: tokens))
+        }
         self.events = try context.socket(.pull)
         try BusTuning.apply(to: events, highWaterMark: BusTuning.taskHighWaterMark)
         let eventsEndpoint = try events.bind(settings.endpoints.events)
@@ -82,7 +104,11 @@ public final class RegistryService: Service, Sendable {
             group.addTask { await self.consumeEvents() }
             group.addTask { await self.publishUpdates() }
             group.addTask {
-                await self.clone.serveSnapshots { self.snapshot() }
+                await self.clone.serve(snapshot: { self.snapshot() }, query: { kind, body in await self.answer(kind, body) })
+            }
+            if let writer {
+                group.addTask { await writer.run() }
+                group.addTask { await self.every(.seconds(3600), immediately: true) { await self.pruneHistory() } }
             }
             group.addTask { await self.streamer.run() }
             group.addTask { await self.every(self.settings.hugzInterval) { await self.beat() } }
@@ -112,6 +138,43 @@ public final class RegistryService: Service, Sendable {
     private func commit(_ change: StateChange, in core: inout Core) {
         core.seq += 1
         outboxWriter.yield(.update(seq: core.seq, change))
+        guard let writer else { return }
+        switch change {
+        case .agent(let record): writer.agent(record, now: Date())
+        case .agentDeleted(let id): writer.agentDeleted(id)
+        case .request(let record): writer.request(record)
+        case .requestDeleted(let id): writer.requestDeleted(id)
+        }
+    }
+
+    // MARK: History (answers to gateways' queries)
+
+    private func answer(_ kind: String, _ body: [UInt8]) async -> Result<[UInt8], QueryError> {
+        guard let store else { return .failure(QueryError(code: "unavailable", message: "this registry keeps no history (no store)")) }
+        switch kind {
+        case RegistryQuery.Metrics.kind:
+            guard let query = try? FleetJSON.decode(RegistryQuery.Metrics.self, from: body) else {
+                return .failure(QueryError(code: "bad_request", message: "malformed metrics query"))
+            }
+            do {
+                let snapshots = try await store.metrics(agentId: query.agentId, since: query.since, limit: query.limit)
+                return .success(try FleetJSON.encode(snapshots))
+            } catch {
+                return .failure(QueryError(code: "internal", message: "\(error)"))
+            }
+        default:
+            return .failure(QueryError(code: "unknown_query", message: "unknown query '\(kind)'"))
+        }
+    }
+
+    private func pruneHistory() async {
+        guard let store else { return }
+        do {
+            let removed = try await store.prune(olderThan: Date().addingTimeInterval(-settings.metricsRetention))
+            if removed > 0 { logger.info("metrics history pruned", metadata: ["rows": "\(removed)"]) }
+        } catch {
+            logger.error("history prune failed", metadata: ["error": "\(error)"])
+        }
     }
 
     // MARK: Loops
@@ -148,10 +211,25 @@ public final class RegistryService: Service, Sendable {
                             create(created, now: now, in: &core)
                         case .requestResult(let result):
                             finish(result, now: now, in: &core)
+                        case .agentDelete(let delete):
+                            // A connected agent would only come back at its next heartbeat.
+                            if core.table.records[delete.agentId]?.state != .online, core.table.remove(delete.agentId) {
+                                logger.info("agent deleted", metadata: ["agent": "\(delete.agentId)"])
+                                commit(.agentDeleted(delete.agentId), in: &core)
+                            }
                         default:
-                            for record in core.table.apply(event, now: now) {
+                            let changed = core.table.apply(event, now: now)
+                            for record in changed {
                                 logTransition(record, cause: event)
                                 commit(.agent(record), in: &core)
+                            }
+                            // History: every snapshot that was accepted.
+                            if let writer, let record = changed.last {
+                                switch event {
+                                case .heartbeat(let beat): writer.metrics(beat.metrics, agentId: record.id)
+                                case .sessionOpened(let opened): if let metrics = opened.metrics { writer.metrics(metrics, agentId: record.id) }
+                                default: break
+                                }
                             }
                             // An agent that (re)connects gets what waited for it.
                             if case .sessionOpened(let opened) = event {
@@ -301,7 +379,13 @@ public final class RegistryService: Service, Sendable {
 
     private func sweepPeers() {
         core.withLock { core in
-            let lost = core.peers.expire(now: .now, timeout: settings.peerTimeout)
+            var lost = core.peers.expire(now: .now, timeout: settings.peerTimeout)
+            // After a restart the table may name gateways this run never heard from: once
+            // they have had a peer timeout to show up, their sessions are gone too.
+            if ContinuousClock.now - startedAt > settings.peerTimeout {
+                let silent = core.table.gatewaysWithSessions.subtracting(core.peers.gateways.keys)
+                lost.gateways.append(contentsOf: silent.sorted())
+            }
             for gateway in lost.gateways {
                 logger.warning("gateway lost", metadata: ["gateway": "\(gateway)"])
                 for record in core.table.gatewayLost(gateway, now: Date()) {
@@ -315,7 +399,8 @@ public final class RegistryService: Service, Sendable {
         }
     }
 
-    private func every(_ interval: Duration, _ body: @Sendable () async -> Void) async {
+    private func every(_ interval: Duration, immediately: Bool = false, _ body: @Sendable () async -> Void) async {
+        if immediately { await body() }
         while !Task.isCancelled {
             do { try await Task.sleep(for: interval) } catch { return }
             await body()

@@ -1,4 +1,9 @@
 import Bus
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// What the registry role needs to run; built by `master` from its configuration.
 public struct RegistrySettings: Sendable {
@@ -14,13 +19,24 @@ public struct RegistrySettings: Sendable {
     public var hugzInterval: Duration
     /// Callback attempts, timeouts and retention (`callbacks.*`).
     public var requests: RequestTable.Settings
+    /// The SQLite file; nil keeps everything in memory (tests, throwaway runs).
+    public var storePath: String?
+    /// How long metrics history and state transitions are kept (`store.metrics_retention`).
+    public var metricsRetention: TimeInterval
+    /// The secret reply tokens are derived from; nil = random per run (tokens of requests in
+    /// flight across a restart then no longer match, and those requests fail at their deadline).
+    public var replySecret: [UInt8]?
 
     public init(
         endpoints: BusEndpoints, heartbeatTimeout: Duration = .seconds(600), cleanupInterval: Duration = .seconds(300),
         peerTimeout: Duration = .seconds(5), hugzInterval: Duration = .seconds(1),
-        requests: RequestTable.Settings = .init()
+        requests: RequestTable.Settings = .init(), storePath: String? = nil, metricsRetention: TimeInterval = 7 * 86_400,
+        replySecret: [UInt8]? = nil
     ) {
         self.requests = requests
+        self.storePath = storePath
+        self.metricsRetention = metricsRetention
+        self.replySecret = replySecret
         self.endpoints = endpoints
         self.heartbeatTimeout = heartbeatTimeout
         self.cleanupInterval = cleanupInterval

@@ -29,8 +29,9 @@ public struct RequestTable: Sendable {
     public var settings: Settings
     public private(set) var requests: [String: RequestRecord] = [:]
 
-    public init(settings: Settings) {
+    public init(settings: Settings, loading records: [RequestRecord] = []) {
         self.settings = settings
+        self.requests = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new })
     }
 
     /// Records a new request (pending). A repeated id changes nothing (idempotent create).

@@ -51,7 +51,7 @@ struct CloneReplicationTests {
         )
         let replica = try CloneReplica(context: context, updates: "inproc://\(name).u", snapshot: "inproc://\(name).s", logger: logger)
         let tasks = [
-            Task { await server.serveSnapshots { source.snapshot } },
+            Task { await server.serve(snapshot: { source.snapshot }) },
             Task { await replica.run() },
         ]
         return Setup(context: context, server: server, replica: replica, source: source, tasks: tasks)

@@ -86,16 +86,46 @@ public final class CloneServer: Sendable {
         }
     }
 
-    /// Answers snapshot requests until cancelled.
-    public func serveSnapshots(state: @escaping @Sendable () -> State) async {
+    /// Answers snapshot requests (Clone) and history queries on the ROUTER until cancelled.
+    /// Queries run concurrently so a slow one never delays a snapshot.
+    public func serve(
+        snapshot state: @escaping @Sendable () -> State,
+        query: @escaping @Sendable (_ kind: String, _ body: [UInt8]) async -> Result<[UInt8], QueryError> = { _, _ in
+            .failure(QueryError(code: "unknown_query", message: "no queries here"))
+        }
+    ) async {
         do {
-            for await batch in try router.receiver() {
-                for request in batch {
-                    await answer(request, state: state)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for await batch in try router.receiver() {
+                    for request in batch {
+                        if request.string(at: 1) == RegistryQuery.frame {
+                            group.addTask { await self.answerQuery(request, query) }
+                        } else {
+                            await answer(request, state: state)
+                        }
+                    }
                 }
             }
         } catch {
             logger.error("snapshot service stopped", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func answerQuery(_ request: ZMQMessage, _ query: (String, [UInt8]) async -> Result<[UInt8], QueryError>) async {
+        // [identity][query][nonce][kind][body]
+        guard request.frames.count == 5, let kind = request.string(at: 3) else {
+            logger.warning("malformed query ignored", metadata: ["frames": "\(request.frames.count)"])
+            return
+        }
+        let reply: [[UInt8]]
+        switch await query(kind, request.frames[4]) {
+        case .success(let body): reply = [Array("ok".utf8), body]
+        case .failure(let error): reply = [Array("error".utf8), (try? FleetJSON.encode(error)) ?? []]
+        }
+        do {
+            try await router.send([request.frames[0], Array(RegistryQuery.frame.utf8), request.frames[2]] + reply)
+        } catch {
+            logger.warning("query answer not delivered", metadata: ["error": "\(error)"])
         }
     }
 

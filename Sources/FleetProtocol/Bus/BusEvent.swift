@@ -18,6 +18,13 @@ public enum BusEvent: Sendable, Equatable {
     case requestCreated(RequestCreated)
     /// A worker processed an agent's reply (or found it unusable).
     case requestResult(RequestResult)
+    /// An operator asked to forget an agent that is not connected (gateway).
+    case agentDelete(AgentDelete)
+
+    public struct AgentDelete: Codable, Sendable, Equatable {
+        public var agentId: String
+        public init(agentId: String) { self.agentId = agentId }
+    }
 
     public struct RequestCreated: Codable, Sendable, Equatable {
         public var requestId: String
@@ -119,6 +126,7 @@ public enum BusEvent: Sendable, Equatable {
         case .workerHeartbeat: "worker.heartbeat"
         case .requestCreated: "request.created"
         case .requestResult: "request.result"
+        case .agentDelete: "agent.delete"
         }
     }
 
@@ -132,6 +140,7 @@ public enum BusEvent: Sendable, Equatable {
         case .workerHeartbeat(let body): try FleetJSON.encode(body)
         case .requestCreated(let body): try FleetJSON.encode(body)
         case .requestResult(let body): try FleetJSON.encode(body)
+        case .agentDelete(let body): try FleetJSON.encode(body)
         }
     }
 
@@ -146,6 +155,7 @@ public enum BusEvent: Sendable, Equatable {
             case "worker.heartbeat": self = .workerHeartbeat(try FleetJSON.decode(WorkerHeartbeat.self, from: body))
             case "request.created": self = .requestCreated(try FleetJSON.decode(RequestCreated.self, from: body))
             case "request.result": self = .requestResult(try FleetJSON.decode(RequestResult.self, from: body))
+            case "agent.delete": self = .agentDelete(try FleetJSON.decode(AgentDelete.self, from: body))
             default: throw ProtocolError.unknownType(kind)
             }
         } catch let error as DecodingError {

@@ -1,5 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import Bus
 import FleetProtocol
+import NIOCore
 import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
@@ -9,11 +15,15 @@ import HummingbirdWebSocket
 struct FleetRoutes {
     let replica: CloneReplica
     let tokens: GatewayTokens
+    let events: EventSender
+    let registry: RegistryClient
 
     func register(on router: Router<BasicWebSocketRequestContext>) {
         let api = router.group("api/v1").add(middleware: AdminAuthMiddleware(tokens: tokens))
         api.get("agents") { request, _ in try self.list(request) }
         api.get("agents/{id}") { _, context in try self.detail(context.parameters.require("id")) }
+        api.delete("agents/{id}") { _, context in try await self.delete(context.parameters.require("id")) }
+        api.get("agents/{id}/metrics") { request, context in try await self.history(request, id: context.parameters.require("id")) }
     }
 
     /// `GET /api/v1/agents?state=online&label=role=db&limit=100&offset=0`
@@ -42,6 +52,38 @@ struct FleetRoutes {
     func detail(_ id: String) throws -> Response {
         guard let record = replica.agent(id: id) else { throw APIError.notFound("no agent with id '\(id)'") }
         return try JSONBody.response(record)
+    }
+
+    /// `DELETE /api/v1/agents/{id}`: forget an agent that is not connected (202; 409 while
+    /// it is online, since it would reappear at its next heartbeat).
+    func delete(_ id: String) async throws -> Response {
+        guard let record = replica.agent(id: id) else { throw APIError.notFound("no agent with id '\(id)'") }
+        guard record.state != .online else {
+            throw APIError(status: .conflict, code: "agent_online", message: "agent '\(id)' is connected; stop it first or it comes straight back")
+        }
+        try await events.send(.agentDelete(.init(agentId: id)))
+        return try JSONBody.response(["deleting": id], status: .accepted)
+    }
+
+    /// `GET /api/v1/agents/{id}/metrics?since=ISO8601&limit=N`: history from the registry's store.
+    func history(_ request: Request, id: String) async throws -> Response {
+        guard replica.agent(id: id) != nil else { throw APIError.notFound("no agent with id '\(id)'") }
+        let query = request.uri.queryParameters
+        var since: Date?
+        if let text = query["since"] {
+            since = try? FleetJSON.decode(Date.self, from: "\"\(text)\"")
+            guard since != nil else { throw APIError.badRequest("since must be an ISO 8601 time, e.g. 2026-11-28T16:00:00Z") }
+        }
+        let limit = try Self.integer(query["limit"], name: "limit", default: 1000, range: 1...10_000)
+        switch await registry.query(RegistryQuery.Metrics.kind, RegistryQuery.Metrics(agentId: id, since: since, limit: limit)) {
+        case .success(let body):
+            return Response(
+                status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: Array(#"{"agentId":""#.utf8) + Array(id.utf8) + Array(#"","metrics":"#.utf8) + body + [UInt8(ascii: "}")]))
+            )
+        case .failure(let error):
+            throw APIError(status: error.code == "timeout" || error.code == "unavailable" ? .serviceUnavailable : .internalServerError, code: error.code, message: error.message)
+        }
     }
 
     static func integer(_ text: Substring?, name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {

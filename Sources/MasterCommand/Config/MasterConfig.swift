@@ -92,6 +92,19 @@ struct MasterConfig: Codable, Sendable {
         var retention = 3600.0
     }
 
+    struct Store: Codable, Sendable {
+        /// false keeps the registry's state in memory only (lost on restart).
+        var enabled = true
+        /// SQLite file; empty = `<data_dir>/registry.sqlite`.
+        var path = ""
+        /// Seconds of metrics history and state transitions kept (default 7 days).
+        var metricsRetention = 604_800.0
+        enum CodingKeys: String, CodingKey {
+            case enabled, path
+            case metricsRetention = "metrics_retention"
+        }
+    }
+
     var server = Server()
     var heartbeat = Heartbeat()
     var logging = Logging()
@@ -107,9 +120,10 @@ struct MasterConfig: Codable, Sendable {
     var registry = Registry()
     var auth = Auth()
     var callbacks = Callbacks()
+    var store = Store()
 
     enum CodingKeys: String, CodingKey {
-        case server, heartbeat, logging, bus, gateway, worker, registry, auth, callbacks
+        case server, heartbeat, logging, bus, gateway, worker, registry, auth, callbacks, store
         case dataDir = "data_dir"
     }
 
@@ -129,6 +143,7 @@ struct MasterConfig: Codable, Sendable {
         }
         guard logging.rotationSize >= 1 else { throw fail("logging.rotation_size", "must be at least 1 (MB)") }
         guard logging.maxBackups >= 0 else { throw fail("logging.max_backups", "must be 0 or more") }
+        guard store.metricsRetention >= 60 else { throw fail("store.metrics_retention", "must be at least 60 seconds") }
         guard callbacks.timeout > 0 else { throw fail("callbacks.timeout", "must be more than 0 seconds") }
         guard (1...100).contains(callbacks.attempts) else { throw fail("callbacks.attempts", "must be 1...100") }
         guard callbacks.retention >= 0 else { throw fail("callbacks.retention", "must be 0 or more seconds") }

@@ -13,6 +13,14 @@ enum TokenFiles {
     static func agentPath(_ config: MasterConfig) -> String { "\(config.dataDir)/agent-token" }
     static func adminPath(_ config: MasterConfig) -> String { "\(config.dataDir)/admin-token" }
 
+    /// The registry's reply-token secret, `<data_dir>/reply-secret` (created on first start):
+    /// kept across restarts so requests in flight still match their tokens afterwards.
+    static func replySecret(_ config: MasterConfig, logger: Logger) throws -> [UInt8] {
+        let path = "\(config.dataDir)/reply-secret"
+        let text = try token("", file: path, key: "reply secret", createMissing: true, logger: logger)
+        return Array(text.utf8)
+    }
+
     static func resolve(_ config: MasterConfig, createMissing: Bool, logger: Logger) throws -> GatewayTokens {
         guard config.auth.enabled else {
             logger.warning("authentication is DISABLED (auth.enabled: false): anyone who can reach this gateway controls the fleet")

@@ -31,7 +31,10 @@ struct Serve: AsyncParsableCommand {
         let context = ZMQContext()
         let endpoints = BusEndpoints.inproc()
         let registry = try RegistryService(
-            context: context, settings: RoleSupport.registrySettings(config, endpoints: endpoints),
+            context: context,
+            settings: RoleSupport.registrySettings(
+                config, endpoints: endpoints, replySecret: try TokenFiles.replySecret(config, logger: logger)
+            ),
             logger: Logger(label: "registry")
         )
         let worker = try WorkerService(
@@ -77,10 +80,14 @@ struct RegistryCommand: AsyncParsableCommand {
         let registry: RegistryService
         do {
             registry = try RegistryService(
-                context: context, settings: RoleSupport.registrySettings(config, endpoints: config.bus), logger: logger
+                context: context,
+                settings: RoleSupport.registrySettings(
+                    config, endpoints: config.bus, replySecret: try TokenFiles.replySecret(config, logger: logger)
+                ),
+                logger: logger
             )
         } catch {
-            logger.critical("cannot bind the bus", metadata: ["error": "\(error)"])
+            logger.critical("cannot start the registry", metadata: ["error": "\(error)"])
             await context.shutdown()
             throw ExitCode(1)
         }

@@ -9,7 +9,7 @@ import ZeroMQ
 
 /// Turns configuration into each role's settings, and runs services until SIGTERM/SIGINT.
 enum RoleSupport {
-    static func registrySettings(_ config: MasterConfig, endpoints: BusEndpoints) -> RegistrySettings {
+    static func registrySettings(_ config: MasterConfig, endpoints: BusEndpoints, replySecret: [UInt8]?) -> RegistrySettings {
         RegistrySettings(
             endpoints: endpoints,
             heartbeatTimeout: .milliseconds(Int64(config.heartbeat.timeout * 1000)),
@@ -18,7 +18,10 @@ enum RoleSupport {
             requests: .init(
                 attemptTimeout: config.callbacks.timeout, maxAttempts: config.callbacks.attempts,
                 retention: config.callbacks.retention
-            )
+            ),
+            storePath: config.store.enabled ? (config.store.path.isEmpty ? "\(config.dataDir)/registry.sqlite" : config.store.path) : nil,
+            metricsRetention: config.store.metricsRetention,
+            replySecret: replySecret
         )
     }
 

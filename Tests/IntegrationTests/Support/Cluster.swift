@@ -68,15 +68,21 @@ final class Cluster: @unchecked Sendable {
 
     static let fastLiveness = ["--set", "registry.peer_timeout=3"]
 
-    func startRegistry(_ extra: [String] = []) async throws -> Ready.Bus {
+    /// Starts a registry on free ports (or on `bus`, to restart one where it was).
+    func startRegistry(_ extra: [String] = [], name: String = "registry", bus fixed: Ready.Bus? = nil) async throws -> Ready.Bus {
         let star = "tcp://127.0.0.1:*"
-        let process = try start("registry", "master", [
-            "registry", "--ready-file", "registry.json", "--set", "data_dir=registry",
+        let endpoints = fixed.map(Self.busArguments) ?? [
             "--set", "bus.events=\(star)", "--set", "bus.updates=\(star)", "--set", "bus.snapshot=\(star)",
             "--set", "bus.jobs_in=\(star)", "--set", "bus.jobs_out=\(star)",
-        ] + Self.fastLiveness + extra)
-        guard let bus = try await ready(process, file: "registry.json").bus else { throw HarnessError("registry reported no bus") }
+        ]
+        let file = "\(name).json"
+        let process = try start(name, "master", ["registry", "--ready-file", file, "--set", "data_dir=registry"] + endpoints + Self.fastLiveness + extra)
+        guard let bus = try await ready(process, file: file).bus else { throw HarnessError("registry reported no bus") }
         return bus
+    }
+
+    func process(named name: String) -> FleetProcess? {
+        processes.last { $0.name == name }
     }
 
     /// `POST /api/v1/agents/{id}/callbacks` with the admin token.
@@ -180,8 +186,11 @@ final class Cluster: @unchecked Sendable {
         processes.map { "--- \($0.name) (pid \($0.pid))\n\($0.stderr.suffix(3000))" }.joined(separator: "\n")
     }
 
+    /// Stops everything, registries last: a gateway stopped after its registry waits out its
+    /// linger for the events it can no longer deliver.
     func shutdown() async {
-        for process in processes.reversed() { await process.stop() }
+        let ordered = processes.reversed().filter { !$0.name.hasPrefix("registry") } + processes.filter { $0.name.hasPrefix("registry") }
+        for process in ordered { await process.stop() }
     }
 }
 

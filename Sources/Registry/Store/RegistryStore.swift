@@ -1,0 +1,171 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import FleetProtocol
+import GRDB
+
+/// The registry's SQLite file (GRDB, WAL mode): agents, metrics history, requests with
+/// their results, and state transitions. The in-memory tables stay the hot path; this is
+/// where they come back from after a restart and where history lives.
+///
+/// Records are stored as JSON beside the columns queries need, so adding a field to a
+/// record needs no migration.
+public final class RegistryStore: Sendable {
+    let pool: DatabasePool
+
+    public init(path: String) throws {
+        let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        var configuration = Configuration()
+        configuration.label = "registry-store"
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE agent (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    state TEXT NOT NULL,
+                    record TEXT NOT NULL,
+                    updated_at REAL NOT NULL
+                );
+                CREATE TABLE metrics (
+                    agent_id TEXT NOT NULL,
+                    taken_at REAL NOT NULL,
+                    seq INTEGER NOT NULL,
+                    snapshot TEXT NOT NULL,
+                    PRIMARY KEY (agent_id, seq, taken_at)
+                );
+                CREATE INDEX metrics_by_time ON metrics(agent_id, taken_at);
+                CREATE TABLE request (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    agent_id TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    record TEXT NOT NULL,
+                    completed_at REAL
+                );
+                CREATE INDEX request_by_agent ON request(agent_id);
+                CREATE TABLE transition (
+                    agent_id TEXT NOT NULL,
+                    at REAL NOT NULL,
+                    state TEXT NOT NULL,
+                    reason TEXT
+                );
+                CREATE INDEX transition_by_agent ON transition(agent_id, at);
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: Loading at start
+
+    public func loadAgents() throws -> [AgentRecord] {
+        try pool.read { db in
+            try String.fetchAll(db, sql: "SELECT record FROM agent").compactMap { try? FleetJSON.decode(AgentRecord.self, from: $0) }
+        }
+    }
+
+    /// Unfinished requests, and finished ones newer than `finishedSince`.
+    public func loadRequests(finishedSince: Date) throws -> [RequestRecord] {
+        try pool.read { db in
+            try String.fetchAll(
+                db, sql: "SELECT record FROM request WHERE completed_at IS NULL OR completed_at >= ?",
+                arguments: [finishedSince.timeIntervalSince1970]
+            ).compactMap { try? FleetJSON.decode(RequestRecord.self, from: $0) }
+        }
+    }
+
+    // MARK: History
+
+    /// Snapshots of `agentId` taken at or after `since`, oldest first, at most `limit`.
+    public func metrics(agentId: String, since: Date?, limit: Int) async throws -> [MetricsSnapshot] {
+        try await pool.read { db in
+            try String.fetchAll(
+                db,
+                sql: "SELECT snapshot FROM metrics WHERE agent_id = ? AND taken_at >= ? ORDER BY taken_at LIMIT ?",
+                arguments: [agentId, (since ?? .distantPast).timeIntervalSince1970, limit]
+            ).compactMap { try? FleetJSON.decode(MetricsSnapshot.self, from: $0) }
+        }
+    }
+
+    public struct Transition: Codable, Sendable, Equatable {
+        public var at: Date
+        public var state: AgentState
+        public var reason: String?
+    }
+
+    public func transitions(agentId: String, limit: Int) async throws -> [Transition] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT at, state, reason FROM transition WHERE agent_id = ? ORDER BY at DESC LIMIT ?",
+                arguments: [agentId, limit]
+            ).compactMap { row in
+                guard let state = AgentState(rawValue: row["state"]) else { return nil }
+                return Transition(at: Date(timeIntervalSince1970: row["at"]), state: state, reason: row["reason"])
+            }
+        }
+    }
+
+    // MARK: Writing (from StoreWriter, in batches)
+
+    func write(_ batch: StoreBatch) async throws {
+        try await pool.write { db in
+            for (id, record) in batch.agents {
+                try db.execute(
+                    sql: """
+                        INSERT INTO agent (id, state, record, updated_at) VALUES (?, ?, ?, ?)
+                        ON CONFLICT(id) DO UPDATE SET state = excluded.state, record = excluded.record, updated_at = excluded.updated_at
+                        """,
+                    arguments: [id, record.state.rawValue, try FleetJSON.encodeString(record), record.lastSeen.timeIntervalSince1970]
+                )
+            }
+            for id in batch.deletedAgents {
+                try db.execute(sql: "DELETE FROM agent WHERE id = ?", arguments: [id])
+                try db.execute(sql: "DELETE FROM metrics WHERE agent_id = ?", arguments: [id])
+                try db.execute(sql: "DELETE FROM transition WHERE agent_id = ?", arguments: [id])
+            }
+            for (agentId, snapshot) in batch.metrics {
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO metrics (agent_id, taken_at, seq, snapshot) VALUES (?, ?, ?, ?)",
+                    arguments: [agentId, snapshot.timestamp.timeIntervalSince1970, Int64(bitPattern: snapshot.seq), try FleetJSON.encodeString(snapshot)]
+                )
+            }
+            for (id, record) in batch.requests {
+                try db.execute(
+                    sql: """
+                        INSERT INTO request (id, agent_id, state, record, completed_at) VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT(id) DO UPDATE SET state = excluded.state, record = excluded.record, completed_at = excluded.completed_at
+                        """,
+                    arguments: [id, record.agentId, record.state.rawValue, try FleetJSON.encodeString(record), record.completedAt?.timeIntervalSince1970]
+                )
+            }
+            for id in batch.deletedRequests {
+                try db.execute(sql: "DELETE FROM request WHERE id = ?", arguments: [id])
+            }
+            for transition in batch.transitions {
+                try db.execute(
+                    sql: "INSERT INTO transition (agent_id, at, state, reason) VALUES (?, ?, ?, ?)",
+                    arguments: [transition.agentId, transition.at.timeIntervalSince1970, transition.state.rawValue, transition.reason]
+                )
+            }
+        }
+    }
+
+    /// Deletes metrics and transitions older than `cutoff`; returns the metrics rows removed.
+    @discardableResult
+    public func prune(olderThan cutoff: Date) async throws -> Int {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM metrics WHERE taken_at < ?", arguments: [cutoff.timeIntervalSince1970])
+            let removed = db.changesCount
+            try db.execute(sql: "DELETE FROM transition WHERE at < ?", arguments: [cutoff.timeIntervalSince1970])
+            return removed
+        }
+    }
+}
