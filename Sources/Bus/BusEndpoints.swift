@@ -8,6 +8,7 @@
 /// gateway --DEALER snapshot-----------> [ROUTER snapshot] registry
 /// gateway --PUSH jobs--> [PULL jobs_in | streamer | PUSH jobs_out] registry
 ///                                   worker --PULL jobs_out; worker --PUSH events
+///                                   worker --PUSH blobs--> [PULL blobs] registry (file contents)
 /// ```
 public struct BusEndpoints: Codable, Sendable, Equatable {
     public var events: String
@@ -15,13 +16,16 @@ public struct BusEndpoints: Codable, Sendable, Equatable {
     public var snapshot: String
     public var jobsIn: String
     public var jobsOut: String
+    /// File contents (log uploads) from workers to the registry's store, in bounded chunks.
+    public var blobs: String
 
-    public init(events: String, updates: String, snapshot: String, jobsIn: String, jobsOut: String) {
+    public init(events: String, updates: String, snapshot: String, jobsIn: String, jobsOut: String, blobs: String) {
         self.events = events
         self.updates = updates
         self.snapshot = snapshot
         self.jobsIn = jobsIn
         self.jobsOut = jobsOut
+        self.blobs = blobs
     }
 
     /// The single-process layout used by `master serve`.
@@ -29,12 +33,12 @@ public struct BusEndpoints: Codable, Sendable, Equatable {
         BusEndpoints(
             events: "inproc://\(name).events", updates: "inproc://\(name).updates",
             snapshot: "inproc://\(name).snapshot", jobsIn: "inproc://\(name).jobs-in",
-            jobsOut: "inproc://\(name).jobs-out"
+            jobsOut: "inproc://\(name).jobs-out", blobs: "inproc://\(name).blobs"
         )
     }
 
     enum CodingKeys: String, CodingKey {
-        case events, updates, snapshot
+        case events, updates, snapshot, blobs
         case jobsIn = "jobs_in"
         case jobsOut = "jobs_out"
     }

@@ -10,6 +10,14 @@ public enum BusTuning {
     /// Queue depth per peer for events and jobs (PUSH/PULL): deep enough to ride out a
     /// registry pause of a second at 50k msg/s.
     public static let taskHighWaterMark: Int32 = 100_000
+    /// Queue depth for jobs and file chunks (jobs_in, jobs_out, blobs). Small on purpose: a
+    /// job may be a 256 KiB chunk of a 100 MiB upload, and what waits here is memory; a full
+    /// queue makes the sender wait, which slows the upload down to what the store can take.
+    public static let jobHighWaterMark: Int32 = 32
+    /// Receive batching for those sockets: a few messages at a time, for the same reason.
+    public static let jobReceiveBatch = 8
+    public static let jobPendingBatches = 2
+
     /// Queue depth per subscriber for state updates (PUB/SUB).
     public static let updateHighWaterMark: Int32 = 200_000
     public static let heartbeatIntervalMilliseconds: Int32 = 1_000

@@ -2,20 +2,27 @@ import FleetProtocol
 import Logging
 import ZeroMQ
 
-/// The PUSH side of `jobs_in`, used by gateways to hand agents' replies to the workers
-/// through the registry's streamer. Waits (asynchronously) at the HWM: a reply the gateway
-/// has acknowledged must not be dropped.
+/// A PUSH for jobs and file chunks: gateways -> `jobs_in` (to the workers through the
+/// registry's streamer) and workers -> `blobs` (to the registry's store). Waits
+/// (asynchronously) at the small HWM: what a gateway has acknowledged must not be dropped,
+/// and waiting is how an upload is slowed to what the store can take.
 public final class JobSender: Sendable {
     private let socket: ZMQSocket
 
     public init(context: ZMQContext, endpoint: String) throws {
         self.socket = try context.socket(.push)
-        try BusTuning.apply(to: socket, highWaterMark: BusTuning.taskHighWaterMark)
+        try BusTuning.apply(to: socket, highWaterMark: BusTuning.jobHighWaterMark)
         try socket.connect(endpoint)
     }
 
+    /// An agent's JSON reply, for a worker.
     public func send(_ header: CallbackJobHeader, body: [UInt8]) async throws {
         try await socket.send([Array(CallbackJobHeader.kind.utf8), try FleetJSON.encode(header), body])
+    }
+
+    /// One chunk of an uploaded file, as `kind` (a job for a worker, or a blob for the registry).
+    public func send(chunk header: ContentChunkHeader, kind: String, bytes: [UInt8]) async throws {
+        try await socket.send([Array(kind.utf8), try FleetJSON.encode(header), bytes])
     }
 
     public var statistics: ZMQSocket.Statistics { socket.statistics }

@@ -17,8 +17,8 @@ public final class Streamer: Sendable {
         self.input = try context.socket(.pull)
         self.output = try context.socket(.push)
         self.logger = logger
-        try BusTuning.apply(to: self.input, highWaterMark: BusTuning.taskHighWaterMark)
-        try BusTuning.apply(to: self.output, highWaterMark: BusTuning.taskHighWaterMark)
+        try BusTuning.apply(to: self.input, highWaterMark: BusTuning.jobHighWaterMark)
+        try BusTuning.apply(to: self.output, highWaterMark: BusTuning.jobHighWaterMark)
         // Only hand a job to a worker whose connection is complete.
         try self.output.setImmediate(true)
         self.boundInput = try self.input.bind(input)
@@ -28,7 +28,7 @@ public final class Streamer: Sendable {
     /// Forwards until the input socket closes or the task is cancelled.
     public func run() async {
         do {
-            for await batch in try input.receiver() {
+            for await batch in try input.receiver(maxBatch: BusTuning.jobReceiveBatch, maxPendingBatches: BusTuning.jobPendingBatches) {
                 for message in batch {
                     try await output.send(message)
                 }

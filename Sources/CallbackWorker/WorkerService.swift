@@ -16,6 +16,7 @@ public final class WorkerService: Service, Sendable {
     private let logger: Logger
     private let jobs: ZMQSocket
     private let events: EventSender
+    private let blobs: JobSender
     private let jobsDone = Atomic<UInt64>(0)
 
     public init(context: ZMQContext, settings: WorkerSettings, logger: Logger) throws {
@@ -24,9 +25,10 @@ public final class WorkerService: Service, Sendable {
         logger[metadataKey: "worker"] = "\(settings.workerId)"
         self.logger = logger
         self.jobs = try context.socket(.pull)
-        try BusTuning.apply(to: jobs, highWaterMark: BusTuning.taskHighWaterMark)
+        try BusTuning.apply(to: jobs, highWaterMark: BusTuning.jobHighWaterMark)
         try jobs.connect(settings.endpoints.jobsOut)
         self.events = try EventSender(context: context, endpoint: settings.endpoints.events, logger: logger)
+        self.blobs = try JobSender(context: context, endpoint: settings.endpoints.blobs)
     }
 
     public func run() async throws {
@@ -42,7 +44,7 @@ public final class WorkerService: Service, Sendable {
 
     private func consumeJobs() async {
         do {
-            for await batch in try jobs.receiver() {
+            for await batch in try jobs.receiver(maxBatch: BusTuning.jobReceiveBatch, maxPendingBatches: BusTuning.jobPendingBatches) {
                 for job in batch {
                     await handle(job)
                     jobsDone.add(1, ordering: .relaxed)
@@ -54,6 +56,10 @@ public final class WorkerService: Service, Sendable {
     }
 
     private func handle(_ job: ZMQMessage) async {
+        if job.string(at: 0) == ContentChunkHeader.jobKind {
+            await forward(chunk: job)
+            return
+        }
         guard job.frames.count == 3, job.string(at: 0) == CallbackJobHeader.kind,
             let header = try? FleetJSON.decode(CallbackJobHeader.self, from: job.frames[1])
         else {
@@ -66,6 +72,20 @@ public final class WorkerService: Service, Sendable {
             logger.debug("job done", metadata: ["request": "\(header.requestId)", "ok": "\(result.ok)"])
         } catch {
             logger.error("result not sent", metadata: ["request": "\(header.requestId)", "error": "\(error)"])
+        }
+    }
+
+    /// A piece of an uploaded file: on to the registry's store. Chunks of one upload may be
+    /// spread over several workers; the registry puts them in order by index.
+    private func forward(chunk job: ZMQMessage) async {
+        guard job.frames.count == 3, let header = try? FleetJSON.decode(ContentChunkHeader.self, from: job.frames[1]) else {
+            logger.warning("malformed chunk ignored")
+            return
+        }
+        do {
+            try await blobs.send(chunk: header, kind: ContentChunkHeader.blobKind, bytes: job.frames[2])
+        } catch {
+            logger.error("chunk not forwarded", metadata: ["request": "\(header.requestId)", "error": "\(error)"])
         }
     }
 

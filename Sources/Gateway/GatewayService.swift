@@ -74,7 +74,10 @@ public final class GatewayService: Service, Sendable {
         FleetRoutes(replica: replica, tokens: settings.tokens, events: events, registry: registry).register(on: router)
         HealthRoutes(replica: replica, gatewayId: settings.gatewayId).register(on: router)
         RequestRoutes(replica: replica, events: events, waiters: waiters, tokens: settings.tokens).register(on: router)
-        CallbackIntake(replica: replica, jobs: jobs, gatewayId: settings.gatewayId, logger: logger).register(on: router)
+        CallbackIntake(
+            replica: replica, jobs: jobs, gatewayId: settings.gatewayId, maxUploadBytes: settings.maxUploadBytes, logger: logger
+        ).register(on: router)
+        ContentRoutes(replica: replica, registry: registry, tokens: settings.tokens).register(on: router)
         router.ws(
             RouterPath(settings.wsPath),
             shouldUpgrade: { request, _ in

@@ -19,13 +19,16 @@ public struct GatewaySettings: Sendable {
     public var helloTimeout: Duration
     /// Accepted bearer tokens (agents on the WebSocket, operators on the admin API).
     public var tokens: GatewayTokens
+    /// Largest file an agent may upload (`callbacks.max_upload`); larger is 413.
+    public var maxUploadBytes: Int
 
     public init(
         endpoints: BusEndpoints, host: String = "0.0.0.0", port: Int = 8080, wsPath: String = "/ws",
         gatewayId: String, maxFrameBytes: Int = 1_048_576, pingInterval: Duration = .seconds(30),
-        helloTimeout: Duration = .seconds(10), tokens: GatewayTokens
+        helloTimeout: Duration = .seconds(10), tokens: GatewayTokens, maxUploadBytes: Int = 256 * 1_048_576
     ) {
         self.tokens = tokens
+        self.maxUploadBytes = maxUploadBytes
         self.endpoints = endpoints
         self.host = host
         self.port = port

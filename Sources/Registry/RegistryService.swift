@@ -23,6 +23,10 @@ public final class RegistryService: Service, Sendable {
     private let events: ZMQSocket
     private let clone: CloneServer
     private let streamer: Streamer
+    /// File chunks from the workers, for the store (`blobs`).
+    private let blobs: ZMQSocket
+    /// Final chunks whose earlier chunks (from other workers) have not all arrived yet.
+    private let awaitingChunks = Mutex<[String: ContentChunkHeader]>([:])
     private let core: Mutex<Core>
     /// The SQLite store and its write-behind queue; nil when running in memory only.
     private let store: RegistryStore?
@@ -91,9 +95,12 @@ public final class RegistryService: Service, Sendable {
         self.streamer = try Streamer(
             context: context, input: settings.endpoints.jobsIn, output: settings.endpoints.jobsOut, logger: logger
         )
+        self.blobs = try context.socket(.pull)
+        try BusTuning.apply(to: blobs, highWaterMark: BusTuning.jobHighWaterMark)
+        let blobsEndpoint = try blobs.bind(settings.endpoints.blobs)
         self.boundEndpoints = BusEndpoints(
             events: eventsEndpoint, updates: clone.boundUpdates, snapshot: clone.boundSnapshot,
-            jobsIn: streamer.boundInput, jobsOut: streamer.boundOutput
+            jobsIn: streamer.boundInput, jobsOut: streamer.boundOutput, blobs: blobsEndpoint
         )
         (outbox, outboxWriter) = AsyncStream.makeStream(of: Outgoing.self)
     }
@@ -111,6 +118,7 @@ public final class RegistryService: Service, Sendable {
                 group.addTask { await self.every(.seconds(3600), immediately: true) { await self.pruneHistory() } }
             }
             group.addTask { await self.streamer.run() }
+            group.addTask { await self.consumeChunks() }
             group.addTask { await self.every(self.settings.hugzInterval) { await self.beat() } }
             group.addTask { await self.every(self.settings.cleanupInterval) { self.sweepAgents() } }
             group.addTask { await self.every(.milliseconds(500)) { self.sweepPeers() } }
@@ -152,6 +160,18 @@ public final class RegistryService: Service, Sendable {
     private func answer(_ kind: String, _ body: [UInt8]) async -> Result<[UInt8], QueryError> {
         guard let store else { return .failure(QueryError(code: "unavailable", message: "this registry keeps no history (no store)")) }
         switch kind {
+        case RegistryQuery.Content.kind:
+            guard let query = try? FleetJSON.decode(RegistryQuery.Content.self, from: body) else {
+                return .failure(QueryError(code: "bad_request", message: "malformed content query"))
+            }
+            do {
+                guard let bytes = try await store.chunk(requestId: query.requestId, index: query.index) else {
+                    return .failure(QueryError(code: "not_found", message: "no chunk \(query.index) for request \(query.requestId)"))
+                }
+                return .success(bytes)
+            } catch {
+                return .failure(QueryError(code: "internal", message: "\(error)"))
+            }
         case RegistryQuery.Metrics.kind:
             guard let query = try? FleetJSON.decode(RegistryQuery.Metrics.self, from: body) else {
                 return .failure(QueryError(code: "bad_request", message: "malformed metrics query"))
@@ -164,6 +184,62 @@ public final class RegistryService: Service, Sendable {
             }
         default:
             return .failure(QueryError(code: "unknown_query", message: "unknown query '\(kind)'"))
+        }
+    }
+
+    // MARK: File contents (logs uploads)
+
+    /// Writes chunks to the store as they come (one at a time: the small HWM behind this loop
+    /// is what paces an upload) and completes the request once every chunk is in.
+    private func consumeChunks() async {
+        do {
+            for await batch in try blobs.receiver(maxBatch: BusTuning.jobReceiveBatch, maxPendingBatches: BusTuning.jobPendingBatches) {
+                for message in batch {
+                    guard message.frames.count == 3, message.string(at: 0) == ContentChunkHeader.blobKind,
+                        let header = try? FleetJSON.decode(ContentChunkHeader.self, from: message.frames[1])
+                    else {
+                        logger.warning("malformed content chunk ignored")
+                        continue
+                    }
+                    await store(chunk: header, bytes: message.frames[2])
+                }
+            }
+        } catch {
+            logger.error("content intake stopped", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func store(chunk header: ContentChunkHeader, bytes: [UInt8]) async {
+        guard let store else {
+            finishUpload(header, ok: false, summary: nil, error: "this registry keeps no store, so it cannot keep file contents")
+            return
+        }
+        do {
+            if header.aborted {
+                awaitingChunks.withLock { _ = $0.removeValue(forKey: header.requestId) }
+                try await store.deleteContent(requestId: header.requestId)
+                logger.notice("partial upload dropped", metadata: ["request": "\(header.requestId)"])
+                return
+            }
+            try await store.writeChunk(requestId: header.requestId, index: header.index, bytes: bytes)
+            if header.final {
+                awaitingChunks.withLock { $0[header.requestId] = header }
+            }
+            guard let final = awaitingChunks.withLock({ $0[header.requestId] }) else { return }
+            let count = final.index + 1
+            guard try await store.settleChunks(requestId: header.requestId, count: count) == count else { return }
+            awaitingChunks.withLock { _ = $0.removeValue(forKey: header.requestId) }
+            let summary = ContentSummary(name: final.name, bytes: final.totalBytes ?? 0, sha256: final.sha256 ?? "", chunks: count)
+            finishUpload(final, ok: true, summary: summary, error: nil)
+        } catch {
+            logger.error("content chunk not stored", metadata: ["request": "\(header.requestId)", "error": "\(error)"])
+        }
+    }
+
+    private func finishUpload(_ header: ContentChunkHeader, ok: Bool, summary: ContentSummary?, error: String?) {
+        let result = summary.flatMap { try? FleetJSON.decode(JSONValue.self, from: FleetJSON.encode($0)) }
+        core.withLock { core in
+            finish(.init(requestId: header.requestId, agentId: header.agentId, ok: ok, result: result, error: error), now: Date(), in: &core)
         }
     }
 

@@ -15,7 +15,13 @@ public final class CallbackHandler: Sendable {
     private let config: AgentConfig
     private let sampler: MetricsSampler
     private let logger: Logger
-    private let recent = Mutex<[(id: String, reply: AgentReply)]>([])
+    private let recent = Mutex<[(id: String, reply: Outcome)]>([])
+
+    /// What a callback produced: a JSON reply, or a file to upload (`logs`).
+    enum Outcome: Sendable {
+        case json(AgentReply)
+        case file(path: String, offset: Int64, length: Int64, name: String)
+    }
     static let cacheSize = 256
     static let postAttempts = 5
 
@@ -28,7 +34,7 @@ public final class CallbackHandler: Sendable {
     /// Handles one callback frame in the background.
     public func handle(_ callback: MasterMessage.Callback) {
         Task {
-            let reply: AgentReply
+            let reply: Outcome
             if let cached = recent.withLock({ $0.first { $0.id == callback.requestId }?.reply }) {
                 logger.info("callback re-issued; sending the earlier reply", metadata: ["request": "\(callback.requestId)"])
                 reply = cached
@@ -44,40 +50,65 @@ public final class CallbackHandler: Sendable {
         }
     }
 
-    private func perform(_ callback: MasterMessage.Callback) async -> AgentReply {
+    private func perform(_ callback: MasterMessage.Callback) async -> Outcome {
         switch callback.kind {
         case .status:
             do {
                 let snapshot = sampler.sample()
                 let json = try FleetJSON.decode(JSONValue.self, from: try FleetJSON.encode(snapshot))
-                return AgentReply(ok: true, result: json)
+                return .json(AgentReply(ok: true, result: json))
             } catch {
-                return AgentReply(ok: false, error: "cannot encode the snapshot: \(error)")
+                return .json(AgentReply(ok: false, error: "cannot encode the snapshot: \(error)"))
             }
-        case .logs, .config, .exec, .restart:
-            return AgentReply(ok: false, error: "callback kind '\(callback.kind.rawValue)' is not supported by agent \(AgentService.version)")
+        case .logs:
+            // {"file": "agent.log", "tail": BYTES?}: a file inside the log directory only.
+            let name = callback.args["file"]?.stringValue ?? "agent.log"
+            do {
+                let path = try LogFiles.resolve(name, in: config.resolvedLogDir)
+                let size = LogFiles.size(path) ?? 0
+                var offset: Int64 = 0
+                if let tail = callback.args["tail"]?.numberValue, tail >= 0 {
+                    offset = max(0, size - Int64(tail))
+                }
+                return .file(path: path, offset: offset, length: size - offset, name: name)
+            } catch {
+                logger.warning("logs request refused", metadata: ["request": "\(callback.requestId)", "file": "\(name)", "reason": "\(error)"])
+                return .json(AgentReply(ok: false, error: "refused: \(error)"))
+            }
+        case .config, .exec, .restart:
+            return .json(AgentReply(ok: false, error: "callback kind '\(callback.kind.rawValue)' is not supported by agent \(AgentService.version)"))
         }
     }
 
-    private func post(_ reply: AgentReply, for callback: MasterMessage.Callback) async {
+    private func post(_ reply: Outcome, for callback: MasterMessage.Callback) async {
         let base = config.master.apiURL.hasSuffix("/") ? String(config.master.apiURL.dropLast()) : config.master.apiURL
         let url = base + callback.replyPath
-        let body: [UInt8]
-        do {
-            body = try FleetJSON.encode(reply)
-        } catch {
-            logger.error("reply not encodable", metadata: ["request": "\(callback.requestId)", "error": "\(error)"])
-            return
+        var body: [UInt8] = []
+        if case .json(let json) = reply {
+            do {
+                body = try FleetJSON.encode(json)
+            } catch {
+                logger.error("reply not encodable", metadata: ["request": "\(callback.requestId)", "error": "\(error)"])
+                return
+            }
         }
         let backoff = Backoff(base: 0.5, cap: 10)
         for attempt in 0..<Self.postAttempts {
             var request = HTTPClientRequest(url: url)
             request.method = .POST
             request.headers.add(name: "Authorization", value: "Bearer \(callback.replyToken)")
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: body))
+            switch reply {
+            case .json:
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(bytes: body))
+            case .file(let path, let offset, let length, let name):
+                // Streamed from disk: the agent never holds the file in memory either.
+                request.headers.add(name: "Content-Type", value: "application/octet-stream")
+                request.headers.add(name: "X-Fleet-File", value: name)
+                request.body = .stream(FileChunks(path: path, offset: offset, length: length), length: .known(length))
+            }
             do {
-                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(600))
                 _ = try? await response.body.collect(upTo: 65_536)
                 switch response.status.code {
                 case 200..<300:

@@ -14,6 +14,7 @@ struct CallbackIntake {
     let replica: CloneReplica
     let jobs: JobSender
     let gatewayId: String
+    let maxUploadBytes: Int
     let logger: Logger
 
     /// Largest JSON reply accepted (status, exec output, config results).
@@ -29,6 +30,10 @@ struct CallbackIntake {
 
     func accept(_ request: Request, id: String) async throws -> Response {
         let record = try authorize(request.headers, id: id)
+        let isJSON = request.headers[.contentType]?.lowercased().hasPrefix("application/json") ?? false
+        if record.kind == .logs && !isJSON {
+            return try await stream(request, record: record)
+        }
         let buffer = try await request.body.collect(upTo: Self.maxReplyBytes)
         let bytes = Array(buffer.readableBytesView)
         do {
@@ -43,6 +48,57 @@ struct CallbackIntake {
             contentType: request.headers[.contentType]
         )
         try await jobs.send(header, body: bytes)
+        return try JSONBody.response(Accepted(accepted: true), status: .accepted)
+    }
+
+    /// A file upload (`logs`): cut into chunks and pushed on as they arrive, hashing on the
+    /// way. Memory stays at about one chunk plus the bus's small queues, whatever the size.
+    func stream(_ request: Request, record: RequestRecord) async throws -> Response {
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxUploadBytes {
+            throw APIError(status: .contentTooLarge, code: "too_large", message: "upload of \(length) bytes is over the \(maxUploadBytes)-byte limit (callbacks.max_upload)")
+        }
+        let name = request.headers[HTTPField.Name("X-Fleet-File")!]
+        var hasher = SHA256()
+        var pending: [UInt8] = []
+        pending.reserveCapacity(ContentChunkHeader.size)
+        var index = 0
+        var total: UInt64 = 0
+        func header(final: Bool, aborted: Bool = false) -> ContentChunkHeader {
+            ContentChunkHeader(requestId: record.id, agentId: record.agentId, index: index, final: final, aborted: aborted, name: name)
+        }
+        do {
+            for try await buffer in request.body {
+                total += UInt64(buffer.readableBytes)
+                guard total <= UInt64(maxUploadBytes) else {
+                    try await jobs.send(chunk: header(final: true, aborted: true), kind: ContentChunkHeader.jobKind, bytes: [])
+                    throw APIError(status: .contentTooLarge, code: "too_large", message: "upload is over the \(maxUploadBytes)-byte limit (callbacks.max_upload)")
+                }
+                let view = buffer.readableBytesView
+                hasher.update(data: view)
+                var start = view.startIndex
+                while start < view.endIndex {
+                    let take = min(ContentChunkHeader.size - pending.count, view.endIndex - start)
+                    pending.append(contentsOf: view[start..<(start + take)])
+                    start += take
+                    if pending.count == ContentChunkHeader.size {
+                        try await jobs.send(chunk: header(final: false), kind: ContentChunkHeader.jobKind, bytes: pending)
+                        index += 1
+                        pending.removeAll(keepingCapacity: true)
+                    }
+                }
+            }
+        } catch let error as APIError {
+            throw error
+        } catch {
+            // The agent went away mid-upload: drop the partial file; it will send again.
+            try? await jobs.send(chunk: header(final: true, aborted: true), kind: ContentChunkHeader.jobKind, bytes: [])
+            throw error
+        }
+        var last = header(final: true)
+        last.totalBytes = total
+        last.sha256 = Hex.encode(hasher.finalize())
+        try await jobs.send(chunk: last, kind: ContentChunkHeader.jobKind, bytes: pending)
+        logger.info("upload accepted", metadata: ["request": "\(record.id)", "bytes": "\(total)", "chunks": "\(index + 1)"])
         return try JSONBody.response(Accepted(accepted: true), status: .accepted)
     }
 

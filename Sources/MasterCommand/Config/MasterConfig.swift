@@ -90,6 +90,12 @@ struct MasterConfig: Codable, Sendable {
         var attempts = 3
         /// Seconds a finished request stays queryable.
         var retention = 3600.0
+        /// Largest file an agent may upload for a logs request, in bytes (256 MiB).
+        var maxUpload = 268_435_456
+        enum CodingKeys: String, CodingKey {
+            case timeout, attempts, retention
+            case maxUpload = "max_upload"
+        }
     }
 
     struct Store: Codable, Sendable {
@@ -113,7 +119,7 @@ struct MasterConfig: Codable, Sendable {
     /// `master serve` ignores this and uses inproc:// endpoints.
     var bus = BusEndpoints(
         events: "tcp://127.0.0.1:5701", updates: "tcp://127.0.0.1:5702", snapshot: "tcp://127.0.0.1:5703",
-        jobsIn: "tcp://127.0.0.1:5704", jobsOut: "tcp://127.0.0.1:5705"
+        jobsIn: "tcp://127.0.0.1:5704", jobsOut: "tcp://127.0.0.1:5705", blobs: "tcp://127.0.0.1:5706"
     )
     var gateway = Gateway()
     var worker = Worker()
@@ -146,11 +152,12 @@ struct MasterConfig: Codable, Sendable {
         guard store.metricsRetention >= 60 else { throw fail("store.metrics_retention", "must be at least 60 seconds") }
         guard callbacks.timeout > 0 else { throw fail("callbacks.timeout", "must be more than 0 seconds") }
         guard (1...100).contains(callbacks.attempts) else { throw fail("callbacks.attempts", "must be 1...100") }
+        guard callbacks.maxUpload >= 1 else { throw fail("callbacks.max_upload", "must be at least 1 byte") }
         guard callbacks.retention >= 0 else { throw fail("callbacks.retention", "must be 0 or more seconds") }
         guard gateway.maxFrameBytes >= 1024 else { throw fail("gateway.max_frame_bytes", "must be at least 1024") }
         for (key, endpoint) in [
             ("bus.events", bus.events), ("bus.updates", bus.updates), ("bus.snapshot", bus.snapshot),
-            ("bus.jobs_in", bus.jobsIn), ("bus.jobs_out", bus.jobsOut),
+            ("bus.jobs_in", bus.jobsIn), ("bus.jobs_out", bus.jobsOut), ("bus.blobs", bus.blobs),
         ] where !["tcp://", "ipc://", "inproc://"].contains(where: endpoint.hasPrefix) {
             throw fail(key, "must be a ZeroMQ endpoint (tcp://host:port, ipc://path or inproc://name)")
         }

@@ -32,7 +32,7 @@ enum RoleSupport {
             maxFrameBytes: config.gateway.maxFrameBytes,
             pingInterval: .milliseconds(Int64(config.gateway.pingInterval * 1000)),
             helloTimeout: .milliseconds(Int64(config.gateway.helloTimeout * 1000)),
-            tokens: tokens
+            tokens: tokens, maxUploadBytes: config.callbacks.maxUpload
         )
     }
 

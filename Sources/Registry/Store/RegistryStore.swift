@@ -61,7 +61,42 @@ public final class RegistryStore: Sendable {
                 CREATE INDEX transition_by_agent ON transition(agent_id, at);
                 """)
         }
+        migrator.registerMigration("v2-content") { db in
+            try db.execute(sql: "CREATE TABLE content (request_id TEXT NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (request_id, idx))")
+        }
         return migrator
+    }
+
+    // MARK: File contents (logs uploads), chunk by chunk
+
+    public func writeChunk(requestId: String, index: Int, bytes: [UInt8]) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO content (request_id, idx, data) VALUES (?, ?, ?)",
+                arguments: [requestId, index, Data(bytes)]
+            )
+        }
+    }
+
+    /// Chunks stored for a request with index below `count`, after removing any at or above
+    /// it (left by an earlier, longer attempt).
+    public func settleChunks(requestId: String, count: Int) async throws -> Int {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM content WHERE request_id = ? AND idx >= ?", arguments: [requestId, count])
+            return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM content WHERE request_id = ?", arguments: [requestId]) ?? 0
+        }
+    }
+
+    public func deleteContent(requestId: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM content WHERE request_id = ?", arguments: [requestId])
+        }
+    }
+
+    public func chunk(requestId: String, index: Int) async throws -> [UInt8]? {
+        try await pool.read { db in
+            try Data.fetchOne(db, sql: "SELECT data FROM content WHERE request_id = ? AND idx = ?", arguments: [requestId, index]).map { Array($0) }
+        }
     }
 
     // MARK: Loading at start
@@ -148,6 +183,7 @@ public final class RegistryStore: Sendable {
             }
             for id in batch.deletedRequests {
                 try db.execute(sql: "DELETE FROM request WHERE id = ?", arguments: [id])
+                try db.execute(sql: "DELETE FROM content WHERE request_id = ?", arguments: [id])
             }
             for transition in batch.transitions {
                 try db.execute(

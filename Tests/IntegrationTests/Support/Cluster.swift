@@ -24,6 +24,7 @@ final class Cluster: @unchecked Sendable {
             var snapshot: String
             var jobs_in: String
             var jobs_out: String
+            var blobs: String
         }
         var role: String
         var http: String?
@@ -73,7 +74,7 @@ final class Cluster: @unchecked Sendable {
         let star = "tcp://127.0.0.1:*"
         let endpoints = fixed.map(Self.busArguments) ?? [
             "--set", "bus.events=\(star)", "--set", "bus.updates=\(star)", "--set", "bus.snapshot=\(star)",
-            "--set", "bus.jobs_in=\(star)", "--set", "bus.jobs_out=\(star)",
+            "--set", "bus.jobs_in=\(star)", "--set", "bus.jobs_out=\(star)", "--set", "bus.blobs=\(star)",
         ]
         let file = "\(name).json"
         let process = try start(name, "master", ["registry", "--ready-file", file, "--set", "data_dir=registry"] + endpoints + Self.fastLiveness + extra)
@@ -104,7 +105,7 @@ final class Cluster: @unchecked Sendable {
     static func busArguments(_ bus: Ready.Bus) -> [String] {
         [
             "--set", "bus.events=\(bus.events)", "--set", "bus.updates=\(bus.updates)", "--set", "bus.snapshot=\(bus.snapshot)",
-            "--set", "bus.jobs_in=\(bus.jobs_in)", "--set", "bus.jobs_out=\(bus.jobs_out)",
+            "--set", "bus.jobs_in=\(bus.jobs_in)", "--set", "bus.jobs_out=\(bus.jobs_out)", "--set", "bus.blobs=\(bus.blobs)",
         ]
     }
 
