@@ -72,7 +72,7 @@ public final class GatewayService: Service, Sendable {
     public func run() async throws {
         let router = Router(context: BasicWebSocketRequestContext.self)
         FleetRoutes(replica: replica, tokens: settings.tokens, events: events, registry: registry).register(on: router)
-        HealthRoutes(replica: replica, gatewayId: settings.gatewayId).register(on: router)
+        HealthRoutes(replica: replica, registry: registry, gatewayId: settings.gatewayId).register(on: router)
         RequestRoutes(replica: replica, events: events, waiters: waiters, tokens: settings.tokens).register(on: router)
         CallbackIntake(
             replica: replica, jobs: jobs, gatewayId: settings.gatewayId, maxUploadBytes: settings.maxUploadBytes, logger: logger

@@ -42,6 +42,20 @@ struct PeerTable: Sendable {
         }
     }
 
+    /// What the registry reports about the bus (`peers` query, gateways' /readyz).
+    func summary(now: ContinuousClock.Instant) -> BusPeers {
+        func seconds(_ since: ContinuousClock.Instant) -> Double {
+            let (whole, fraction) = (now - since).components
+            return Double(whole) + Double(fraction) / 1e18
+        }
+        return BusPeers(
+            gateways: gateways.map { .init(id: $0.key, secondsSinceHeard: seconds($0.value.lastSeen), count: UInt64($0.value.sessions)) }
+                .sorted { $0.id < $1.id },
+            workers: workers.map { .init(id: $0.key, secondsSinceHeard: seconds($0.value.lastSeen), count: $0.value.jobsDone) }
+                .sorted { $0.id < $1.id }
+        )
+    }
+
     /// Removes and returns the peers silent for longer than `timeout`.
     mutating func expire(now: ContinuousClock.Instant, timeout: Duration) -> (gateways: [String], workers: [String]) {
         let lostGateways = gateways.filter { now - $0.value.lastSeen > timeout }.map(\.key).sorted()

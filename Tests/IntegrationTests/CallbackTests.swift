@@ -47,6 +47,7 @@ struct CallbackTests {
         let (_, id) = try await cluster.startAgent("agent", urls: [gateway.ws])
         #expect(await eventually(timeout: .seconds(15)) { await cluster.states(gateway)[id] == .online })
 
+        #expect(await eventually(timeout: .seconds(10)) { try await readyWorkers(gateway) == 2 }, "both workers show in /readyz")
         var ids: [String] = []
         for _ in 0..<30 {
             let (status, body) = try await cluster.callback(gateway, agent: id, kind: "status")
@@ -67,7 +68,16 @@ struct CallbackTests {
         }
         // The survivor and re-issued attempts carry them all through.
         #expect(records.filter { $0.state == .completed }.count == ids.count, "\(records.map { "\($0.state.rawValue) \($0.attempts) \($0.error ?? "")" })")
+        // The dead worker drops out of /readyz once it has been silent for the peer timeout.
+        #expect(await eventually(timeout: .seconds(10)) { try await readyWorkers(gateway) == 1 })
         await cluster.shutdown()
+    }
+
+    /// Workers alive according to a gateway's /readyz.
+    func readyWorkers(_ gateway: Cluster.Gateway) async throws -> Int? {
+        struct Ready: Decodable { var bus: BusPeers? }
+        let (_, body) = try await HTTP.get("\(gateway.http)/readyz")
+        return try JSONDecoder().decode(Ready.self, from: body).bus?.workers.count
     }
 
     @Test("reply tokens: 401 missing or garbage, 403 another request's, 400 malformed, 404 unknown, 202 once, then 409")

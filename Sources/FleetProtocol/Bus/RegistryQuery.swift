@@ -23,6 +23,36 @@ public enum RegistryQuery {
     }
 }
 
+extension RegistryQuery {
+    /// The bus peers the registry hears from: reply is `BusPeers`.
+    public struct Peers: Codable, Sendable, Equatable {
+        public static let kind = "peers"
+        public init() {}
+    }
+}
+
+/// Gateways and callback-workers alive on the bus, as the registry sees them.
+public struct BusPeers: Codable, Sendable, Equatable {
+    public struct Peer: Codable, Sendable, Equatable {
+        public var id: String
+        public var secondsSinceHeard: Double
+        /// Gateways: live agent sessions. Workers: jobs done.
+        public var count: UInt64
+        public init(id: String, secondsSinceHeard: Double, count: UInt64) {
+            self.id = id
+            self.secondsSinceHeard = secondsSinceHeard
+            self.count = count
+        }
+    }
+
+    public var gateways: [Peer]
+    public var workers: [Peer]
+    public init(gateways: [Peer], workers: [Peer]) {
+        self.gateways = gateways
+        self.workers = workers
+    }
+}
+
 /// A query the registry could not answer.
 public struct QueryError: Error, Codable, Sendable, Equatable {
     public var code: String

@@ -1,4 +1,5 @@
 import Bus
+import FleetProtocol
 import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
@@ -7,6 +8,7 @@ import HummingbirdWebSocket
 /// replica is synced and the registry was heard from recently).
 struct HealthRoutes {
     let replica: CloneReplica
+    let registry: RegistryClient
     let gatewayId: String
     /// The registry beats every second; this much silence means it is gone or cut off.
     static let registrySilenceLimit = 5.0
@@ -15,6 +17,9 @@ struct HealthRoutes {
         var status: String
         var gatewayId: String
         var replica: ReplicaStatus?
+        /// The bus as the registry sees it (nil if it did not answer within a second).
+        var bus: BusPeers?
+        var warnings: [String]?
     }
 
     struct ReplicaStatus: Codable {
@@ -30,16 +35,28 @@ struct HealthRoutes {
         router.get("healthz") { _, _ in
             try JSONBody.response(Health(status: "ok", gatewayId: gatewayId, replica: nil))
         }
+        // Ready = the fleet data this gateway serves is current. Not ready (503) when the
+        // replica is out of sync or the registry silent; "degraded" (still 200: agents and
+        // reads work) when no callback-worker is alive, since callbacks would not complete.
         router.get("readyz") { _, _ in
             let status = replica.status
             let heard = status.secondsSinceHeard.map { $0 < Self.registrySilenceLimit } ?? false
             let ready = status.synced && heard
+            var peers: BusPeers?
+            if case .success(let body) = await registry.query(RegistryQuery.Peers.kind, RegistryQuery.Peers(), timeout: .seconds(1)) {
+                peers = try? FleetJSON.decode(BusPeers.self, from: body)
+            }
+            var warnings: [String] = []
+            if !ready { warnings.append(status.synced ? "the registry has been silent" : "the fleet replica is not in sync") }
+            if let peers, peers.workers.isEmpty { warnings.append("no callback-worker is alive: callbacks will not complete") }
+            if peers == nil { warnings.append("the registry did not answer the peers query") }
             let body = Health(
-                status: ready ? "ready" : "not ready", gatewayId: gatewayId,
+                status: !ready ? "not ready" : (warnings.isEmpty ? "ready" : "degraded"), gatewayId: gatewayId,
                 replica: ReplicaStatus(
                     synced: status.synced, seq: status.seq, epoch: status.epoch,
                     secondsSinceRegistry: status.secondsSinceHeard, resyncs: status.resyncs, agents: status.agents
-                )
+                ),
+                bus: peers, warnings: warnings.isEmpty ? nil : warnings
             )
             return try JSONBody.response(body, status: ready ? .ok : .serviceUnavailable)
         }
