@@ -9,11 +9,8 @@ struct CallbackTests {
     func statusAcrossGateways() async throws {
         let cluster = try Cluster("callback-status")
         defer { Task { await cluster.shutdown() } }
-        let bus = try await cluster.startRegistry()
-        let gatewayA = try await cluster.startGateway("gateway-a", bus: bus)
-        let gatewayB = try await cluster.startGateway("gateway-b", bus: bus)
-        try await cluster.startWorker("worker-1", bus: bus)
-        try await cluster.startWorker("worker-2", bus: bus)
+        let (_, gateways) = try await cluster.startSplit(workers: 2)
+        let (gatewayA, gatewayB) = (gateways[0], gateways[1])
         let (_, id) = try await cluster.startAgent("agent", urls: [gatewayB.ws])
         #expect(await eventually(timeout: .seconds(15)) { await cluster.states(gatewayA)[id] == .online }, "\(cluster.logs())")
 

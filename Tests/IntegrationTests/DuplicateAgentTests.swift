@@ -11,9 +11,8 @@ struct DuplicateAgentTests {
     func newestWins() async throws {
         let cluster = try Cluster("duplicate")
         defer { Task { await cluster.shutdown() } }
-        let bus = try await cluster.startRegistry()
-        let gatewayA = try await cluster.startGateway("gateway-a", bus: bus)
-        let gatewayB = try await cluster.startGateway("gateway-b", bus: bus)
+        let (_, gateways) = try await cluster.startSplit()
+        let (gatewayA, gatewayB) = (gateways[0], gateways[1])
         let (original, id) = try await cluster.startAgent("original", urls: [gatewayA.ws])
         let (_, bystander) = try await cluster.startAgent("bystander", urls: [gatewayB.ws])
         let ready = await eventually(timeout: .seconds(15)) {

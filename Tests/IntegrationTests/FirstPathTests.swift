@@ -10,10 +10,8 @@ struct FirstPathTests {
     func splitTopology() async throws {
         let cluster = try Cluster("split")
         defer { Task { await cluster.shutdown() } }
-        let bus = try await cluster.startRegistry()
-        let gatewayA = try await cluster.startGateway("gateway-a", bus: bus)
-        let gatewayB = try await cluster.startGateway("gateway-b", bus: bus)
-        try await cluster.startWorker("worker", bus: bus)
+        let (_, gateways) = try await cluster.startSplit(workers: 1)
+        let (gatewayA, gatewayB) = (gateways[0], gateways[1])
         let (agent1, id1) = try await cluster.startAgent("agent-1", urls: [gatewayA.ws])
         let (_, id2) = try await cluster.startAgent("agent-2", urls: [gatewayB.ws])
 
@@ -100,9 +98,8 @@ struct FirstPathTests {
     func gatewayRestart() async throws {
         let cluster = try Cluster("restart")
         defer { Task { await cluster.shutdown() } }
-        let bus = try await cluster.startRegistry()
-        let gatewayA = try await cluster.startGateway("gateway-a", bus: bus)
-        let gatewayB = try await cluster.startGateway("gateway-b", bus: bus)
+        let (bus, gateways) = try await cluster.startSplit()
+        let (gatewayA, gatewayB) = (gateways[0], gateways[1])
         let (_, id1) = try await cluster.startAgent("agent-1", urls: [gatewayA.ws])
         let (_, id2) = try await cluster.startAgent("agent-2", urls: [gatewayB.ws])
         let online = await eventually(timeout: .seconds(15)) {

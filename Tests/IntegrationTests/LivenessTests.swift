@@ -27,9 +27,8 @@ struct LivenessTests {
     func agentMovesGateway() async throws {
         let cluster = try Cluster("move")
         defer { Task { await cluster.shutdown() } }
-        let bus = try await cluster.startRegistry()
-        let gatewayA = try await cluster.startGateway("gateway-a", bus: bus)
-        let gatewayB = try await cluster.startGateway("gateway-b", bus: bus)
+        let (_, gateways) = try await cluster.startSplit()
+        let (gatewayA, gatewayB) = (gateways[0], gateways[1])
         // Failover list: A first, then B.
         let (_, id) = try await cluster.startAgent("agent", urls: [gatewayA.ws, gatewayB.ws])
         #expect(await eventually(timeout: .seconds(15)) {

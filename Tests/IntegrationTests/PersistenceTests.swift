@@ -14,10 +14,8 @@ struct PersistenceTests {
     func registryRestart() async throws {
         let cluster = try Cluster("registry-restart")
         defer { Task { await cluster.shutdown() } }
-        let bus = try await cluster.startRegistry()
-        let gatewayA = try await cluster.startGateway("gateway-a", bus: bus)
-        let gatewayB = try await cluster.startGateway("gateway-b", bus: bus)
-        try await cluster.startWorker("worker", bus: bus)
+        let (bus, gateways) = try await cluster.startSplit(workers: 1)
+        let (gatewayA, gatewayB) = (gateways[0], gateways[1])
         let (_, id1) = try await cluster.startAgent("agent-1", urls: [gatewayA.ws])
         let (_, id2) = try await cluster.startAgent("agent-2", urls: [gatewayB.ws])
         #expect(await eventually(timeout: .seconds(15)) {

@@ -82,6 +82,20 @@ final class Cluster: @unchecked Sendable {
         return bus
     }
 
+    /// The split topology most tests use: a registry, gateways `gateway-a`, `gateway-b`, …,
+    /// and `workers` callback-workers, each its own process.
+    func startSplit(gateways count: Int = 2, workers: Int = 0) async throws -> (bus: Ready.Bus, gateways: [Gateway]) {
+        let bus = try await startRegistry()
+        var gateways: [Gateway] = []
+        for index in 0..<count {
+            gateways.append(try await startGateway("gateway-\(Character(UnicodeScalar(UInt8(97 + index))))", bus: bus))
+        }
+        for index in 0..<workers {
+            try await startWorker("worker-\(index + 1)", bus: bus)
+        }
+        return (bus, gateways)
+    }
+
     func process(named name: String) -> FleetProcess? {
         processes.last { $0.name == name }
     }
