@@ -32,7 +32,13 @@ struct Run: AsyncParsableCommand {
         let config: AgentConfig
         do {
             let loader = ConfigLoader(defaults: AgentConfig(), environmentPrefix: AgentConfig.environmentPrefix)
-            config = try loader.load(file: self.config, environment: ProcessInfo.processInfo.environment, overrides: overrides)
+            let environment = ProcessInfo.processInfo.environment
+            let first = try loader.load(file: self.config, environment: environment, overrides: overrides)
+            // Settings the master changed at runtime (a config request) come back after a
+            // restart, over everything else: they are the newest instruction. Another config
+            // request, or removing <state_dir>/runtime.json, undoes them.
+            let persisted = RuntimeSettings.persistedOverrides(at: first.runtimeOverridesPath)
+            config = persisted.isEmpty ? first : try loader.load(file: self.config, environment: environment, overrides: overrides + persisted)
             try config.validate()
         } catch let error as ConfigError {
             FileHandle.standardError.write(Data("agent: \(error)\n".utf8))

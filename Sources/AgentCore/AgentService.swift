@@ -1,6 +1,12 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import FleetProtocol
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// The agent daemon: identity, collectors and the link to the master, as one Service.
 public final class AgentService: Service, Sendable {
@@ -8,6 +14,14 @@ public final class AgentService: Service, Sendable {
 
     public let info: AgentInfo
     private let link: AgentLink
+    /// Lets the restart hook reach the link it was handed to (created after the hook), and
+    /// tells `run()` that the link stopped for a restart rather than a shutdown.
+    private final class LinkSlot: Sendable {
+        let link = Mutex<AgentLink?>(nil)
+        let restarting = Atomic<Bool>(false)
+    }
+
+    private let slot: LinkSlot
 
     public init(config: AgentConfig, logger: Logger) throws {
         let id = try AgentIdentity.loadOrCreate(stateDir: config.resolvedStateDir)
@@ -17,12 +31,43 @@ public final class AgentService: Service, Sendable {
         )
         let sampler = MetricsSampler()
         sampler.prime()
-        var logger = logger
-        logger[metadataKey: "agent"] = "\(id)"
-        self.link = AgentLink(config: config, info: info, sampler: sampler, logger: logger)
+        var tagged = logger
+        tagged[metadataKey: "agent"] = "\(id)"
+        let logger = tagged
+        let slot = LinkSlot()
+        let link = AgentLink(
+            config: config, info: self.info, sampler: sampler, runtime: RuntimeSettings(config: config), logger: logger,
+            restart: {
+                // The same binary, the same arguments, the same pid: a service manager sees no
+                // exit, and the new process reads the persisted runtime settings.
+                slot.restarting.store(true, ordering: .relaxed)
+                await slot.link.withLock { $0 }?.stopForRestart()
+                Self.reexec(logger: logger)
+            }
+        )
+        slot.link.withLock { $0 = link }
+        self.link = link
+        self.slot = slot
+    }
+
+    static func reexec(logger: Logger) -> Never {
+        let arguments = CommandLine.arguments
+        let cArgs = arguments.map { strdup($0) } + [nil]
+        #if os(Linux)
+        execv("/proc/self/exe", cArgs)
+        #else
+        execv(arguments[0], cArgs)
+        #endif
+        logger.critical("restart failed (execv errno \(errno)); exiting for the service manager to start us")
+        exit(75)
     }
 
     public func run() async throws {
         await link.run()
+        // Stopped for a restart: the hook is about to exec; returning now would end the
+        // process first (the service group treats a finished service as a failure).
+        while slot.restarting.load(ordering: .relaxed) {
+            try? await Task.sleep(for: .seconds(1))
+        }
     }
 }

@@ -68,13 +68,34 @@ public struct AgentConfig: Codable, Sendable {
         }
     }
 
+    public struct Exec: Codable, Sendable {
+        /// Commands an `exec` request may run, matched exactly against argv[0]. Empty = exec off.
+        public var allow: [String] = []
+        /// Default and largest timeout in seconds; the process is killed after it.
+        public var timeout = 30.0
+        /// Bytes kept per output stream (stdout, stderr); the rest is cut and flagged.
+        public var maxOutput = 65_536
+        enum CodingKeys: String, CodingKey {
+            case allow, timeout
+            case maxOutput = "max_output"
+        }
+    }
+
     public var master = Master()
     public var metrics = Metrics()
     public var logging = Logging()
     public var agent = Identity()
     public var connection = Connection()
+    public var exec = Exec()
 
     public init() {}
+
+    /// Keys a `config` request may change at runtime; they are applied live and persisted in
+    /// `<state_dir>/runtime.json`, which `agent run` reads after the config file.
+    public static let runtimeKeys: Set<String> = ["metrics.interval", "logging.level"]
+
+    /// Path of the persisted runtime overrides.
+    public var runtimeOverridesPath: String { "\(resolvedStateDir)/runtime.json" }
 
     public static let environmentPrefix = "FLEET_AGENT_"
 
@@ -107,6 +128,7 @@ public struct AgentConfig: Codable, Sendable {
         }
         guard logging.rotationSize >= 1 else { throw fail("logging.rotation_size", "must be at least 1 (MB)") }
         guard logging.maxBackups >= 0 else { throw fail("logging.max_backups", "must be 0 or more") }
+        guard exec.timeout > 0, exec.maxOutput >= 0 else { throw fail("exec.timeout", "exec.timeout must be > 0 and exec.max_output >= 0") }
         guard connection.backoffBase > 0, connection.backoffCap >= connection.backoffBase else {
             throw fail("connection.backoff_cap", "backoff_base must be > 0 and backoff_cap >= backoff_base")
         }

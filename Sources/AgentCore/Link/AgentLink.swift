@@ -39,12 +39,18 @@ public final class AgentLink: Sendable {
     /// Fired on shutdown so a reconnect wait (up to minutes) ends at once.
     private let stopping = ShutdownSignal()
 
-    public init(config: AgentConfig, info: AgentInfo, sampler: MetricsSampler, logger: Logger) {
+    private let runtime: RuntimeSettings
+
+    public init(
+        config: AgentConfig, info: AgentInfo, sampler: MetricsSampler, runtime: RuntimeSettings, logger: Logger,
+        restart: @escaping @Sendable () async -> Void
+    ) {
         self.config = config
         self.info = info
         self.sampler = sampler
+        self.runtime = runtime
         self.logger = logger
-        self.callbacks = CallbackHandler(config: config, sampler: sampler, logger: logger)
+        self.callbacks = CallbackHandler(config: config, sampler: sampler, runtime: runtime, logger: logger, restart: restart)
     }
 
     /// Connects and reconnects until graceful shutdown or cancellation.
@@ -69,6 +75,14 @@ public final class AgentLink: Sendable {
     }
 
     private var shuttingDown: Bool { state.withLock { $0.shuttingDown } }
+
+    /// Closes the session and waits (briefly) until the link has stopped, for a restart.
+    public func stopForRestart() async {
+        requestClose()
+        for _ in 0..<50 where state.withLock({ $0.outbound != nil }) {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
 
     private func loop() async {
         let urls = config.gatewayURLs
@@ -169,7 +183,6 @@ public final class AgentLink: Sendable {
         let hello = AgentMessage.hello(.init(agent: info, metrics: sampler.sample()))
         try await outbound.write(.text(try FleetJSON.encodeString(hello)))
 
-        let interval = Duration.milliseconds(Int64(config.metrics.interval * 1000))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for try await message in inbound.messages(maxSize: 16 * 1_048_576) {
@@ -177,8 +190,14 @@ public final class AgentLink: Sendable {
                 }
             }
             group.addTask {
+                // Ticks of at most 1 s, comparing with the interval in force now, so a
+                // config request that shortens a 5-minute interval takes effect at once.
+                var last = ContinuousClock.now
                 while !Task.isCancelled {
-                    try await Task.sleep(for: interval)
+                    let interval = Duration.milliseconds(Int64(self.runtime.metricsInterval * 1000))
+                    try await Task.sleep(for: min(interval, .seconds(1)))
+                    guard ContinuousClock.now - last >= interval else { continue }
+                    last = ContinuousClock.now
                     let beat = AgentMessage.heartbeat(.init(metrics: self.sampler.sample()))
                     try await outbound.write(.text(try FleetJSON.encodeString(beat)))
                 }

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Dispatch
 import FleetProtocol
 import Logging
 import NIOCore
@@ -14,6 +15,9 @@ import Synchronization
 public final class CallbackHandler: Sendable {
     private let config: AgentConfig
     private let sampler: MetricsSampler
+    private let runtime: RuntimeSettings
+    /// Called after a `restart` reply has been delivered.
+    private let restart: @Sendable () async -> Void
     private let logger: Logger
     private let recent = Mutex<[(id: String, reply: Outcome)]>([])
 
@@ -25,10 +29,15 @@ public final class CallbackHandler: Sendable {
     static let cacheSize = 256
     static let postAttempts = 5
 
-    public init(config: AgentConfig, sampler: MetricsSampler, logger: Logger) {
+    public init(
+        config: AgentConfig, sampler: MetricsSampler, runtime: RuntimeSettings, logger: Logger,
+        restart: @escaping @Sendable () async -> Void
+    ) {
         self.config = config
         self.sampler = sampler
+        self.runtime = runtime
         self.logger = logger
+        self.restart = restart
     }
 
     /// Handles one callback frame in the background.
@@ -46,7 +55,11 @@ public final class CallbackHandler: Sendable {
                     if cache.count > Self.cacheSize { cache.removeFirst(cache.count - Self.cacheSize) }
                 }
             }
-            await post(reply, for: callback)
+            let delivered = await post(reply, for: callback)
+            if callback.kind == .restart, delivered, case .json(let answer) = reply, answer.ok {
+                logger.notice("restarting on the master's request", metadata: ["request": "\(callback.requestId)"])
+                await restart()
+            }
         }
     }
 
@@ -75,12 +88,59 @@ public final class CallbackHandler: Sendable {
                 logger.warning("logs request refused", metadata: ["request": "\(callback.requestId)", "file": "\(name)", "reason": "\(error)"])
                 return .json(AgentReply(ok: false, error: "refused: \(error)"))
             }
-        case .config, .exec, .restart:
-            return .json(AgentReply(ok: false, error: "callback kind '\(callback.kind.rawValue)' is not supported by agent \(AgentService.version)"))
+        case .exec:
+            return .json(await exec(callback))
+        case .config:
+            // {"metrics.interval": 10, "logging.level": "debug"}: applied now and persisted.
+            guard case .object(let changes) = callback.args, !changes.isEmpty else {
+                return .json(AgentReply(ok: false, error: "config needs an object of settings, e.g. {\"metrics.interval\": 60}"))
+            }
+            do {
+                let current = try runtime.apply(changes)
+                logger.notice("configuration changed by the master", metadata: ["settings": "\(changes.keys.sorted())"])
+                return .json(AgentReply(ok: true, result: .object(["applied": .object(changes), "current": .object(current), "persisted": .bool(true)])))
+            } catch {
+                return .json(AgentReply(ok: false, error: "refused: \(error)"))
+            }
+        case .restart:
+            return .json(AgentReply(ok: true, result: .object(["restarting": .bool(true), "version": .string(AgentService.version)])))
         }
     }
 
-    private func post(_ reply: Outcome, for callback: MasterMessage.Callback) async {
+    /// `exec`: {"argv": ["uptime"], "timeout": 10}. Refused unless argv[0] is on `exec.allow`.
+    private func exec(_ callback: MasterMessage.Callback) async -> AgentReply {
+        guard case .array(let items) = callback.args["argv"] ?? .null,
+            case let argv = items.compactMap(\.stringValue), argv.count == items.count, !argv.isEmpty
+        else {
+            return AgentReply(ok: false, error: "exec needs args.argv, a non-empty array of strings")
+        }
+        do {
+            try CommandRunner.check(argv, allow: config.exec.allow)
+        } catch {
+            logger.warning("exec refused", metadata: ["request": "\(callback.requestId)", "argv0": "\(argv[0])"])
+            return AgentReply(ok: false, error: "refused: \(error)")
+        }
+        let timeout = min(callback.args["timeout"]?.numberValue ?? config.exec.timeout, config.exec.timeout)
+        let maxOutput = config.exec.maxOutput
+        logger.notice("exec", metadata: ["request": "\(callback.requestId)", "argv": "\(argv)"])
+        // The runner blocks (poll/waitpid): keep it off the cooperative pool.
+        let outcome: Result<CommandRunner.Outcome, any Error> = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(returning: Result { try CommandRunner.run(argv, timeout: timeout, maxOutput: maxOutput) })
+            }
+        }
+        switch outcome {
+        case .success(let result):
+            let json = (try? FleetJSON.decode(JSONValue.self, from: FleetJSON.encode(result))) ?? .null
+            return AgentReply(ok: true, result: json)
+        case .failure(let error):
+            return AgentReply(ok: false, error: "\(error)")
+        }
+    }
+
+    /// Delivers the reply; returns whether the master has it.
+    @discardableResult
+    private func post(_ reply: Outcome, for callback: MasterMessage.Callback) async -> Bool {
         let base = config.master.apiURL.hasSuffix("/") ? String(config.master.apiURL.dropLast()) : config.master.apiURL
         let url = base + callback.replyPath
         var body: [UInt8] = []
@@ -89,7 +149,7 @@ public final class CallbackHandler: Sendable {
                 body = try FleetJSON.encode(json)
             } catch {
                 logger.error("reply not encodable", metadata: ["request": "\(callback.requestId)", "error": "\(error)"])
-                return
+                return false
             }
         }
         let backoff = Backoff(base: 0.5, cap: 10)
@@ -113,16 +173,16 @@ public final class CallbackHandler: Sendable {
                 switch response.status.code {
                 case 200..<300:
                     logger.info("reply delivered", metadata: ["request": "\(callback.requestId)"])
-                    return
+                    return true
                 case 409:
                     logger.info("reply already delivered", metadata: ["request": "\(callback.requestId)"])
-                    return
+                    return true
                 case 500..<600, 404:
                     // 404: the gateway's replica may not know the request yet; 5xx: try again.
                     logger.notice("reply not accepted yet", metadata: ["request": "\(callback.requestId)", "status": "\(response.status.code)"])
                 default:
                     logger.error("reply refused", metadata: ["request": "\(callback.requestId)", "status": "\(response.status.code)"])
-                    return
+                    return false
                 }
             } catch {
                 logger.notice("reply not delivered", metadata: ["request": "\(callback.requestId)", "error": "\(error)", "attempt": "\(attempt + 1)"])
@@ -130,5 +190,6 @@ public final class CallbackHandler: Sendable {
             try? await Task.sleep(for: .milliseconds(Int64(backoff.delay(failures: attempt) * 1000)))
         }
         logger.error("reply given up after \(Self.postAttempts) attempts", metadata: ["request": "\(callback.requestId)"])
+        return false
     }
 }

@@ -100,12 +100,20 @@ final class Cluster: @unchecked Sendable {
         processes.last { $0.name == name }
     }
 
-    /// `POST /api/v1/agents/{id}/callbacks` with the admin token.
-    func callback(_ gateway: Gateway, agent: String, kind: String, wait: Int? = nil) async throws -> (status: Int, body: Data) {
+    /// `POST /api/v1/agents/{id}/callbacks` with the admin token; `args` is raw JSON.
+    func callback(_ gateway: Gateway, agent: String, kind: String, args: String = "{}", wait: Int? = nil) async throws -> (status: Int, body: Data) {
         let query = wait.map { "?wait=\($0)" } ?? ""
         return try await HTTP.post(
-            "\(gateway.http)/api/v1/agents/\(agent)/callbacks\(query)", token: adminToken, body: Data("{\"kind\":\"\(kind)\"}".utf8)
+            "\(gateway.http)/api/v1/agents/\(agent)/callbacks\(query)", token: adminToken,
+            body: Data("{\"kind\":\"\(kind)\",\"args\":\(args)}".utf8)
         )
+    }
+
+    /// A callback waited for (up to 30 s), decoded.
+    func finished(_ gateway: Gateway, agent: String, kind: String, args: String = "{}") async throws -> RequestRecord {
+        let (status, body) = try await callback(gateway, agent: agent, kind: kind, args: args, wait: 30)
+        guard status == 200 else { throw HarnessError("callback \(kind): HTTP \(status) \(String(decoding: body, as: UTF8.self))") }
+        return try FleetJSON.decoder().decode(RequestRecord.self, from: body)
     }
 
     /// `GET /api/v1/requests/{id}` with the admin token.
@@ -158,7 +166,9 @@ final class Cluster: @unchecked Sendable {
 
     /// Starts an agent connected to `urls` (failover order) with a 1 s heartbeat; returns
     /// the process and the agent id it created.
-    func startAgent(_ name: String, urls: [String], apiURL: String? = nil, id presetID: String? = nil) async throws -> (FleetProcess, String) {
+    func startAgent(
+        _ name: String, urls: [String], apiURL: String? = nil, id presetID: String? = nil, extra: [String] = []
+    ) async throws -> (FleetProcess, String) {
         if let presetID {
             // As if the state directory had been copied from another host.
             let state = directory.appendingPathComponent("\(name)/state")
@@ -173,7 +183,7 @@ final class Cluster: @unchecked Sendable {
         ]
         if urls.count > 1 { arguments += ["--set", "master.urls=[\(urls.dropFirst().joined(separator: ", "))]"] }
         let api = apiURL ?? urls[0].replacingOccurrences(of: "ws://", with: "http://").replacingOccurrences(of: "/ws", with: "/api")
-        arguments += ["--set", "master.api_url=\(api)"]
+        arguments += ["--set", "master.api_url=\(api)"] + extra
         let process = try start(name, "agent", arguments)
         let idFile = directory.appendingPathComponent("\(name)/state/agent-id").path
         let found = await eventually(timeout: .seconds(10)) { FileManager.default.fileExists(atPath: idFile) }
