@@ -12,7 +12,7 @@ struct Agent: AsyncParsableCommand {
         commandName: "agent",
         abstract: "Fleet monitor agent: reports this host's health and metrics to the master.",
         version: AgentService.version,
-        subcommands: [Run.self]
+        subcommands: [Run.self, Install.self, Uninstall.self, Start.self, Stop.self, Restart.self, Status.self]
     )
 }
 
@@ -68,5 +68,95 @@ struct Run: AsyncParsableCommand {
             services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
         ))
         try await group.run()
+    }
+}
+
+/// Options of the service subcommands.
+struct ServiceOptions: ParsableArguments {
+    @Option(help: "Install under this directory instead of / (files only; the service manager is not touched).")
+    var root: String?
+
+    @Option(help: "Service name (also the binary's and directories' name).")
+    var name = "fleet-agent"
+
+    var installer: ServiceInstaller {
+        ServiceInstaller(layout: ServiceLayout(root: root ?? "", name: name))
+    }
+
+    func report(_ lines: [String]) {
+        for line in lines { print(line) }
+    }
+
+    func fail(_ error: any Error) -> ExitCode {
+        FileHandle.standardError.write(Data("agent: \(error)\n".utf8))
+        return ExitCode(1)
+    }
+}
+
+/// `agent install`: binary, config (0600), state and log directories, service definition.
+struct Install: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Install the agent as a system service (systemd, launchd).")
+    @OptionGroup var service: ServiceOptions
+    @Option(name: .shortAndLong, help: "Config file to install (default: a template to fill in).")
+    var config: String?
+
+    func run() throws {
+        do {
+            let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            service.report(try service.installer.install(binary: binary, config: config))
+        } catch {
+            throw service.fail(error)
+        }
+    }
+}
+
+/// `agent uninstall`: removes the service and the binary; config and state stay unless --purge.
+struct Uninstall: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Remove the agent service (config and state kept unless --purge).")
+    @OptionGroup var service: ServiceOptions
+    @Flag(help: "Also remove the config, the state (the agent id) and the logs.")
+    var purge = false
+
+    func run() throws {
+        do {
+            service.report(try service.installer.uninstall(purge: purge))
+        } catch {
+            throw service.fail(error)
+        }
+    }
+}
+
+/// `agent start|stop|restart|status`: through the service manager.
+struct Start: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Start the installed service.")
+    @OptionGroup var service: ServiceOptions
+    func run() throws { try Control.run(service, "start") }
+}
+
+struct Stop: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Stop the installed service.")
+    @OptionGroup var service: ServiceOptions
+    func run() throws { try Control.run(service, "stop") }
+}
+
+struct Restart: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Restart the installed service.")
+    @OptionGroup var service: ServiceOptions
+    func run() throws { try Control.run(service, "restart") }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the installed service's status.")
+    @OptionGroup var service: ServiceOptions
+    func run() throws { try Control.run(service, "status") }
+}
+
+enum Control {
+    static func run(_ service: ServiceOptions, _ verb: String) throws {
+        do {
+            print(try service.installer.control(verb), terminator: "")
+        } catch {
+            throw service.fail(error)
+        }
     }
 }
