@@ -22,6 +22,9 @@ public final class AgentService: Service, Sendable {
     }
 
     private let slot: LinkSlot
+    private let sampler: MetricsSampler
+    private let buffer: OfflineBuffer
+    private let runtime: RuntimeSettings
 
     public init(config: AgentConfig, logger: Logger) throws {
         let id = try AgentIdentity.loadOrCreate(stateDir: config.resolvedStateDir)
@@ -29,14 +32,21 @@ public final class AgentService: Service, Sendable {
             id: id, hostname: OSFacts.hostname(), os: OSFacts.current(), agentVersion: Self.version,
             labels: config.agent.labels
         )
-        let sampler = MetricsSampler()
+        let sampler = MetricsSampler(sequence: SampleSequence(path: "\(config.resolvedStateDir)/sample-seq"))
         sampler.prime()
+        let buffer = try OfflineBuffer(
+            directory: "\(config.resolvedStateDir)/buffer", maxSamples: config.buffer.maxSamples, maxBytes: config.buffer.maxBytes
+        )
+        let runtime = RuntimeSettings(config: config)
+        self.sampler = sampler
+        self.buffer = buffer
+        self.runtime = runtime
         var tagged = logger
         tagged[metadataKey: "agent"] = "\(id)"
         let logger = tagged
         let slot = LinkSlot()
         let link = AgentLink(
-            config: config, info: self.info, sampler: sampler, runtime: RuntimeSettings(config: config), logger: logger,
+            config: config, info: self.info, sampler: sampler, runtime: runtime, buffer: buffer, logger: logger,
             restart: {
                 // The same binary, the same arguments, the same pid: a service manager sees no
                 // exit, and the new process reads the persisted runtime settings.
@@ -48,6 +58,19 @@ public final class AgentService: Service, Sendable {
         slot.link.withLock { $0 = link }
         self.link = link
         self.slot = slot
+    }
+
+    /// While the master is unreachable, samples keep being taken at the heartbeat cadence and
+    /// go to the offline buffer, to be replayed after the next welcome.
+    private func recordWhileDisconnected() async {
+        var last = ContinuousClock.now
+        while !Task.isCancelled {
+            let interval = Duration.milliseconds(Int64(runtime.metricsInterval * 1000))
+            do { try await Task.sleep(for: min(interval, .seconds(1))) } catch { return }
+            guard ContinuousClock.now - last >= interval else { continue }
+            last = ContinuousClock.now
+            if !link.isConnected { buffer.append(sampler.sample()) }
+        }
     }
 
     static func reexec(logger: Logger) -> Never {
@@ -63,7 +86,11 @@ public final class AgentService: Service, Sendable {
     }
 
     public func run() async throws {
-        await link.run()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.recordWhileDisconnected() }
+            await link.run()
+            group.cancelAll()
+        }
         // Stopped for a restart: the hook is about to exec; returning now would end the
         // process first (the service group treats a finished service as a failure).
         while slot.restarting.load(ordering: .relaxed) {

@@ -64,7 +64,7 @@ public struct AgentTable: Sendable {
             record.sessionId = nil
             return [commit(record)]
 
-        case .gatewayHeartbeat, .workerHeartbeat, .requestCreated, .requestResult, .agentDelete:
+        case .gatewayHeartbeat, .workerHeartbeat, .requestCreated, .requestResult, .agentDelete, .samples:
             return []
         }
     }

@@ -291,6 +291,12 @@ public final class RegistryService: Service, Sendable {
                             create(created, now: now, in: &core)
                         case .requestResult(let result):
                             finish(result, now: now, in: &core)
+                        case .samples(let replay):
+                            // History only: the store's key (agent, seq, time) drops samples it
+                            // already has, so a replay that is sent twice is counted once.
+                            if let writer, core.table.records[replay.agentId]?.sessionId == replay.sessionId {
+                                for sample in replay.metrics { writer.metrics(sample, agentId: replay.agentId) }
+                            }
                         case .agentDelete(let delete):
                             // A connected agent would only come back at its next heartbeat.
                             if core.table.records[delete.agentId]?.state != .online, core.table.remove(delete.agentId) {

@@ -14,12 +14,15 @@ public final class MetricsSampler: Sendable {
         var cpu: CPUStat?
         var network: [NetworkInterfaceMetrics] = []
         var takenAt: ContinuousClock.Instant?
-        var seq: UInt64 = 0
     }
 
     private let state = Mutex(State())
+    private let sequence: SampleSequence
 
-    public init() {}
+    /// - Parameter sequence: numbers the samples; persisted so they keep increasing across restarts.
+    public init(sequence: SampleSequence = SampleSequence(startingAfter: 0)) {
+        self.sequence = sequence
+    }
 
     /// Reads the counters without producing a snapshot.
     public func prime() {
@@ -45,8 +48,8 @@ public final class MetricsSampler: Sendable {
         let memory = MemInfo.read()
         let filesystems = Filesystems.read()
         let rss = ProcessMemory.residentBytes()
+        let seq = sequence.next()
         return state.withLock { state in
-            state.seq += 1
             let elapsed = state.takenAt.map { Self.seconds(ContinuousClock.now - $0) } ?? 0
             var cpu: CPUMetrics?
             if let cpuNow {
@@ -63,17 +66,13 @@ public final class MetricsSampler: Sendable {
             state.network = networkNow
             state.takenAt = .now
             return MetricsSnapshot(
-                timestamp: now, seq: state.seq, cpu: cpu, memory: memory, filesystems: filesystems, network: network,
+                timestamp: now, seq: seq, cpu: cpu, memory: memory, filesystems: filesystems, network: network,
                 uptimeSeconds: uptime, bootTime: uptime.map { now.addingTimeInterval(-$0) }, agentRSSBytes: rss
             )
         }
         #else
         // macOS and Windows collectors arrive with the agent issue; report what is portable.
-        let seq = state.withLock { state -> UInt64 in
-            state.seq += 1
-            return state.seq
-        }
-        return MetricsSnapshot(timestamp: now, seq: seq)
+        return MetricsSnapshot(timestamp: now, seq: sequence.next())
         #endif
     }
 

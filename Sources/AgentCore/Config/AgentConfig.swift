@@ -81,12 +81,24 @@ public struct AgentConfig: Codable, Sendable {
         }
     }
 
+    public struct Buffer: Codable, Sendable {
+        /// Samples kept while disconnected (default: 24 h at the default 300 s interval).
+        public var maxSamples = 288
+        /// Disk the ring may use, in bytes.
+        public var maxBytes = 16 * 1_048_576
+        enum CodingKeys: String, CodingKey {
+            case maxSamples = "max_samples"
+            case maxBytes = "max_bytes"
+        }
+    }
+
     public var master = Master()
     public var metrics = Metrics()
     public var logging = Logging()
     public var agent = Identity()
     public var connection = Connection()
     public var exec = Exec()
+    public var buffer = Buffer()
 
     public init() {}
 

@@ -40,15 +40,17 @@ public final class AgentLink: Sendable {
     private let stopping = ShutdownSignal()
 
     private let runtime: RuntimeSettings
+    private let buffer: OfflineBuffer?
 
     public init(
-        config: AgentConfig, info: AgentInfo, sampler: MetricsSampler, runtime: RuntimeSettings, logger: Logger,
-        restart: @escaping @Sendable () async -> Void
+        config: AgentConfig, info: AgentInfo, sampler: MetricsSampler, runtime: RuntimeSettings, buffer: OfflineBuffer?,
+        logger: Logger, restart: @escaping @Sendable () async -> Void
     ) {
         self.config = config
         self.info = info
         self.sampler = sampler
         self.runtime = runtime
+        self.buffer = buffer
         self.logger = logger
         self.callbacks = CallbackHandler(config: config, sampler: sampler, runtime: runtime, logger: logger, restart: restart)
     }
@@ -75,6 +77,30 @@ public final class AgentLink: Sendable {
     }
 
     private var shuttingDown: Bool { state.withLock { $0.shuttingDown } }
+
+    /// True while a session is up (welcomed and not closed).
+    public var isConnected: Bool { state.withLock { $0.welcomed && $0.outbound != nil } }
+
+    /// Sends what the offline buffer holds, oldest first, in frames of 100 samples, deleting
+    /// each batch once written. Stops at the first failure (the rest waits for next time).
+    private func replayBuffer() async {
+        guard let buffer, let outbound = state.withLock({ $0.outbound }) else { return }
+        var sent = 0
+        while true {
+            let batch = buffer.oldest(100)
+            guard !batch.isEmpty else { break }
+            do {
+                let frame = AgentMessage.samples(.init(metrics: batch.map(\.snapshot)))
+                try await outbound.write(.text(try FleetJSON.encodeString(frame)))
+            } catch {
+                logger.notice("buffer replay interrupted", metadata: ["sent": "\(sent)", "error": "\(error)"])
+                return
+            }
+            buffer.remove(batch.map(\.file))
+            sent += batch.count
+        }
+        if sent > 0 { logger.info("buffered samples replayed", metadata: ["count": "\(sent)"]) }
+    }
 
     /// Closes the session and waits (briefly) until the link has stopped, for a restart.
     public func stopForRestart() async {
@@ -218,6 +244,7 @@ public final class AgentLink: Sendable {
             case .welcome(let welcome):
                 state.withLock { $0.welcomed = true }
                 logger.info("connected", metadata: ["gateway": "\(welcome.gatewayId)", "session": "\(welcome.sessionId)"])
+                Task { await self.replayBuffer() }
             case .error(let error):
                 logger.warning("gateway refused a frame", metadata: ["code": "\(error.code)", "message": "\(error.message)"])
             case .callback(let callback):

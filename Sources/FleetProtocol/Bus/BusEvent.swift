@@ -20,6 +20,21 @@ public enum BusEvent: Sendable, Equatable {
     case requestResult(RequestResult)
     /// An operator asked to forget an agent that is not connected (gateway).
     case agentDelete(AgentDelete)
+    /// Samples an agent took while disconnected, replayed on its live session (history only).
+    case samples(SessionSamples)
+
+    public struct SessionSamples: Codable, Sendable, Equatable {
+        public var gatewayId: String
+        public var sessionId: String
+        public var agentId: String
+        public var metrics: [MetricsSnapshot]
+        public init(gatewayId: String, sessionId: String, agentId: String, metrics: [MetricsSnapshot]) {
+            self.gatewayId = gatewayId
+            self.sessionId = sessionId
+            self.agentId = agentId
+            self.metrics = metrics
+        }
+    }
 
     public struct AgentDelete: Codable, Sendable, Equatable {
         public var agentId: String
@@ -127,6 +142,7 @@ public enum BusEvent: Sendable, Equatable {
         case .requestCreated: "request.created"
         case .requestResult: "request.result"
         case .agentDelete: "agent.delete"
+        case .samples: "session.samples"
         }
     }
 
@@ -141,6 +157,7 @@ public enum BusEvent: Sendable, Equatable {
         case .requestCreated(let body): try FleetJSON.encode(body)
         case .requestResult(let body): try FleetJSON.encode(body)
         case .agentDelete(let body): try FleetJSON.encode(body)
+        case .samples(let body): try FleetJSON.encode(body)
         }
     }
 
@@ -156,6 +173,7 @@ public enum BusEvent: Sendable, Equatable {
             case "request.created": self = .requestCreated(try FleetJSON.decode(RequestCreated.self, from: body))
             case "request.result": self = .requestResult(try FleetJSON.decode(RequestResult.self, from: body))
             case "agent.delete": self = .agentDelete(try FleetJSON.decode(AgentDelete.self, from: body))
+            case "session.samples": self = .samples(try FleetJSON.decode(SessionSamples.self, from: body))
             default: throw ProtocolError.unknownType(kind)
             }
         } catch let error as DecodingError {

@@ -5,6 +5,15 @@ public enum AgentMessage: Sendable, Equatable {
     case hello(Hello)
     /// Periodic liveness with a metrics snapshot.
     case heartbeat(Heartbeat)
+    /// Samples taken while disconnected, replayed after reconnecting (oldest first).
+    case samples(Samples)
+
+    public struct Samples: Codable, Sendable, Equatable {
+        public var metrics: [MetricsSnapshot]
+        public init(metrics: [MetricsSnapshot]) {
+            self.metrics = metrics
+        }
+    }
 
     public struct Hello: Codable, Sendable, Equatable {
         public var agent: AgentInfo
@@ -35,6 +44,7 @@ extension AgentMessage: Codable {
         switch self {
         case .hello: "hello"
         case .heartbeat: "heartbeat"
+        case .samples: "samples"
         }
     }
 
@@ -43,6 +53,7 @@ extension AgentMessage: Codable {
         switch type {
         case "hello": self = .hello(try Hello(from: decoder))
         case "heartbeat": self = .heartbeat(try Heartbeat(from: decoder))
+        case "samples": self = .samples(try Samples(from: decoder))
         default: throw ProtocolError.unknownType(type)
         }
     }
@@ -53,6 +64,7 @@ extension AgentMessage: Codable {
         switch self {
         case .hello(let body): try body.encode(to: encoder)
         case .heartbeat(let body): try body.encode(to: encoder)
+        case .samples(let body): try body.encode(to: encoder)
         }
     }
 }

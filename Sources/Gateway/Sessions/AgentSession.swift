@@ -134,6 +134,14 @@ struct AgentSession {
                     try await events.send(.heartbeat(.init(
                         gatewayId: settings.gatewayId, sessionId: sessionId, agentId: agentId, metrics: beat.metrics
                     )))
+                case .success(.samples(let replay)):
+                    guard replay.metrics.count <= 1000 else {
+                        try await send(.error(.init(code: "too_many", message: "at most 1000 samples per frame")), outbound)
+                        continue
+                    }
+                    try await events.send(.samples(.init(
+                        gatewayId: settings.gatewayId, sessionId: sessionId, agentId: agentId, metrics: replay.metrics
+                    )))
                 case .success(.hello):
                     try await send(.error(.init(code: "unexpected", message: "hello already received on this session")), outbound)
                 case .failure(let error):

@@ -149,12 +149,13 @@ final class Cluster: @unchecked Sendable {
     }
 
     /// `master serve`: the all-in-one deployment.
-    func startServe(_ extra: [String] = []) async throws -> Gateway {
-        let process = try start("serve", "master", [
-            "serve", "--ready-file", "serve.json", "--set", "data_dir=serve", "--set", "server.host=127.0.0.1",
-            "--set", "server.port=0",
+    func startServe(_ extra: [String] = [], name: String = "serve", port: Int = 0) async throws -> Gateway {
+        let file = "\(name).json"
+        let process = try start(name, "master", [
+            "serve", "--ready-file", file, "--set", "data_dir=serve", "--set", "server.host=127.0.0.1",
+            "--set", "server.port=\(port)",
         ] + Self.fastLiveness + tokenArguments + extra)
-        return try Self.gateway(process, try await ready(process, file: "serve.json"))
+        return try Self.gateway(process, try await ready(process, file: file))
     }
 
     static func gateway(_ process: FleetProcess, _ ready: Ready) throws -> Gateway {
