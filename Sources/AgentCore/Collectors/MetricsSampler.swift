@@ -29,12 +29,18 @@ public final class MetricsSampler: Sendable {
         #if os(Linux)
         let cpu = CPUStat.read()
         let network = NetDev.read()
+        #elseif os(macOS)
+        let cpu = CPUStat.readDarwin()
+        let network = NetDev.readDarwin()
+        #else
+        let cpu: CPUStat? = nil
+        let network: [NetworkInterfaceMetrics] = []
+        #endif
         state.withLock { state in
             state.cpu = cpu
             state.network = network
             state.takenAt = .now
         }
-        #endif
     }
 
     /// Collects every family this OS supports. A family that fails is left out.
@@ -48,6 +54,23 @@ public final class MetricsSampler: Sendable {
         let memory = MemInfo.read()
         let filesystems = Filesystems.read()
         let rss = ProcessMemory.residentBytes()
+        #elseif os(macOS)
+        let cpuNow = CPUStat.readDarwin()
+        let networkNow = NetDev.readDarwin()
+        let load = LoadAverage.readDarwin()
+        let uptime = Uptime.readDarwin()
+        let memory = MemInfo.readDarwin()
+        let filesystems = Filesystems.readDarwin()
+        let rss = ProcessMemory.residentBytesDarwin()
+        #elseif os(Windows)
+        let cpuNow = WindowsCollectors.cpu()
+        let networkNow: [NetworkInterfaceMetrics] = []
+        let load: (Double, Double, Double)? = nil
+        let uptime: Double? = WindowsCollectors.uptimeSeconds()
+        let memory = WindowsCollectors.memory()
+        let filesystems = WindowsCollectors.filesystems()
+        let rss: UInt64? = nil
+        #endif
         let seq = sequence.next()
         return state.withLock { state in
             let elapsed = state.takenAt.map { Self.seconds(ContinuousClock.now - $0) } ?? 0
@@ -70,10 +93,6 @@ public final class MetricsSampler: Sendable {
                 uptimeSeconds: uptime, bootTime: uptime.map { now.addingTimeInterval(-$0) }, agentRSSBytes: rss
             )
         }
-        #else
-        // macOS and Windows collectors arrive with the agent issue; report what is portable.
-        return MetricsSnapshot(timestamp: now, seq: sequence.next())
-        #endif
     }
 
     static func seconds(_ duration: Duration) -> Double {

@@ -5,7 +5,8 @@ import Darwin
 #endif
 import FleetProtocol
 
-/// Operating system facts: /etc/os-release for the distribution, uname for kernel and arch.
+/// Operating system facts: uname for kernel and arch everywhere; the distribution from
+/// /etc/os-release on Linux and kern.osproductversion on macOS (OSInfo+Darwin.swift).
 public enum OSFacts {
     /// Parses os-release (`KEY=value`, values optionally quoted).
     public static func parseOSRelease(_ text: String) -> [String: String] {
@@ -28,6 +29,9 @@ public enum OSFacts {
         let release = (TextFile.read("/etc/os-release") ?? TextFile.read("/usr/lib/os-release")).map(parseOSRelease) ?? [:]
         name = release["NAME"] ?? "Linux"
         version = release["VERSION"] ?? release["VERSION_ID"] ?? ""
+        #elseif os(macOS)
+        name = "macOS"
+        version = darwinVersion()
         #endif
         var system = utsname()
         uname(&system)
