@@ -34,6 +34,11 @@ struct FirstPathTests {
                 #expect(record.metrics?.cpu != nil)
                 #expect(record.metrics?.filesystems?.contains { $0.mountPoint == "/" } == true)
                 #expect((record.metrics?.uptimeSeconds ?? 0) > 0)
+                // Every family: network per interface (loopback at least), load, boot time, own RSS.
+                #expect(record.metrics?.network?.contains { $0.name == "lo" } == true)
+                #expect(record.metrics?.cpu?.load1 != nil && record.metrics?.bootTime != nil)
+                #expect((record.metrics?.agentRSSBytes ?? 0) > 0)
+                #expect(record.os.kernel.isEmpty == false && record.os.arch.isEmpty == false)
             }
             #expect(records.first { $0.id == id1 }?.gatewayId == gatewayA.id)
             #expect(records.first { $0.id == id2 }?.gatewayId == gatewayB.id)
