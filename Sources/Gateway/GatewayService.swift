@@ -20,6 +20,7 @@ public final class GatewayService: Service, Sendable {
     private let sessions = SessionTable()
     private let shutdownSignal = ShutdownSignal()
     private let waiters = RequestWaiters()
+    private let feed = EventFeed()
     private let jobs: JobSender
     private let registry: RegistryClient
     private let onListening: @Sendable (_ host: String, _ port: Int) async -> Void
@@ -42,6 +43,7 @@ public final class GatewayService: Service, Sendable {
         self.registry = try RegistryClient(context: context, endpoint: settings.endpoints.snapshot, logger: logger)
         let sessions = self.sessions
         let waiters = self.waiters
+        let feed = self.feed
         let gatewayId = settings.gatewayId
         self.replica = try CloneReplica(
             context: context, updates: settings.endpoints.updates, snapshot: settings.endpoints.snapshot,
@@ -64,7 +66,8 @@ public final class GatewayService: Service, Sendable {
                 }
             },
             onChange: { changes in
-                for case .request(let record) in changes { waiters.notify(record) }
+                for case .request(let record, _) in changes { waiters.notify(record) }
+                feed.publish(changes)
             }
         )
     }
@@ -78,6 +81,7 @@ public final class GatewayService: Service, Sendable {
             replica: replica, jobs: jobs, gatewayId: settings.gatewayId, maxUploadBytes: settings.maxUploadBytes, logger: logger
         ).register(on: router)
         ContentRoutes(replica: replica, registry: registry, tokens: settings.tokens).register(on: router)
+        EventRoutes(feed: feed, tokens: settings.tokens, shutdown: shutdownSignal).register(on: router)
         router.ws(
             RouterPath(settings.wsPath),
             shouldUpgrade: { request, _ in

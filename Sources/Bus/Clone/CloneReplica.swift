@@ -38,10 +38,14 @@ public final class CloneReplica: Sendable {
         case synced
     }
 
-    /// A change applied to the replica, for whoever waits on it (`?wait=` on a request).
+    /// A change applied to the replica, for whoever follows it (`?wait=` on a request, the
+    /// SSE feed). `seq` is the registry's sequence number of the update.
     public enum Change: Sendable {
-        case agent(AgentRecord)
-        case request(RequestRecord)
+        case agent(AgentRecord, seq: UInt64)
+        case request(RequestRecord, seq: UInt64)
+        /// A snapshot replaced the whole state (first sync, a gap, a registry restart): a
+        /// follower that keeps its own view should start again from the replica.
+        case resynced(epoch: String, seq: UInt64)
     }
 
     private struct Pending {
@@ -214,14 +218,14 @@ public final class CloneReplica: Sendable {
                 return nil
             }
             state.records[record.id] = record
-            return .agent(record)
+            return .agent(record, seq: header.seq)
         case (.upsert, true):
             guard let record = try? FleetJSON.decode(RequestRecord.self, from: body) else {
                 logger.warning("undecodable request record ignored", metadata: ["request": "\(id)"])
                 return nil
             }
             state.requests[record.id] = record
-            return .request(record)
+            return .request(record, seq: header.seq)
         case (.delete, false):
             state.records.removeValue(forKey: id)
         case (.delete, true):
@@ -268,7 +272,7 @@ public final class CloneReplica: Sendable {
             let previousEpoch = state.epoch
             state.records = Dictionary(received.agents.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new })
             state.requests = Dictionary(received.requests.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new })
-            changes = received.requests.map { .request($0) }
+            changes = [.resynced(epoch: header.epoch, seq: header.seq)] + received.requests.map { .request($0, seq: header.seq) }
             state.seq = header.seq
             state.epoch = header.epoch
             state.phase = .synced

@@ -1,0 +1,104 @@
+import Bus
+import FleetProtocol
+import Synchronization
+
+/// Turns the replica's changes into fleet events, keeps the last `capacity` of them for
+/// clients that resume with `Last-Event-ID`, and fans them out to connected SSE clients.
+///
+/// A client too slow to keep up (its buffer of `clientBuffer` events is full) is cut off
+/// rather than slowing everyone: it reconnects with its last id and replays from the ring.
+final class EventFeed: Sendable {
+    private struct State {
+        var ring: [FleetEvent] = []
+        var start = 0
+        var lastState: [String: AgentState] = [:]
+        var lastRequestState: [String: RequestState] = [:]
+        var subscribers: [Int: AsyncStream<FleetEvent>.Continuation] = [:]
+        var nextSubscriber = 0
+    }
+
+    private let state = Mutex(State())
+    let capacity: Int
+    let clientBuffer: Int
+
+    init(capacity: Int = 10_000, clientBuffer: Int = 1_000) {
+        self.capacity = capacity
+        self.clientBuffer = clientBuffer
+    }
+
+    /// Called with each batch of replica changes, in order.
+    func publish(_ changes: [CloneReplica.Change]) {
+        state.withLock { state in
+            var epoch = state.ring.last?.epoch ?? ""
+            for change in changes {
+                var event: FleetEvent?
+                switch change {
+                case .resynced(let newEpoch, let seq):
+                    epoch = newEpoch
+                    state.lastState = [:]
+                    state.lastRequestState = [:]
+                    event = FleetEvent(id: "\(newEpoch)-\(seq)", type: "reset", data: #"{"reason":"replica resynced"}"#, seq: seq, epoch: newEpoch)
+                case .agent(let record, let seq):
+                    let previous = state.lastState.updateValue(record.state, forKey: record.id)
+                    let type = previous == record.state ? "agent.metrics" : "agent.\(record.state.rawValue)"
+                    event = (try? FleetJSON.encodeString(record)).map { FleetEvent(id: "\(epoch)-\(seq)", type: type, data: $0, seq: seq, epoch: epoch) }
+                case .request(let record, let seq):
+                    let previous = state.lastRequestState.updateValue(record.state, forKey: record.id)
+                    guard previous != record.state else { continue }
+                    event = (try? FleetJSON.encodeString(record)).map {
+                        FleetEvent(id: "\(epoch)-\(seq)", type: "request.\(record.state.rawValue)", data: $0, seq: seq, epoch: epoch)
+                    }
+                }
+                guard let event else { continue }
+                append(event, to: &state)
+                for (id, subscriber) in state.subscribers {
+                    if case .dropped = subscriber.yield(event) {
+                        subscriber.finish()
+                        state.subscribers.removeValue(forKey: id)
+                    }
+                }
+            }
+        }
+    }
+
+    private func append(_ event: FleetEvent, to state: inout State) {
+        if state.ring.count < capacity {
+            state.ring.append(event)
+        } else {
+            state.ring[state.start] = event
+            state.start = (state.start + 1) % capacity
+        }
+    }
+
+    /// Subscribes; returns the events after `lastEventId` still in the ring (or a `reset`
+    /// when it is unknown: too old, or from another registry run) and the live stream.
+    func subscribe(after lastEventId: String?) -> (backlog: [FleetEvent], live: AsyncStream<FleetEvent>, cancel: @Sendable () -> Void) {
+        let (stream, continuation) = AsyncStream.makeStream(of: FleetEvent.self, bufferingPolicy: .bufferingNewest(clientBuffer))
+        let (id, backlog) = state.withLock { state -> (Int, [FleetEvent]) in
+            let ordered = Array(state.ring[state.start...] + state.ring[..<state.start])
+            var backlog: [FleetEvent] = []
+            if let lastEventId {
+                if let index = ordered.lastIndex(where: { $0.id == lastEventId }) {
+                    backlog = Array(ordered[(index + 1)...])
+                } else {
+                    let current = ordered.last
+                    backlog = [FleetEvent(
+                        id: current?.id ?? "0-0", type: "reset",
+                        data: #"{"reason":"Last-Event-ID is no longer available; reload the state"}"#,
+                        seq: current?.seq ?? 0, epoch: current?.epoch ?? ""
+                    )]
+                }
+            }
+            state.nextSubscriber += 1
+            state.subscribers[state.nextSubscriber] = continuation
+            return (state.nextSubscriber, backlog)
+        }
+        let cancel: @Sendable () -> Void = { [weak self] in
+            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
+            continuation.finish()
+        }
+        return (backlog, stream, cancel)
+    }
+
+    var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+}
