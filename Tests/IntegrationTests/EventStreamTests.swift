@@ -13,9 +13,19 @@ struct EventStreamTests {
         _ = try await first.connect(url: master.ws, token: cluster.agentToken)
 
         let client = try SSEClient(port: master.port, path: "/api/v1/events", token: cluster.adminToken)
-        // A fresh client gets live events only; make one happen and note its id.
-        try await first.send(.heartbeat(.init(metrics: MetricsSnapshot(timestamp: Date(), seq: 2))))
+        // A fresh client gets live events only. Its subscription starts when the gateway has
+        // read the request, so keep heartbeats coming until one shows up, and note its id.
+        let beats = Task {
+            var seq: UInt64 = 2
+            while !Task.isCancelled {
+                try? await first.send(.heartbeat(.init(metrics: MetricsSnapshot(timestamp: Date(), seq: seq))))
+                seq += 1
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
         let seen = await client.events(timeout: .seconds(10)) { $0.contains { $0.data.contains(first.id) } }
+        beats.cancel()
+        _ = await beats.result
         #expect(client.status == 200)
         let last = try #require(seen.last)
         client.close()
