@@ -44,10 +44,7 @@ struct PeerTable: Sendable {
 
     /// What the registry reports about the bus (`peers` query, gateways' /readyz).
     func summary(now: ContinuousClock.Instant) -> BusPeers {
-        func seconds(_ since: ContinuousClock.Instant) -> Double {
-            let (whole, fraction) = (now - since).components
-            return Double(whole) + Double(fraction) / 1e18
-        }
+        func seconds(_ since: ContinuousClock.Instant) -> Double { (now - since).inSeconds }
         return BusPeers(
             gateways: gateways.map { .init(id: $0.key, secondsSinceHeard: seconds($0.value.lastSeen), count: UInt64($0.value.sessions)) }
                 .sorted { $0.id < $1.id },

@@ -454,7 +454,7 @@ public final class RegistryService: Service, Sendable {
     }
 
     private func sweepAgents() {
-        let timeout = Self.seconds(settings.heartbeatTimeout)
+        let timeout = settings.heartbeatTimeout.inSeconds
         core.withLock { core in
             for record in core.table.sweep(now: Date(), timeout: timeout) {
                 logTransition(record, cause: nil)
@@ -512,8 +512,4 @@ public final class RegistryService: Service, Sendable {
         }
     }
 
-    static func seconds(_ duration: Duration) -> Double {
-        let (seconds, attoseconds) = duration.components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
 }

@@ -42,14 +42,8 @@ public final class SampleSequence: Sendable {
 
     private func persist(_ value: UInt64) {
         guard !path.isEmpty else { return }
-        let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return }
-        let text = Array("\(value)\n".utf8)
-        _ = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        fsync(fd)
-        close(fd)
-        rename(temporary, path)
+        // Best effort: if the state dir is not writable the numbers still increase in this run.
+        try? AtomicFile.write("\(value)\n", to: path, mode: 0o600)
     }
 }
 

@@ -73,7 +73,7 @@ public final class MetricsSampler: Sendable {
         #endif
         let seq = sequence.next()
         return state.withLock { state in
-            let elapsed = state.takenAt.map { Self.seconds(ContinuousClock.now - $0) } ?? 0
+            let elapsed = state.takenAt.map { (ContinuousClock.now - $0).inSeconds } ?? 0
             var cpu: CPUMetrics?
             if let cpuNow {
                 let previous = state.cpu ?? CPUStat(total: CPUTimes(), cores: [])
@@ -95,8 +95,4 @@ public final class MetricsSampler: Sendable {
         }
     }
 
-    static func seconds(_ duration: Duration) -> Double {
-        let (seconds, attoseconds) = duration.components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
 }

@@ -36,16 +36,10 @@ public enum AgentIdentity {
             throw Failure(description: "cannot create state directory \(stateDir): \(error)")
         }
         let id = UUID().uuidString.lowercased()
-        let temporary = "\(path).tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw Failure(description: "cannot write \(temporary): errno \(errno)") }
-        let line = Array("\(id)\n".utf8)
-        let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        fsync(fd)
-        close(fd)
-        guard written == line.count, rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw Failure(description: "cannot store agent id in \(path)")
+        do {
+            try AtomicFile.write("\(id)\n", to: path, mode: 0o600)
+        } catch {
+            throw Failure(description: "cannot store agent id: \(error)")
         }
         return id
     }

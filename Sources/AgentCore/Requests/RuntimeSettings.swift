@@ -59,11 +59,7 @@ public final class RuntimeSettings: Sendable {
 
     /// Writes atomically: a temporary file, then rename over the old one.
     private func persist(_ values: [String: JSONValue]) throws {
-        let temporary = path + ".tmp"
-        try Data(try FleetJSON.encode(values)).write(to: URL(fileURLWithPath: temporary))
-        guard rename(temporary, path) == 0 else {
-            throw CommandRunner.Refusal(description: "cannot save \(path): errno \(errno)")
-        }
+        try AtomicFile.write(try FleetJSON.encode(values), to: path, mode: 0o600)
     }
 
     /// The persisted overrides as `--set` strings, for `agent run` to apply after the file.

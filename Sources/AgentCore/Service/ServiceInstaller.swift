@@ -150,22 +150,11 @@ public struct ServiceInstaller: Sendable {
     }
 
     func write(_ text: String, to target: String, mode: mode_t) throws {
-        try write(Data(text.utf8), to: target, mode: mode)
+        try AtomicFile.write(text, to: target, mode: mode)
     }
 
-    /// Writes via a temporary file created with the final mode, then renames: the file is
-    /// never readable by others, not even for an instant.
     func write(_ data: Data, to target: String, mode: mode_t) throws {
-        let temporary = "\(target).tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw Failure(description: "cannot write \(target): errno \(errno)") }
-        let written = data.withUnsafeBytes { Glibc_write(fd, $0.baseAddress, $0.count) }
-        fchmod(fd, mode)
-        close(fd)
-        guard written == data.count, rename(temporary, target) == 0 else {
-            unlink(temporary)
-            throw Failure(description: "cannot write \(target)")
-        }
+        try AtomicFile.write(data, to: target, mode: mode)
     }
 
     func parent(of path: String) -> String {
@@ -186,9 +175,4 @@ public struct ServiceInstaller: Sendable {
         }
         return outcome.stdout + outcome.stderr
     }
-}
-
-@inline(__always)
-private func Glibc_write(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
-    write(fd, buffer, count)
 }

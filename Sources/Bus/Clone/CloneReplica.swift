@@ -125,7 +125,7 @@ public final class CloneReplica: Sendable {
             let synced: Bool = if case .synced = state.phase { true } else { false }
             return Status(
                 synced: synced, seq: state.seq, epoch: state.epoch,
-                secondsSinceHeard: state.lastHeard.map { Self.seconds(ContinuousClock.now - $0) },
+                secondsSinceHeard: state.lastHeard.map { (ContinuousClock.now - $0).inSeconds },
                 resyncs: max(0, state.snapshots - 1), agents: state.records.count
             )
         }
@@ -333,8 +333,4 @@ public final class CloneReplica: Sendable {
         }
     }
 
-    private static func seconds(_ duration: Duration) -> Double {
-        let (seconds, attoseconds) = duration.components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
 }

@@ -7,20 +7,29 @@ import Glibc
 /// code of the response. Used where a test must control every header (a WebSocket upgrade
 /// with or without credentials) rather than trust a client library's defaults.
 enum RawHTTP {
-    static func status(port: Int, request: String) throws -> Int {
+    /// A TCP connection to 127.0.0.1:`port` whose reads give up after `timeout`.
+    static func connect(port: Int, timeout: timeval) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HarnessError("socket: errno \(errno)") }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        var timeout = timeout
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw HarnessError("connect: errno \(errno)") }
+        guard connected == 0 else {
+            close(fd)
+            throw HarnessError("connect: errno \(errno)")
+        }
+        return fd
+    }
+
+    static func status(port: Int, request: String) throws -> Int {
+        let fd = try connect(port: port, timeout: timeval(tv_sec: 5, tv_usec: 0))
+        defer { close(fd) }
         let bytes = Array(request.replacingOccurrences(of: "\n", with: "\r\n").utf8)
         guard bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == bytes.count else {
             throw HarnessError("send failed")
