@@ -110,6 +110,9 @@ let package = Package(
             dependencies: [
                 "Registry", "Gateway", "CallbackWorker", "Bus", "ZeroMQ", "FleetSupport", "FleetProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -1,0 +1,134 @@
+import ArgumentParser
+import AsyncHTTPClient
+import FleetProtocol
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Connection options every CLI command takes.
+struct ClientOptions: ParsableArguments {
+    @Option(help: "Gateway base URL (or FLEET_URL).")
+    var url: String?
+
+    @Option(help: "Admin token (or FLEET_TOKEN; default: ./data/admin-token if it exists).")
+    var token: String?
+
+    @Flag(help: "Machine-readable JSON on stdout instead of a table.")
+    var json = false
+
+    var baseURL: String {
+        let value = url ?? ProcessInfo.processInfo.environment["FLEET_URL"] ?? "http://127.0.0.1:8080"
+        return value.hasSuffix("/") ? String(value.dropLast()) : value
+    }
+
+    var resolvedToken: String? {
+        if let token { return token }
+        if let token = ProcessInfo.processInfo.environment["FLEET_TOKEN"] { return token }
+        return (try? String(contentsOfFile: "data/admin-token", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func client() -> APIClient { APIClient(base: baseURL, token: resolvedToken) }
+}
+
+/// Exit codes, so scripts can tell failures apart.
+enum CLIExit {
+    static let failed = ExitCode(1)       // the request ran and failed (or the command exited non-zero: exec)
+    static let notFound = ExitCode(3)     // no such agent or request
+    static let unauthorized = ExitCode(4) // missing, wrong or wrong-scope token
+    static let unreachable = ExitCode(5)  // no answer from the gateway
+}
+
+/// A small client for the admin API (AsyncHTTPClient).
+struct APIClient {
+    let base: String
+    let token: String?
+
+    struct Failure: Error, CustomStringConvertible {
+        let status: Int
+        let message: String
+        var description: String { status == 0 ? message : "HTTP \(status): \(message)" }
+
+        var exitCode: ExitCode {
+            switch status {
+            case 0: CLIExit.unreachable
+            case 401, 403: CLIExit.unauthorized
+            case 404: CLIExit.notFound
+            default: CLIExit.failed
+            }
+        }
+    }
+
+    func request(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, timeout: TimeAmount = .seconds(330)) async throws -> (status: Int, body: ByteBuffer) {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await HTTPClient.shared.execute(request, timeout: timeout)
+        } catch {
+            throw Failure(status: 0, message: "cannot reach \(base): \(error)")
+        }
+        let data = try await response.body.collect(upTo: 64 * 1_048_576)
+        let status = Int(response.status.code)
+        guard (200..<300).contains(status) else {
+            let message = (try? FleetJSON.decode(APIErrorBody.self, from: Array(data.readableBytesView)))?.error.message
+                ?? String(buffer: data)
+            throw Failure(status: status, message: message)
+        }
+        return (status, data)
+    }
+
+    func get<T: Decodable>(_ type: T.Type, _ path: String) async throws -> T {
+        let (_, body) = try await request(.GET, path)
+        return try FleetJSON.decode(type, from: Array(body.readableBytesView))
+    }
+
+    /// Asks an agent for something and waits for the outcome (up to `wait` seconds).
+    func callback(agent: String, kind: CallbackKind, args: JSONValue, wait: Int) async throws -> RequestRecord {
+        let body = try FleetJSON.encode(CallbackRequestBody(kind: kind, args: args))
+        let (status, data) = try await request(.POST, "/api/v1/agents/\(agent)/callbacks?wait=\(wait)", body: body)
+        if status == 202 {
+            let accepted = try FleetJSON.decode(CallbackAccepted.self, from: Array(data.readableBytesView))
+            throw Failure(status: 202, message: "request \(accepted.requestId) still running after \(wait) s; see `master requests show \(accepted.requestId)`")
+        }
+        return try FleetJSON.decode(RequestRecord.self, from: Array(data.readableBytesView))
+    }
+
+    /// Streams a request's content to `sink`, chunk by chunk.
+    func download(_ requestId: String, into sink: (ByteBuffer) throws -> Void) async throws -> Int {
+        var request = HTTPClientRequest(url: base + "/api/v1/requests/\(requestId)/content")
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(600))
+        guard response.status == .ok else {
+            let data = try await response.body.collect(upTo: 1_048_576)
+            throw Failure(status: Int(response.status.code), message: String(buffer: data))
+        }
+        var total = 0
+        for try await chunk in response.body {
+            total += chunk.readableBytes
+            try sink(chunk)
+        }
+        return total
+    }
+}
+
+/// Prints to stderr and fails with the right exit code.
+func fail(_ error: any Error) -> ExitCode {
+    FileHandle.standardError.write(Data("master: \(error)\n".utf8))
+    return (error as? APIClient.Failure)?.exitCode ?? CLIExit.failed
+}
+
+/// Aligned columns for people.
+func table(_ header: [String], _ rows: [[String]]) -> String {
+    let all = [header] + rows
+    let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+    return all.map { row in
+        row.enumerated().map { index, cell in
+            index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+        }.joined(separator: "  ")
+    }.joined(separator: "\n")
+}
