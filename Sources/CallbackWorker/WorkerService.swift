@@ -1,6 +1,7 @@
 import Bus
 import FleetProtocol
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
 import ZeroMQ
@@ -66,7 +67,11 @@ public final class WorkerService: Service, Sendable {
             logger.warning("malformed job ignored", metadata: ["frames": "\(job.frames.count)", "kind": "\(job.string(at: 0) ?? "?")"])
             return
         }
+        let started = ContinuousClock.now
         let result = ReplyProcessor.process(header, body: job.frames[2])
+        Counter(label: "fleet_worker_jobs_total", dimensions: [("kind", header.kind.rawValue), ("result", result.ok ? "ok" : "failed")]).increment()
+        Timer(label: "fleet_worker_job_duration_seconds", preferredDisplayUnit: .seconds)
+            .recordNanoseconds(Int64((ContinuousClock.now - started).inSeconds * 1e9))
         do {
             try await events.send(.requestResult(result))
             logger.debug("job done", metadata: ["request": "\(header.requestId)", "ok": "\(result.ok)"])
@@ -82,6 +87,7 @@ public final class WorkerService: Service, Sendable {
             logger.warning("malformed chunk ignored")
             return
         }
+        Counter(label: "fleet_worker_chunk_bytes_total").increment(by: Int64(job.frames[2].count))
         do {
             try await blobs.send(chunk: header, kind: ContentChunkHeader.blobKind, bytes: job.frames[2])
         } catch {

@@ -21,12 +21,17 @@ public struct GatewaySettings: Sendable {
     public var tokens: GatewayTokens
     /// Largest file an agent may upload (`callbacks.max_upload`); larger is 413.
     public var maxUploadBytes: Int
+    /// The process's metrics in Prometheus text format, served at `/metrics` (the backend is
+    /// chosen by `master`; in `master serve` it covers all three roles).
+    public var metricsText: @Sendable () -> [UInt8]
 
     public init(
         endpoints: BusEndpoints, host: String = "0.0.0.0", port: Int = 8080, wsPath: String = "/ws",
         gatewayId: String, maxFrameBytes: Int = 1_048_576, pingInterval: Duration = .seconds(30),
-        helloTimeout: Duration = .seconds(10), tokens: GatewayTokens, maxUploadBytes: Int = 256 * 1_048_576
+        helloTimeout: Duration = .seconds(10), tokens: GatewayTokens, maxUploadBytes: Int = 256 * 1_048_576,
+        metricsText: @escaping @Sendable () -> [UInt8] = { [] }
     ) {
+        self.metricsText = metricsText
         self.tokens = tokens
         self.maxUploadBytes = maxUploadBytes
         self.endpoints = endpoints

@@ -32,6 +32,7 @@ public final class RegistryService: Service, Sendable {
     private let store: RegistryStore?
     private let writer: StoreWriter?
     private let startedAt = ContinuousClock.now
+    private let metrics = RegistryMetrics()
     /// Everything to publish, in order, from whichever task made it to the one publishing task.
     private let outbox: AsyncStream<Outgoing>
     private let outboxWriter: AsyncStream<Outgoing>.Continuation
@@ -123,6 +124,7 @@ public final class RegistryService: Service, Sendable {
             group.addTask { await self.every(self.settings.cleanupInterval) { self.sweepAgents() } }
             group.addTask { await self.every(.milliseconds(500)) { self.sweepPeers() } }
             group.addTask { await self.every(.milliseconds(250)) { self.sweepRequests() } }
+            group.addTask { await self.every(.seconds(1)) { self.refreshMetrics() } }
             // Runs until graceful shutdown (SIGTERM) or cancellation, then stops every loop.
             try? await gracefulShutdown()
             group.cancelAll()
@@ -266,14 +268,19 @@ public final class RegistryService: Service, Sendable {
                 let instant = ContinuousClock.now
                 var decoded: [BusEvent] = []
                 decoded.reserveCapacity(batch.count)
+                var kinds: [String: Int] = [:]
                 for message in batch {
                     do {
-                        decoded.append(try BusEvent(message: message))
+                        let event = try BusEvent(message: message)
+                        kinds[event.kind, default: 0] += 1
+                        decoded.append(event)
                     } catch {
                         core.withLock { $0.malformedEvents += 1 }
+                        metrics.malformedEvents.increment()
                         logger.warning("bus event refused", metadata: ["error": "\(error)"])
                     }
                 }
+                metrics.events(kinds)
                 core.withLock { core in
                     for event in decoded {
                         if core.peers.heard(event, at: instant) {
@@ -420,9 +427,11 @@ public final class RegistryService: Service, Sendable {
         }
         commit(.request(record), in: &core)
         if duplicate {
+            metrics.duplicateReplies.increment()
             core.duplicateReplies += 1
             logger.notice("duplicate reply ignored", metadata: ["request": "\(record.id)", "count": "\(record.duplicateReplies)"])
         } else {
+            metrics.finished(record)
             logger.info("request \(record.state.rawValue)", metadata: [
                 "request": "\(record.id)", "agent": "\(record.agentId)", "error": "\(record.error ?? "")",
             ])
@@ -435,6 +444,7 @@ public final class RegistryService: Service, Sendable {
             let table = core.table
             let expiry = core.requests.expire(now: now) { agentId in table.records[agentId]?.state == .online }
             for record in expiry.failed {
+                metrics.finished(record)
                 logger.warning("request failed", metadata: ["request": "\(record.id)", "error": "\(record.error ?? "")"])
                 commit(.request(record), in: &core)
             }
@@ -446,6 +456,21 @@ public final class RegistryService: Service, Sendable {
                 commit(.requestDeleted(id), in: &core)
             }
         }
+    }
+
+    private func refreshMetrics() {
+        let (agents, requests, gateways, workers) = core.withLock { core in
+            (
+                Dictionary(grouping: core.table.records.values, by: \.state).mapValues(\.count),
+                Dictionary(grouping: core.requests.requests.values, by: \.state).mapValues(\.count),
+                core.peers.gateways.count, core.peers.workers.count
+            )
+        }
+        metrics.refresh(
+            agents: agents, requests: requests, gateways: gateways, workers: workers,
+            sockets: [("events", events.statistics), ("updates", clone.statistics), ("blobs", blobs.statistics),
+                      ("jobs_in", streamer.statistics.input), ("jobs_out", streamer.statistics.output)]
+        )
     }
 
     private func beat() async {

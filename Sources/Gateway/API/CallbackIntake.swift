@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
+import Metrics
 
 /// `POST /api/v1/callbacks/{requestId}`: where agents deliver results, authenticated by the
 /// request's single-use reply token (not the admin token). The gateway checks the token
@@ -98,6 +99,7 @@ struct CallbackIntake {
         last.totalBytes = total
         last.sha256 = Hex.encode(hasher.finalize())
         try await jobs.send(chunk: last, kind: ContentChunkHeader.jobKind, bytes: pending)
+        Counter(label: "fleet_gateway_upload_bytes_total").increment(by: Int64(total))
         logger.info("upload accepted", metadata: ["request": "\(record.id)", "bytes": "\(total)", "chunks": "\(index + 1)"])
         return try JSONBody.response(Accepted(accepted: true), status: .accepted)
     }

@@ -8,6 +8,7 @@ import FleetProtocol
 import FleetSupport
 import HummingbirdWebSocket
 import Logging
+import Metrics
 import NIOCore
 
 /// One agent's WebSocket on this gateway, from hello to close.
@@ -109,7 +110,9 @@ struct AgentSession {
             return .failure(Refusal(code: "malformed", message: "\(error)"))
         }
         guard let first else { return .failure(Refusal(code: "closed", message: "closed before hello")) }
-        switch decode(first) {
+        let decoded = decode(first)
+        Counter(label: "fleet_gateway_frames_total", dimensions: [("type", (try? decoded.get().type) ?? "invalid")]).increment()
+        switch decoded {
         case .success(.hello(let hello)):
             guard AgentInfo.isValidID(hello.agent.id) else {
                 return .failure(Refusal(code: "invalid_agent_id", message: "agent id '\(hello.agent.id.prefix(64))' is not valid"))
@@ -128,7 +131,9 @@ struct AgentSession {
     ) async -> End {
         do {
             while let message = try await iterator.next() {
-                switch decode(message) {
+                let decoded = decode(message)
+                Counter(label: "fleet_gateway_frames_total", dimensions: [("type", (try? decoded.get().type) ?? "invalid")]).increment()
+                switch decoded {
                 case .success(.heartbeat(let beat)):
                     sessions.update(sessionId, metrics: beat.metrics)
                     try await events.send(.heartbeat(.init(
@@ -172,6 +177,7 @@ struct AgentSession {
         _ = try? await frames.next()
         timer.cancel()
         logger.notice("agent connection refused", metadata: ["code": "\(code)", "reason": "\(message)"])
+        Counter(label: "fleet_gateway_sessions_refused_total", dimensions: [("reason", error)]).increment()
         let frame = MasterMessage.error(.init(code: error, message: message))
         if let text = try? FleetJSON.encodeString(frame) {
             try? await outbound.write(.text(text))

@@ -1,5 +1,6 @@
 import FleetProtocol
 import HummingbirdWebSocket
+import Metrics
 import Synchronization
 
 /// The agent sessions live on this gateway. Kept so the gateway can report its load,
@@ -14,9 +15,14 @@ final class SessionTable: Sendable {
     }
 
     private let sessions = Mutex<[String: Session]>([:])
+    private let gauge = Gauge(label: "fleet_gateway_sessions")
 
     func open(_ sessionId: String, agent: AgentInfo, metrics: MetricsSnapshot?, outbound: WebSocketOutboundWriter) {
-        sessions.withLock { $0[sessionId] = Session(agent: agent, latestMetrics: metrics, outbound: outbound) }
+        let count = sessions.withLock { sessions in
+            sessions[sessionId] = Session(agent: agent, latestMetrics: metrics, outbound: outbound)
+            return sessions.count
+        }
+        gauge.record(count)
     }
 
     func session(_ sessionId: String) -> Session? {
@@ -28,7 +34,11 @@ final class SessionTable: Sendable {
     }
 
     func close(_ sessionId: String) {
-        _ = sessions.withLock { $0.removeValue(forKey: sessionId) }
+        let count = sessions.withLock { sessions in
+            sessions.removeValue(forKey: sessionId)
+            return sessions.count
+        }
+        gauge.record(count)
     }
 
     var count: Int { sessions.withLock { $0.count } }

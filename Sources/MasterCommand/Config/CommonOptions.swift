@@ -35,8 +35,10 @@ struct CommonOptions: ParsableArguments {
         }
     }
 
-    /// Sets up logging to stderr and `logging.file` (default `<data_dir>/logs/<role>.log`).
+    /// Sets up logging to stderr and `logging.file` (default `<data_dir>/logs/<role>.log`),
+    /// and the Prometheus metrics backend.
     func bootstrapLogging(_ config: MasterConfig, role: String) throws {
+        Telemetry.bootstrap()
         let file = config.logging.file.isEmpty ? "\(config.dataDir)/logs/\(role).log" : config.logging.file
         do {
             try FleetLogging.bootstrap(.init(

@@ -111,6 +111,12 @@ struct MasterConfig: Codable, Sendable {
         }
     }
 
+    struct Metrics: Codable, Sendable {
+        /// host:port where a registry or worker running alone serves /metrics; empty = off.
+        /// Gateways (and `master serve`) always serve /metrics on the main port.
+        var listen = ""
+    }
+
     var server = Server()
     var heartbeat = Heartbeat()
     var logging = Logging()
@@ -127,9 +133,10 @@ struct MasterConfig: Codable, Sendable {
     var auth = Auth()
     var callbacks = Callbacks()
     var store = Store()
+    var metrics = Metrics()
 
     enum CodingKeys: String, CodingKey {
-        case server, heartbeat, logging, bus, gateway, worker, registry, auth, callbacks, store
+        case server, heartbeat, logging, bus, gateway, worker, registry, auth, callbacks, store, metrics
         case dataDir = "data_dir"
     }
 

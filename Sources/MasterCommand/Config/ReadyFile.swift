@@ -9,6 +9,8 @@ struct ReadyFile: Codable {
     var http: String?
     var gatewayId: String?
     var bus: BusEndpoints?
+    /// Where a registry or worker alone serves /metrics (`metrics.listen`).
+    var metrics: String?
 
     /// Writes atomically (temp file + rename) so a reader never sees half a file.
     func write(to path: String) throws {

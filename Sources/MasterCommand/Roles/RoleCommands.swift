@@ -91,10 +91,11 @@ struct RegistryCommand: AsyncParsableCommand {
             await context.shutdown()
             throw ExitCode(1)
         }
-        RoleSupport.announce(
-            ReadyFile(role: "registry", pid: getpid(), bus: registry.boundEndpoints), to: options.readyFile, logger: logger
+        let ready = ReadyFile(role: "registry", pid: getpid(), bus: registry.boundEndpoints)
+        try await RoleSupport.run(
+            [registry] + RoleSupport.metricsListener(config, ready: ready, readyFile: options.readyFile, logger: logger),
+            context: context, logger: logger
         )
-        try await RoleSupport.run([registry], context: context, logger: logger)
     }
 }
 
@@ -143,7 +144,10 @@ struct WorkerCommand: AsyncParsableCommand {
         let worker = try WorkerService(
             context: context, settings: RoleSupport.workerSettings(config, endpoints: config.bus), logger: logger
         )
-        RoleSupport.announce(ReadyFile(role: "worker", pid: getpid(), bus: config.bus), to: options.readyFile, logger: logger)
-        try await RoleSupport.run([worker], context: context, logger: logger)
+        let ready = ReadyFile(role: "worker", pid: getpid(), bus: config.bus)
+        try await RoleSupport.run(
+            [worker] + RoleSupport.metricsListener(config, ready: ready, readyFile: options.readyFile, logger: logger),
+            context: context, logger: logger
+        )
     }
 }

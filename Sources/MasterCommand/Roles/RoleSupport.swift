@@ -2,6 +2,7 @@ import Bus
 import CallbackWorker
 import Foundation
 import Gateway
+import Hummingbird
 import Logging
 import Registry
 import ServiceLifecycle
@@ -32,7 +33,7 @@ enum RoleSupport {
             maxFrameBytes: config.gateway.maxFrameBytes,
             pingInterval: .milliseconds(Int64(config.gateway.pingInterval * 1000)),
             helloTimeout: .milliseconds(Int64(config.gateway.helloTimeout * 1000)),
-            tokens: tokens, maxUploadBytes: config.callbacks.maxUpload
+            tokens: tokens, maxUploadBytes: config.callbacks.maxUpload, metricsText: { Telemetry.text() }
         )
     }
 
@@ -72,6 +73,33 @@ enum RoleSupport {
         } catch {
             logger.error("cannot write ready file", metadata: ["path": "\(path)", "error": "\(error)"])
         }
+    }
+
+    /// The `/metrics` listener of a registry or worker running alone, if `metrics.listen` is
+    /// set; the ready file is written once it listens (with its address), else right away.
+    static func metricsListener(_ config: MasterConfig, ready: ReadyFile, readyFile: String?, logger: Logger) throws -> [any Service] {
+        guard !config.metrics.listen.isEmpty else {
+            announce(ready, to: readyFile, logger: logger)
+            return []
+        }
+        let parts = config.metrics.listen.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]) else {
+            throw Telemetry.ValidationFailure(message: "metrics.listen must be host:port, got '\(config.metrics.listen)'")
+        }
+        let router = Router()
+        router.get("metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: Telemetry.text())))
+        }
+        let app = Application(
+            router: router, configuration: .init(address: .hostname(String(parts[0]), port: port), serverName: "fleet-metrics"),
+            onServerRunning: { channel in
+                var withMetrics = ready
+                withMetrics.metrics = httpURL(host: String(parts[0]), port: channel.localAddress?.port ?? port) + "/metrics"
+                announce(withMetrics, to: readyFile, logger: logger)
+            },
+            logger: logger
+        )
+        return [app]
     }
 
     static func httpURL(host: String, port: Int) -> String {

@@ -30,6 +30,7 @@ final class Cluster: @unchecked Sendable {
         var http: String?
         var gatewayId: String?
         var bus: Bus?
+        var metrics: String?
     }
 
     struct Gateway {
