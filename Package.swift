@@ -76,6 +76,7 @@ let package = Package(
         .target(
             name: "Registry",
             dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 "Bus", "FleetProtocol", "FleetSupport",
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -6,6 +6,7 @@ import Foundation
 import Bus
 import FleetProtocol
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
 import ZeroMQ
@@ -33,6 +34,7 @@ public final class RegistryService: Service, Sendable {
     private let writer: StoreWriter?
     private let startedAt = ContinuousClock.now
     private let metrics = RegistryMetrics()
+    private let webhooks: WebhookSender
     /// Everything to publish, in order, from whichever task made it to the one publishing task.
     private let outbox: AsyncStream<Outgoing>
     private let outboxWriter: AsyncStream<Outgoing>.Continuation
@@ -50,12 +52,17 @@ public final class RegistryService: Service, Sendable {
         case agentDeleted(String)
         case request(RequestRecord)
         case requestDeleted(String)
+        case alert(AlertRecord)
+        case alertDeleted(String)
     }
 
     private struct Core {
         var table = AgentTable()
         var requests: RequestTable
         var peers = PeerTable()
+        var alertEngine = AlertEngine(rules: [])
+        /// Firing and recently resolved alerts (what the replicas list).
+        var alerts: [String: AlertRecord] = [:]
         /// Sequence number of the last change (Clone rule 1), over agents and requests.
         var seq: UInt64 = 0
         var malformedEvents = 0
@@ -77,14 +84,19 @@ public final class RegistryService: Service, Sendable {
                 store: store, knownStates: Dictionary(agents.map { ($0.id, $0.state) }, uniquingKeysWith: { _, new in new }),
                 logger: logger
             )
+            let alerts = try store.loadAlerts()
             self.core = Mutex(Core(
-                table: AgentTable(loading: agents), requests: RequestTable(settings: settings.requests, loading: requests), tokens: tokens
+                table: AgentTable(loading: agents), requests: RequestTable(settings: settings.requests, loading: requests),
+                alertEngine: AlertEngine(rules: settings.alerts.rules, active: alerts),
+                alerts: Dictionary(alerts.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new }), tokens: tokens
             ))
             logger.info("registry store loaded", metadata: ["path": "\(path)", "agents": "\(agents.count)", "requests": "\(requests.count)"])
         } else {
             self.store = nil
             self.writer = nil
-            self.core = Mutex(Core(requests: RequestTable(settings: settings.requests), tokens: tokens))
+            self.core = Mutex(Core(
+                requests: RequestTable(settings: settings.requests), alertEngine: AlertEngine(rules: settings.alerts.rules), tokens: tokens
+            ))
         }
         self.events = try context.socket(.pull)
         try BusTuning.apply(to: events, highWaterMark: BusTuning.taskHighWaterMark)
@@ -95,6 +107,10 @@ public final class RegistryService: Service, Sendable {
         )
         self.streamer = try Streamer(
             context: context, input: settings.endpoints.jobsIn, output: settings.endpoints.jobsOut, logger: logger
+        )
+        self.webhooks = WebhookSender(
+            webhooks: settings.alerts.webhooks, retryFor: settings.alerts.retryFor, retryBase: settings.alerts.retryBase,
+            retryCap: settings.alerts.retryCap, logger: logger
         )
         self.blobs = try context.socket(.pull)
         try BusTuning.apply(to: blobs, highWaterMark: BusTuning.jobHighWaterMark)
@@ -125,6 +141,10 @@ public final class RegistryService: Service, Sendable {
             group.addTask { await self.every(.milliseconds(500)) { self.sweepPeers() } }
             group.addTask { await self.every(.milliseconds(250)) { self.sweepRequests() } }
             group.addTask { await self.every(.seconds(1)) { self.refreshMetrics() } }
+            if !settings.alerts.rules.isEmpty {
+                group.addTask { await self.every(.milliseconds(500)) { self.evaluateAlerts() } }
+                group.addTask { await self.webhooks.run() }
+            }
             // Runs until graceful shutdown (SIGTERM) or cancellation, then stops every loop.
             try? await gracefulShutdown()
             group.cancelAll()
@@ -139,7 +159,10 @@ public final class RegistryService: Service, Sendable {
     /// A consistent copy of the state and the sequence of its last change (Clone rule 2).
     private func snapshot() -> CloneServer.State {
         core.withLock { core in
-            CloneServer.State(seq: core.seq, agents: Array(core.table.records.values), requests: Array(core.requests.requests.values))
+            CloneServer.State(
+                seq: core.seq, agents: Array(core.table.records.values), requests: Array(core.requests.requests.values),
+                alerts: Array(core.alerts.values)
+            )
         }
     }
 
@@ -154,6 +177,8 @@ public final class RegistryService: Service, Sendable {
         case .agentDeleted(let id): writer.agentDeleted(id)
         case .request(let record): writer.request(record)
         case .requestDeleted(let id): writer.requestDeleted(id)
+        case .alert(let record): writer.alert(record)
+        case .alertDeleted(let id): writer.alertDeleted(id)
         }
     }
 
@@ -349,6 +374,8 @@ public final class RegistryService: Service, Sendable {
                     case .agentDeleted(let id): try await clone.publishDelete(seq: seq, topic: BusTopic.agentPrefix + id)
                     case .request(let record): try await clone.publish(seq: seq, request: record)
                     case .requestDeleted(let id): try await clone.publishDelete(seq: seq, topic: BusTopic.requestPrefix + id)
+                    case .alert(let record): try await clone.publish(seq: seq, alert: record)
+                    case .alertDeleted(let id): try await clone.publishDelete(seq: seq, topic: BusTopic.alertPrefix + id)
                     }
                 case .command(let gatewayId, let command):
                     try await clone.publishCommand(command, to: gatewayId)
@@ -455,6 +482,32 @@ public final class RegistryService: Service, Sendable {
             for id in core.requests.prune(now: now) {
                 commit(.requestDeleted(id), in: &core)
             }
+        }
+    }
+
+    /// Alerts: evaluate the rules, publish what fired or resolved, notify the webhooks, and
+    /// forget resolved alerts past their retention.
+    private func evaluateAlerts() {
+        let now = Date()
+        let changed = core.withLock { core -> [AlertRecord] in
+            let changes = core.alertEngine.evaluate(Array(core.table.records.values), now: now)
+            for alert in changes {
+                core.alerts[alert.id] = alert
+                commit(.alert(alert), in: &core)
+            }
+            let expired = core.alerts.values.filter {
+                $0.state == .resolved && ($0.resolvedAt.map { now.timeIntervalSince($0) > settings.alerts.retention } ?? false)
+            }
+            for alert in expired {
+                core.alerts.removeValue(forKey: alert.id)
+                commit(.alertDeleted(alert.id), in: &core)
+            }
+            return changes
+        }
+        for alert in changed {
+            logger.notice("alert \(alert.state.rawValue)", metadata: ["alert": "\(alert.id)", "message": "\(alert.message)"])
+            Counter(label: "fleet_registry_alerts_total", dimensions: [("rule", alert.rule), ("state", alert.state.rawValue)]).increment()
+            webhooks.enqueue(alert)
         }
     }
 

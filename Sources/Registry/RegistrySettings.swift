@@ -1,4 +1,5 @@
 import Bus
+import FleetProtocol
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -26,13 +27,16 @@ public struct RegistrySettings: Sendable {
     /// The secret reply tokens are derived from; nil = random per run (tokens of requests in
     /// flight across a restart then no longer match, and those requests fail at their deadline).
     public var replySecret: [UInt8]?
+    /// Alert rules and where notifications go (`alerts.*`).
+    public var alerts: AlertSettings
 
     public init(
         endpoints: BusEndpoints, heartbeatTimeout: Duration = .seconds(600), cleanupInterval: Duration = .seconds(300),
         peerTimeout: Duration = .seconds(5), hugzInterval: Duration = .seconds(1),
         requests: RequestTable.Settings = .init(), storePath: String? = nil, metricsRetention: TimeInterval = 7 * 86_400,
-        replySecret: [UInt8]? = nil
+        replySecret: [UInt8]? = nil, alerts: AlertSettings = AlertSettings()
     ) {
+        self.alerts = alerts
         self.requests = requests
         self.storePath = storePath
         self.metricsRetention = metricsRetention
@@ -42,5 +46,26 @@ public struct RegistrySettings: Sendable {
         self.cleanupInterval = cleanupInterval
         self.peerTimeout = peerTimeout
         self.hugzInterval = hugzInterval
+    }
+}
+
+/// `alerts.*` from master.yaml.
+public struct AlertSettings: Sendable {
+    public var rules: [AlertRule]
+    public var webhooks: [Webhook]
+    /// How long a notification is retried before it is given up, in seconds.
+    public var retryFor: Double
+    public var retryBase: Double
+    public var retryCap: Double
+    /// Resolved alerts stay listed this long, in seconds.
+    public var retention: Double
+
+    public init(rules: [AlertRule] = [], webhooks: [Webhook] = [], retryFor: Double = 3600, retryBase: Double = 1, retryCap: Double = 60, retention: Double = 3600) {
+        self.rules = rules
+        self.webhooks = webhooks
+        self.retryFor = retryFor
+        self.retryBase = retryBase
+        self.retryCap = retryCap
+        self.retention = retention
     }
 }

@@ -43,6 +43,7 @@ public final class CloneReplica: Sendable {
     public enum Change: Sendable {
         case agent(AgentRecord, seq: UInt64)
         case request(RequestRecord, seq: UInt64)
+        case alert(AlertRecord, seq: UInt64)
         /// A snapshot replaced the whole state (first sync, a gap, a registry restart): a
         /// follower that keeps its own view should start again from the replica.
         case resynced(epoch: String, seq: UInt64)
@@ -57,6 +58,7 @@ public final class CloneReplica: Sendable {
     private struct State {
         var records: [String: AgentRecord] = [:]
         var requests: [String: RequestRecord] = [:]
+        var alerts: [String: AlertRecord] = [:]
         var seq: UInt64 = 0
         var epoch: String?
         var phase: Phase = .idle
@@ -99,6 +101,7 @@ public final class CloneReplica: Sendable {
         try BusTuning.apply(to: dealer, highWaterMark: BusTuning.taskHighWaterMark)
         try subscriber.subscribe(BusTopic.agentPrefix)
         try subscriber.subscribe(BusTopic.requestPrefix)
+        try subscriber.subscribe(BusTopic.alertPrefix)
         try subscriber.subscribe(BusTopic.hugz)
         for topic in extraSubscriptions { try subscriber.subscribe(topic) }
         try subscriber.connect(updates)
@@ -118,6 +121,11 @@ public final class CloneReplica: Sendable {
 
     public func request(id: String) -> RequestRecord? {
         state.withLock { $0.requests[id] }
+    }
+
+    /// Firing and recently resolved alerts, newest first.
+    public func alerts() -> [AlertRecord] {
+        state.withLock { Array($0.alerts.values) }.sorted { $0.firedAt > $1.firedAt }
     }
 
     public var status: Status {
@@ -181,7 +189,8 @@ public final class CloneReplica: Sendable {
 
     /// Applies or buffers one update; returns a reason when a resync is needed.
     static func isStateTopic(_ topic: String) -> Bool {
-        topic.hasPrefix(BusTopic.agentPrefix) || topic.hasPrefix(BusTopic.requestPrefix) || topic == BusTopic.hugz
+        topic.hasPrefix(BusTopic.agentPrefix) || topic.hasPrefix(BusTopic.requestPrefix) || topic.hasPrefix(BusTopic.alertPrefix)
+            || topic == BusTopic.hugz
     }
 
     private func receive(header: UpdateHeader, topic: String, body: [UInt8], state: inout State, changes: inout [Change]) -> String? {
@@ -209,6 +218,20 @@ public final class CloneReplica: Sendable {
 
     private func apply(header: UpdateHeader, topic: String, body: [UInt8], state: inout State) -> Change? {
         state.seq = header.seq
+        if topic.hasPrefix(BusTopic.alertPrefix) {
+            let id = String(topic.dropFirst(BusTopic.alertPrefix.count))
+            switch header.op {
+            case .upsert:
+                guard let alert = try? FleetJSON.decode(AlertRecord.self, from: body) else { return nil }
+                state.alerts[alert.id] = alert
+                return .alert(alert, seq: header.seq)
+            case .delete:
+                state.alerts.removeValue(forKey: id)
+            case .hugz:
+                break
+            }
+            return nil
+        }
         let isRequest = topic.hasPrefix(BusTopic.requestPrefix)
         let id = String(topic.dropFirst(isRequest ? BusTopic.requestPrefix.count : BusTopic.agentPrefix.count))
         switch (header.op, isRequest) {
@@ -265,6 +288,7 @@ public final class CloneReplica: Sendable {
             }
             received.agents.append(contentsOf: chunk.agents)
             received.requests.append(contentsOf: chunk.requests)
+            received.alerts.append(contentsOf: chunk.alerts)
             guard header.last else {
                 state.phase = .syncing(nonce: nonce, since: since, received: received)
                 return
@@ -272,6 +296,7 @@ public final class CloneReplica: Sendable {
             let previousEpoch = state.epoch
             state.records = Dictionary(received.agents.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new })
             state.requests = Dictionary(received.requests.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new })
+            state.alerts = Dictionary(received.alerts.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new })
             changes = [.resynced(epoch: header.epoch, seq: header.seq)] + received.requests.map { .request($0, seq: header.seq) }
             state.seq = header.seq
             state.epoch = header.epoch

@@ -54,6 +54,13 @@ public final class CloneServer: Sendable {
         ])
     }
 
+    public func publish(seq: UInt64, alert: AlertRecord) async throws {
+        let header = UpdateHeader(seq: seq, epoch: epoch, op: .upsert)
+        try await publisher.send([
+            Array((BusTopic.alertPrefix + alert.id).utf8), try FleetJSON.encode(header), try FleetJSON.encode(alert),
+        ])
+    }
+
     /// Publishes the removal of a key: `topic` is `agent.<id>` or `request.<id>`.
     public func publishDelete(seq: UInt64, topic: String) async throws {
         let header = UpdateHeader(seq: seq, epoch: epoch, op: .delete)
@@ -79,10 +86,12 @@ public final class CloneServer: Sendable {
         public var seq: UInt64
         public var agents: [AgentRecord]
         public var requests: [RequestRecord]
-        public init(seq: UInt64, agents: [AgentRecord], requests: [RequestRecord]) {
+        public var alerts: [AlertRecord]
+        public init(seq: UInt64, agents: [AgentRecord], requests: [RequestRecord], alerts: [AlertRecord] = []) {
             self.seq = seq
             self.agents = agents
             self.requests = requests
+            self.alerts = alerts
         }
     }
 
@@ -146,6 +155,7 @@ public final class CloneServer: Sendable {
             chunks += stride(from: 0, to: snapshot.requests.count, by: Self.chunkSize).map {
                 SnapshotChunk(agents: [], requests: Array(snapshot.requests[$0..<min($0 + Self.chunkSize, snapshot.requests.count)]))
             }
+            if !snapshot.alerts.isEmpty { chunks.append(SnapshotChunk(agents: [], requests: [], alerts: snapshot.alerts)) }
             if chunks.isEmpty { chunks = [SnapshotChunk(agents: [], requests: [])] }
             for (index, chunk) in chunks.enumerated() {
                 let header = SnapshotHeader(seq: snapshot.seq, epoch: epoch, nonce: nonce, last: index == chunks.count - 1)

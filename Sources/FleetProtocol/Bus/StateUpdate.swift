@@ -50,6 +50,8 @@ public enum BusTopic {
     public static let agentPrefix = "agent."
     /// Prefix of request state updates: `request.<requestId>`.
     public static let requestPrefix = "request."
+    /// Prefix of alert updates: `alert.<rule>:<agentId>`.
+    public static let alertPrefix = "alert."
     /// The registry's periodic liveness beat.
     public static let hugz = "hugz"
     /// Commands for the gateway holding an agent's session: `gw.<gatewayId>.` — the trailing
@@ -63,8 +65,10 @@ public enum BusTopic {
 public struct SnapshotChunk: Codable, Sendable, Equatable {
     public var agents: [AgentRecord]
     public var requests: [RequestRecord]
-    public init(agents: [AgentRecord], requests: [RequestRecord]) {
+    public var alerts: [AlertRecord]
+    public init(agents: [AgentRecord], requests: [RequestRecord], alerts: [AlertRecord] = []) {
         self.agents = agents
         self.requests = requests
+        self.alerts = alerts
     }
 }

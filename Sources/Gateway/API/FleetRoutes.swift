@@ -22,6 +22,7 @@ struct FleetRoutes {
         let api = router.group("api/v1").add(middleware: AdminAuthMiddleware(tokens: tokens))
         api.get("agents") { request, _ in try self.list(request) }
         api.get("agents/{id}") { _, context in try self.detail(context.parameters.require("id")) }
+        api.get("alerts") { _, _ in try JSONBody.response(["alerts": self.replica.alerts()]) }
         api.delete("agents/{id}") { _, context in try await self.delete(context.parameters.require("id")) }
         api.get("agents/{id}/metrics") { request, context in try await self.history(request, id: context.parameters.require("id")) }
     }

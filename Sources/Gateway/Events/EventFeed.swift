@@ -42,6 +42,10 @@ final class EventFeed: Sendable {
                     let previous = state.lastState.updateValue(record.state, forKey: record.id)
                     let type = previous == record.state ? "agent.metrics" : "agent.\(record.state.rawValue)"
                     event = (try? FleetJSON.encodeString(record)).map { FleetEvent(id: "\(epoch)-\(seq)", type: type, data: $0, seq: seq, epoch: epoch) }
+                case .alert(let alert, let seq):
+                    event = (try? FleetJSON.encodeString(alert)).map {
+                        FleetEvent(id: "\(epoch)-\(seq)", type: "alert.\(alert.state.rawValue)", data: $0, seq: seq, epoch: epoch)
+                    }
                 case .request(let record, let seq):
                     let previous = state.lastRequestState.updateValue(record.state, forKey: record.id)
                     guard previous != record.state else { continue }

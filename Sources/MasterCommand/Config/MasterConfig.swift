@@ -1,4 +1,6 @@
 import Bus
+import FleetProtocol
+import Registry
 import FleetSupport
 
 /// `master.yaml`: the seed's keys and defaults, plus the bus and the data directory.
@@ -117,6 +119,25 @@ struct MasterConfig: Codable, Sendable {
         var listen = ""
     }
 
+    struct Alerts: Codable, Sendable {
+        /// e.g. `{name: host-down, kind: offline, for: 120}`, `{name: cpu-hot, kind: cpu, above: 90, for: 300}`.
+        var rules: [AlertRule] = []
+        /// e.g. `{url: https://hooks.slack.com/services/..., format: slack}`; format `json` or `slack`.
+        var webhooks: [Webhook] = []
+        /// Seconds a notification is retried (exponential backoff from retry_base to retry_cap).
+        var retryFor = 3600.0
+        var retryBase = 1.0
+        var retryCap = 60.0
+        /// Seconds a resolved alert stays listed.
+        var retention = 3600.0
+        enum CodingKeys: String, CodingKey {
+            case rules, webhooks, retention
+            case retryFor = "retry_for"
+            case retryBase = "retry_base"
+            case retryCap = "retry_cap"
+        }
+    }
+
     var server = Server()
     var heartbeat = Heartbeat()
     var logging = Logging()
@@ -134,9 +155,10 @@ struct MasterConfig: Codable, Sendable {
     var callbacks = Callbacks()
     var store = Store()
     var metrics = Metrics()
+    var alerts = Alerts()
 
     enum CodingKeys: String, CodingKey {
-        case server, heartbeat, logging, bus, gateway, worker, registry, auth, callbacks, store, metrics
+        case server, heartbeat, logging, bus, gateway, worker, registry, auth, callbacks, store, metrics, alerts
         case dataDir = "data_dir"
     }
 
@@ -156,6 +178,12 @@ struct MasterConfig: Codable, Sendable {
         }
         guard logging.rotationSize >= 1 else { throw fail("logging.rotation_size", "must be at least 1 (MB)") }
         guard logging.maxBackups >= 0 else { throw fail("logging.max_backups", "must be 0 or more") }
+        for rule in alerts.rules where rule.for < 0 || rule.name.isEmpty || rule.name.contains(":") {
+            throw fail("alerts.rules", "rule '\(rule.name)': needs a name without ':' and for >= 0")
+        }
+        for webhook in alerts.webhooks where !(webhook.url.hasPrefix("http://") || webhook.url.hasPrefix("https://")) {
+            throw fail("alerts.webhooks", "'\(webhook.url)' is not an http(s) URL")
+        }
         guard store.metricsRetention >= 60 else { throw fail("store.metrics_retention", "must be at least 60 seconds") }
         guard callbacks.timeout > 0 else { throw fail("callbacks.timeout", "must be more than 0 seconds") }
         guard (1...100).contains(callbacks.attempts) else { throw fail("callbacks.attempts", "must be 1...100") }

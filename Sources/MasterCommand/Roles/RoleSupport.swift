@@ -22,7 +22,11 @@ enum RoleSupport {
             ),
             storePath: config.store.enabled ? (config.store.path.isEmpty ? "\(config.dataDir)/registry.sqlite" : config.store.path) : nil,
             metricsRetention: config.store.metricsRetention,
-            replySecret: replySecret
+            replySecret: replySecret,
+            alerts: AlertSettings(
+                rules: config.alerts.rules, webhooks: config.alerts.webhooks, retryFor: config.alerts.retryFor,
+                retryBase: config.alerts.retryBase, retryCap: config.alerts.retryCap, retention: config.alerts.retention
+            )
         )
     }
 

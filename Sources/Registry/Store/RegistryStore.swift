@@ -64,7 +64,16 @@ public final class RegistryStore: Sendable {
         migrator.registerMigration("v2-content") { db in
             try db.execute(sql: "CREATE TABLE content (request_id TEXT NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (request_id, idx))")
         }
+        migrator.registerMigration("v3-alerts") { db in
+            try db.execute(sql: "CREATE TABLE alert (id TEXT PRIMARY KEY NOT NULL, record TEXT NOT NULL)")
+        }
         return migrator
+    }
+
+    public func loadAlerts() throws -> [AlertRecord] {
+        try pool.read { db in
+            try String.fetchAll(db, sql: "SELECT record FROM alert").compactMap { try? FleetJSON.decode(AlertRecord.self, from: $0) }
+        }
     }
 
     // MARK: File contents (logs uploads), chunk by chunk
@@ -184,6 +193,15 @@ public final class RegistryStore: Sendable {
             for id in batch.deletedRequests {
                 try db.execute(sql: "DELETE FROM request WHERE id = ?", arguments: [id])
                 try db.execute(sql: "DELETE FROM content WHERE request_id = ?", arguments: [id])
+            }
+            for (id, record) in batch.alerts {
+                try db.execute(
+                    sql: "INSERT INTO alert (id, record) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record",
+                    arguments: [id, try FleetJSON.encodeString(record)]
+                )
+            }
+            for id in batch.deletedAlerts {
+                try db.execute(sql: "DELETE FROM alert WHERE id = ?", arguments: [id])
             }
             for transition in batch.transitions {
                 try db.execute(

@@ -15,11 +15,13 @@ struct StoreBatch: Sendable {
     var metrics: [(String, MetricsSnapshot)] = []
     var requests: [String: RequestRecord] = [:]
     var deletedRequests: [String] = []
+    var alerts: [String: AlertRecord] = [:]
+    var deletedAlerts: [String] = []
     var transitions: [(agentId: String, at: Date, state: AgentState, reason: String?)] = []
 
     var isEmpty: Bool {
         agents.isEmpty && deletedAgents.isEmpty && metrics.isEmpty && requests.isEmpty && deletedRequests.isEmpty
-            && transitions.isEmpty
+            && transitions.isEmpty && alerts.isEmpty && deletedAlerts.isEmpty
     }
 }
 
@@ -78,13 +80,25 @@ public final class StoreWriter: Sendable {
         }
     }
 
-    /// Commits every `interval` until cancelled, then once more.
+    func alert(_ record: AlertRecord) {
+        pending.withLock { $0.alerts[record.id] = record }
+    }
+
+    func alertDeleted(_ id: String) {
+        pending.withLock { batch in
+            batch.alerts.removeValue(forKey: id)
+            batch.deletedAlerts.append(id)
+        }
+    }
+
+    /// Commits every `interval` until cancelled, then once more. The last commit runs in a
+    /// task of its own: the database write honours cancellation, and this one must happen.
     func run() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             await flush()
         }
-        await flush()
+        await Task { await self.flush() }.value
     }
 
     /// Commits what has accumulated.

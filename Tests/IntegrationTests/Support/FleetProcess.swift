@@ -29,7 +29,8 @@ final class FleetProcess: @unchecked Sendable {
 
     init(name: String, binary: String, arguments: [String], directory: URL, environment: [String: String] = [:]) throws {
         self.name = name
-        let executable = Self.productsDirectory.appendingPathComponent(binary)
+        // Our binaries by name; anything else (a test helper) by absolute path.
+        let executable = binary.hasPrefix("/") ? URL(fileURLWithPath: binary) : Self.productsDirectory.appendingPathComponent(binary)
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
             throw HarnessError("\(binary) not built at \(executable.path): run `swift build` first")
         }

@@ -1,0 +1,91 @@
+import FleetProtocol
+import Foundation
+import Testing
+
+/// Alert rules and webhooks, with a local receiver (a small Python HTTP server) that can be down.
+@Suite("Alerts", .serialized)
+struct AlertTests {
+    static let receiver = """
+        import http.server, signal, sys
+        # Children of the test runner inherit a signal mask with SIGTERM blocked; unblock it so
+        # the cluster's graceful stop works.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
+        out = sys.argv[2]
+        class Hook(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with open(out, "ab") as f:
+                    f.write(body + b"\\n")
+                self.send_response(200)
+                self.end_headers()
+            def log_message(self, *args):
+                pass
+        http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Hook).serve_forever()
+        """
+
+    func freePort() throws -> Int {
+        let fd = try RawHTTP.listen()
+        defer { close(fd.fd) }
+        return fd.port
+    }
+
+    @Test("agent killed -> one 'firing'; agent back -> one 'resolved'; a receiver that was down gets them after retries")
+    func offlineAlert() async throws {
+        let cluster = try Cluster("alerts")
+        defer { Task { await cluster.shutdown() } }
+        let port = try freePort()
+        let config = cluster.directory.appendingPathComponent("master.yaml")
+        try """
+            alerts:
+              rules:
+                - {name: host-down, kind: offline, for: 1}
+              webhooks:
+                - {url: "http://127.0.0.1:\(port)/hook", format: json}
+              retry_base: 0.2
+              retry_cap: 0.5
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let master = try await cluster.startServe(["--config", config.path])
+        let (agent, id) = try await cluster.startAgent("agent", urls: [master.ws])
+        #expect(await eventually(timeout: .seconds(10)) { await cluster.states(master)[id] == .online })
+
+        agent.signal(SIGKILL)
+        func alerts() async throws -> [AlertRecord] {
+            struct List: Decodable { var alerts: [AlertRecord] }
+            let (_, body) = try await HTTP.get("\(master.http)/api/v1/alerts", token: cluster.adminToken)
+            return try FleetJSON.decoder().decode(List.self, from: body).alerts
+        }
+        #expect(await eventually(timeout: .seconds(10)) { try await alerts().first { $0.agentId == id }?.state == .firing })
+        // The receiver is down while the alert fires; it comes up a little later.
+        try await Task.sleep(for: .seconds(1.5))
+        let received = cluster.directory.appendingPathComponent("received.jsonl")
+        let script = cluster.directory.appendingPathComponent("receiver.py")
+        try Self.receiver.write(to: script, atomically: true, encoding: .utf8)
+        // Started like our binaries: output to files (never the test runner's pipes), stopped
+        // by the cluster's shutdown.
+        let python3 = ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) }
+            ?? ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":").map { "\($0)/python3" }
+                .first { FileManager.default.isExecutableFile(atPath: $0) }
+        _ = try cluster.start("receiver", try #require(python3, "python3 not found"), [script.path, "\(port)", received.path])
+
+        func notifications() -> [(status: String, alert: String)] {
+            let text = (try? String(contentsOf: received, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").compactMap { line in
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                    let status = object["status"] as? String, let alert = object["alert"] as? [String: Any], let alertId = alert["id"] as? String
+                else { return nil }
+                return (status, alertId)
+            }
+        }
+        #expect(await eventually(timeout: .seconds(10)) { notifications().count == 1 }, "delivered after the receiver came up")
+        #expect(notifications().first?.status == "firing" && notifications().first?.alert == "host-down:\(id)")
+
+        // The agent comes back (same state dir, same id): resolved, once.
+        _ = try cluster.start("agent-again", "agent", agent.process.arguments ?? [])
+        #expect(await eventually(timeout: .seconds(15)) { notifications().count >= 2 }, "\(cluster.logs())")
+        #expect(notifications().map(\.status) == ["firing", "resolved"])
+        let settled = await eventually(timeout: .seconds(2)) { notifications().count > 2 }
+        #expect(!settled, "no duplicate notifications")
+        #expect(try await alerts().first { $0.agentId == id }?.state == .resolved)
+        await cluster.shutdown()
+    }
+}
