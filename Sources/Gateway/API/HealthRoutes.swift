@@ -3,6 +3,7 @@ import FleetProtocol
 import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
+import NIOCore
 
 /// `/healthz` (the process is up) and `/readyz` (it can serve correct fleet data: the
 /// replica is synced and the registry was heard from recently).
@@ -32,6 +33,9 @@ struct HealthRoutes {
     }
 
     func register(on router: Router<BasicWebSocketRequestContext>) {
+        router.get("openapi.yaml") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: OpenAPISpec.yaml)))
+        }
         router.get("healthz") { _, _ in
             try JSONBody.response(Health(status: "ok", gatewayId: gatewayId, replica: nil))
         }

@@ -1,0 +1,362 @@
+// The REST contract, served at /openapi.yaml. Generated from docs/openapi.yaml, the file to
+// edit, by `python3 docs/embed_openapi.py`; `OpenAPITests` fails when the two differ.
+enum OpenAPISpec {
+    static let yaml = #"""
+openapi: 3.1.0
+info:
+  title: fleet master REST API
+  version: 0.1.0
+  description: |
+    Served by every gateway. Fleet reads come from the gateway's replica of the registry's state.
+    Admin endpoints need `Authorization: Bearer <admin token>`; agents deliver callback results with the
+    request's reply token. Errors are always `{"error":{"code","message"}}`.
+servers:
+  - url: http://127.0.0.1:8080
+components:
+  securitySchemes:
+    admin:
+      type: http
+      scheme: bearer
+      description: The admin token (`auth.admin_token`, or `<data_dir>/admin-token`).
+    reply:
+      type: http
+      scheme: bearer
+      description: The single-use reply token from the agent's `callback` frame.
+  parameters:
+    agentId:
+      name: id
+      in: path
+      required: true
+      schema: {type: string, pattern: '^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$'}
+    requestId:
+      name: id
+      in: path
+      required: true
+      schema: {type: string}
+    wait:
+      name: wait
+      in: query
+      description: Seconds to wait for the request to finish (long poll), 0-300.
+      schema: {type: number, minimum: 0, maximum: 300}
+  responses:
+    Error:
+      description: An error
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/Error'}
+  schemas:
+    Error:
+      type: object
+      required: [error]
+      properties:
+        error:
+          type: object
+          required: [code, message]
+          properties:
+            code: {type: string}
+            message: {type: string}
+    OSInfo:
+      type: object
+      required: [name, version, kernel, arch]
+      properties:
+        name: {type: string}
+        version: {type: string}
+        kernel: {type: string}
+        arch: {type: string}
+    MetricsSnapshot:
+      type: object
+      required: [timestamp, seq]
+      properties:
+        timestamp: {type: string, format: date-time}
+        seq: {type: integer, minimum: 0}
+        cpu:
+          type: object
+          properties:
+            totalPercent: {type: number}
+            perCorePercent: {type: array, items: {type: number}}
+            load1: {type: number}
+            load5: {type: number}
+            load15: {type: number}
+        memory:
+          type: object
+          properties:
+            totalBytes: {type: integer}
+            availableBytes: {type: integer}
+            usedBytes: {type: integer}
+            swapTotalBytes: {type: integer}
+            swapFreeBytes: {type: integer}
+        filesystems:
+          type: array
+          items:
+            type: object
+            properties:
+              mountPoint: {type: string}
+              device: {type: string}
+              fsType: {type: string}
+              totalBytes: {type: integer}
+              freeBytes: {type: integer}
+              availableBytes: {type: integer}
+              usedPercent: {type: number}
+        network:
+          type: array
+          items:
+            type: object
+            properties:
+              name: {type: string}
+              rxBytes: {type: integer}
+              txBytes: {type: integer}
+              rxPackets: {type: integer}
+              txPackets: {type: integer}
+              rxErrors: {type: integer}
+              txErrors: {type: integer}
+              rxDrops: {type: integer}
+              txDrops: {type: integer}
+              rxBytesPerSecond: {type: number}
+              txBytesPerSecond: {type: number}
+        uptimeSeconds: {type: number}
+        bootTime: {type: string, format: date-time}
+        agentRSSBytes: {type: integer}
+    AgentRecord:
+      type: object
+      required: [id, hostname, os, agentVersion, labels, state, firstSeen, lastSeen]
+      properties:
+        id: {type: string}
+        hostname: {type: string}
+        os: {$ref: '#/components/schemas/OSInfo'}
+        agentVersion: {type: string}
+        labels: {type: object, additionalProperties: {type: string}}
+        state: {type: string, enum: [online, disconnected, offline]}
+        stateReason: {type: string}
+        gatewayId: {type: string}
+        sessionId: {type: string}
+        firstSeen: {type: string, format: date-time}
+        connectedAt: {type: string, format: date-time}
+        disconnectedAt: {type: string, format: date-time}
+        lastSeen: {type: string, format: date-time}
+        metrics: {$ref: '#/components/schemas/MetricsSnapshot'}
+    AgentList:
+      type: object
+      required: [agents, total]
+      properties:
+        agents: {type: array, items: {$ref: '#/components/schemas/AgentRecord'}}
+        total: {type: integer}
+    CallbackRequest:
+      type: object
+      required: [kind]
+      properties:
+        kind: {type: string, enum: [status, logs, config, exec, restart]}
+        args:
+          description: 'Kind-specific. logs: {"file": "agent.log", "tail": BYTES}.'
+    RequestRecord:
+      type: object
+      required: [id, agentId, kind, args, state, attempts, maxAttempts, createdAt, duplicateReplies]
+      properties:
+        id: {type: string}
+        agentId: {type: string}
+        kind: {type: string, enum: [status, logs, config, exec, restart]}
+        args: {}
+        state: {type: string, enum: [pending, dispatched, completed, failed]}
+        attempts: {type: integer}
+        maxAttempts: {type: integer}
+        createdAt: {type: string, format: date-time}
+        attemptDeadline: {type: string, format: date-time}
+        completedAt: {type: string, format: date-time}
+        result: {description: 'status: a MetricsSnapshot; logs: {name, bytes, sha256, chunks}'}
+        error: {type: string}
+        duplicateReplies: {type: integer}
+        replyTokenSHA256: {type: string}
+    AgentReply:
+      type: object
+      required: [ok]
+      properties:
+        ok: {type: boolean}
+        result: {}
+        error: {type: string}
+paths:
+  /healthz:
+    get:
+      summary: The process is up
+      responses:
+        '200': {description: OK}
+  /openapi.yaml:
+    get:
+      summary: This document
+      responses:
+        '200': {description: The OpenAPI 3.1 description of the API, content: {application/yaml: {schema: {type: string}}}}
+  /api/v1/alerts:
+    get:
+      summary: Firing and recently resolved alerts
+      security: [{admin: []}]
+      responses:
+        '200':
+          description: Alerts, newest first
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  alerts:
+                    type: array
+                    items:
+                      type: object
+                      required: [id, rule, kind, agentId, hostname, state, firedAt, message]
+                      properties:
+                        id: {type: string}
+                        rule: {type: string}
+                        kind: {type: string, enum: [offline, cpu, memory, disk]}
+                        agentId: {type: string}
+                        hostname: {type: string}
+                        state: {type: string, enum: [firing, resolved]}
+                        firedAt: {type: string, format: date-time}
+                        resolvedAt: {type: string, format: date-time}
+                        value: {type: number}
+                        message: {type: string}
+        '401': {$ref: '#/components/responses/Error'}
+  /metrics:
+    get:
+      summary: This process's metrics (Prometheus text format)
+      responses:
+        '200': {description: Metrics, content: {text/plain: {schema: {type: string}}}}
+  /metrics/fleet:
+    get:
+      summary: Every agent's latest metrics (Prometheus text format), labelled by agent and hostname
+      responses:
+        '200': {description: Metrics, content: {text/plain: {schema: {type: string}}}}
+  /readyz:
+    get:
+      summary: The gateway serves current fleet data (replica in sync, registry heard); lists bus peers
+      responses:
+        '200': {description: Ready or degraded (see warnings)}
+        '503': {description: Not ready}
+  /api/v1/agents:
+    get:
+      summary: List agents
+      security: [{admin: []}]
+      parameters:
+        - {name: state, in: query, schema: {type: string, enum: [online, disconnected, offline]}}
+        - {name: label, in: query, description: 'key=value; repeatable', schema: {type: string}}
+        - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 10000, default: 1000}}
+        - {name: offset, in: query, schema: {type: integer, minimum: 0, default: 0}}
+      responses:
+        '200':
+          description: Agents, ordered by id
+          content: {application/json: {schema: {$ref: '#/components/schemas/AgentList'}}}
+        '400': {$ref: '#/components/responses/Error'}
+        '401': {$ref: '#/components/responses/Error'}
+        '403': {$ref: '#/components/responses/Error'}
+  /api/v1/agents/{id}:
+    parameters: [{$ref: '#/components/parameters/agentId'}]
+    get:
+      summary: One agent
+      security: [{admin: []}]
+      responses:
+        '200':
+          description: The agent
+          content: {application/json: {schema: {$ref: '#/components/schemas/AgentRecord'}}}
+        '401': {$ref: '#/components/responses/Error'}
+        '404': {$ref: '#/components/responses/Error'}
+    delete:
+      summary: Forget an agent that is not connected
+      security: [{admin: []}]
+      responses:
+        '202': {description: Deletion requested}
+        '401': {$ref: '#/components/responses/Error'}
+        '404': {$ref: '#/components/responses/Error'}
+        '409': {$ref: '#/components/responses/Error'}
+  /api/v1/agents/{id}/metrics:
+    parameters: [{$ref: '#/components/parameters/agentId'}]
+    get:
+      summary: Metrics history, oldest first
+      security: [{admin: []}]
+      parameters:
+        - {name: since, in: query, schema: {type: string, format: date-time}}
+        - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 10000, default: 1000}}
+      responses:
+        '200':
+          description: History
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  agentId: {type: string}
+                  metrics: {type: array, items: {$ref: '#/components/schemas/MetricsSnapshot'}}
+        '400': {$ref: '#/components/responses/Error'}
+        '404': {$ref: '#/components/responses/Error'}
+        '503': {$ref: '#/components/responses/Error'}
+  /api/v1/agents/{id}/callbacks:
+    parameters: [{$ref: '#/components/parameters/agentId'}, {$ref: '#/components/parameters/wait'}]
+    post:
+      summary: Ask an agent for something (status, logs, config, exec, restart)
+      security: [{admin: []}]
+      requestBody:
+        required: true
+        content: {application/json: {schema: {$ref: '#/components/schemas/CallbackRequest'}}}
+      responses:
+        '200':
+          description: Finished within ?wait
+          content: {application/json: {schema: {$ref: '#/components/schemas/RequestRecord'}}}
+        '202':
+          description: Accepted
+          content:
+            application/json:
+              schema: {type: object, required: [requestId], properties: {requestId: {type: string}}}
+        '400': {$ref: '#/components/responses/Error'}
+        '401': {$ref: '#/components/responses/Error'}
+        '404': {$ref: '#/components/responses/Error'}
+  /api/v1/requests/{id}:
+    parameters: [{$ref: '#/components/parameters/requestId'}, {$ref: '#/components/parameters/wait'}]
+    get:
+      summary: A request and its result
+      security: [{admin: []}]
+      responses:
+        '200':
+          description: The request
+          content: {application/json: {schema: {$ref: '#/components/schemas/RequestRecord'}}}
+        '400': {$ref: '#/components/responses/Error'}
+        '404': {$ref: '#/components/responses/Error'}
+  /api/v1/requests/{id}/content:
+    parameters: [{$ref: '#/components/parameters/requestId'}]
+    get:
+      summary: The file a completed logs request brought back (streamed)
+      security: [{admin: []}]
+      responses:
+        '200':
+          description: The bytes; X-Content-SHA256 carries their hash
+          content: {application/octet-stream: {schema: {type: string, format: binary}}}
+        '404': {$ref: '#/components/responses/Error'}
+        '409': {$ref: '#/components/responses/Error'}
+  /api/v1/events:
+    get:
+      summary: Live fleet events (server-sent events); resume with Last-Event-ID
+      security: [{admin: []}]
+      parameters:
+        - {name: token, in: query, description: 'The admin token, for EventSource clients that cannot set headers', schema: {type: string}}
+        - {name: Last-Event-ID, in: header, schema: {type: string}}
+        - {name: lastEventId, in: query, schema: {type: string}}
+      responses:
+        '200':
+          description: 'A stream of events: id <epoch>-<seq>, event agent.online|agent.disconnected|agent.offline|agent.metrics|request.<state>|reset, data JSON'
+          content: {text/event-stream: {schema: {type: string}}}
+        '401': {$ref: '#/components/responses/Error'}
+  /api/v1/callbacks/{id}:
+    parameters: [{$ref: '#/components/parameters/requestId'}]
+    post:
+      summary: An agent delivers a callback result
+      security: [{reply: []}]
+      requestBody:
+        required: true
+        content:
+          application/json: {schema: {$ref: '#/components/schemas/AgentReply'}}
+          application/octet-stream: {schema: {type: string, format: binary}}
+      responses:
+        '202': {description: Accepted and queued for a worker}
+        '400': {$ref: '#/components/responses/Error'}
+        '401': {$ref: '#/components/responses/Error'}
+        '403': {$ref: '#/components/responses/Error'}
+        '404': {$ref: '#/components/responses/Error'}
+        '409': {$ref: '#/components/responses/Error'}
+        '413': {$ref: '#/components/responses/Error'}
+
+"""#
+}
