@@ -25,6 +25,11 @@ struct SampleConfig: Codable, Equatable {
     var heartbeat = Heartbeat()
     var urls: [String] = []
     var labels: [String: String] = [:]
+    struct Rule: Codable, Equatable {
+        var name: String
+        var above: Double
+    }
+    var rules: [Rule] = []
 }
 
 @Suite("Configuration loading")
@@ -131,6 +136,17 @@ struct ConfigLoaderTests {
         #expect(flag.key == "server.prot")
         let malformed = try #require(throws: ConfigError.self) { try loader.load(file: nil, overrides: ["server.port"]) }
         #expect(malformed.kind == .invalidValue)
+    }
+
+    @Test("lists of mappings: items decode, and a key no field reads is an unknown key with its line")
+    func listItems() throws {
+        let good = try loader.load(file: try write("rules:\n  - {name: hot, above: 90}\n"))
+        #expect(good.rules == [SampleConfig.Rule(name: "hot", above: 90)])
+        let file = try write("rules:\n  - name: hot\n    above: 90\n  - name: cold\n    abvoe: 5\n    above: 1\n")
+        let error = try #require(throws: ConfigError.self) { try loader.load(file: file) }
+        #expect(error.kind == .unknownKey)
+        #expect(error.key == "rules[1].abvoe")
+        #expect(error.description.contains("line 5"), "\(error)")
     }
 
     @Test("an empty file is the defaults")

@@ -80,13 +80,47 @@ public struct ConfigLoader<Config: Codable> {
             origins[key] = "--set \(key)"
         }
 
+        let config: Config
         do {
-            return try YAMLDecoder().decode(Config.self, from: merged)
+            config = try YAMLDecoder().decode(Config.self, from: merged)
         } catch let error as DecodingError {
             let (key, detail) = Self.describe(error)
             let source = key.flatMap { origins[$0] } ?? file ?? "defaults"
             throw ConfigError(kind: .wrongType, source: source, key: key, message: detail)
         }
+        // Lists of mappings (alert rules, webhooks) have no schema in the defaults (their
+        // default is empty), so a key there is checked the other way: encode what was decoded
+        // and report any key of the input that did not survive, i.e. that nothing reads.
+        if let dropped = Self.dropped(in: merged, comparedTo: try Self.tree(of: config), path: []) {
+            // The list came from the file (its own line is in the message), the environment or --set.
+            let origin = origins[dropped.path.split(separator: "[").first.map(String.init) ?? dropped.path]
+            let source = (file.map { origin?.hasPrefix($0) ?? true } ?? false) ? file! : (origin ?? file ?? "configuration")
+            let line = dropped.line.map { " (line \($0))" } ?? ""
+            throw ConfigError(kind: .unknownKey, source: source, key: dropped.path, message: "unknown key\(line)")
+        }
+        return config
+    }
+
+    /// The first key present in `input` but not in `output`, looking only inside lists.
+    static func dropped(in input: Node, comparedTo output: Node, path: [String], insideList: Bool = false) -> (path: String, line: Int?)? {
+        switch (input, output) {
+        case (.mapping(let given), .mapping(let kept)):
+            for (keyNode, value) in given {
+                let key = keyNode.string ?? ""
+                guard let survived = kept[key] else {
+                    if insideList { return ((path + [key]).joined(separator: ".").replacingOccurrences(of: ".[", with: "["), keyNode.mark?.line) }
+                    continue
+                }
+                if let found = dropped(in: value, comparedTo: survived, path: path + [key], insideList: insideList) { return found }
+            }
+        case (.sequence(let given), .sequence(let kept)):
+            for (index, item) in given.enumerated() where index < kept.count {
+                if let found = dropped(in: item, comparedTo: kept[index], path: path + ["[\(index)]"], insideList: true) { return found }
+            }
+        default:
+            break
+        }
+        return nil
     }
 
     // MARK: - Tree helpers
