@@ -91,14 +91,13 @@ public final class StoreWriter: Sendable {
         }
     }
 
-    /// Commits every `interval` until cancelled, then once more. The last commit runs in a
-    /// task of its own: the database write honours cancellation, and this one must happen.
+    /// Commits every `interval` until cancelled, then once more.
     func run() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             await flush()
         }
-        await Task { await self.flush() }.value
+        await flush()
     }
 
     /// Commits what has accumulated.
@@ -109,7 +108,10 @@ public final class StoreWriter: Sendable {
         }
         guard !batch.isEmpty else { return }
         do {
-            try await store.write(batch)
+            // In a task of its own: GRDB's async write honours cancellation, and a batch taken
+            // from `pending` must be written even while the registry is shutting down.
+            let store = self.store
+            try await Task { try await store.write(batch) }.value
         } catch {
             logger.error("store write failed; changes of this batch are lost", metadata: ["error": "\(error)"])
         }
