@@ -37,8 +37,6 @@ public final class EventSender: Sendable {
     }
 
     public var statistics: ZMQSocket.Statistics { socket.statistics }
-
-    public func close() async { await socket.close() }
 }
 
 extension BusEvent {

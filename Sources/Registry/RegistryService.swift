@@ -65,8 +65,6 @@ public final class RegistryService: Service, Sendable {
         var alerts: [String: AlertRecord] = [:]
         /// Sequence number of the last change (Clone rule 1), over agents and requests.
         var seq: UInt64 = 0
-        var malformedEvents = 0
-        var duplicateReplies = 0
         let tokens: ReplyTokens
     }
 
@@ -152,9 +150,6 @@ public final class RegistryService: Service, Sendable {
         }
         logger.info("registry stopped")
     }
-
-    /// Current agents (for tests and the embedded `serve`).
-    public var agents: [AgentRecord] { core.withLock { Array($0.table.records.values) } }
 
     /// A consistent copy of the state and the sequence of its last change (Clone rule 2).
     private func snapshot() -> CloneServer.State {
@@ -300,7 +295,6 @@ public final class RegistryService: Service, Sendable {
                         kinds[event.kind, default: 0] += 1
                         decoded.append(event)
                     } catch {
-                        core.withLock { $0.malformedEvents += 1 }
                         metrics.malformedEvents.increment()
                         logger.warning("bus event refused", metadata: ["error": "\(error)"])
                     }
@@ -455,7 +449,6 @@ public final class RegistryService: Service, Sendable {
         commit(.request(record), in: &core)
         if duplicate {
             metrics.duplicateReplies.increment()
-            core.duplicateReplies += 1
             logger.notice("duplicate reply ignored", metadata: ["request": "\(record.id)", "count": "\(record.duplicateReplies)"])
         } else {
             metrics.finished(record)
