@@ -111,7 +111,7 @@ struct AgentSession {
         }
         guard let first else { return .failure(Refusal(code: "closed", message: "closed before hello")) }
         let decoded = decode(first)
-        Counter(label: "fleet_gateway_frames_total", dimensions: [("type", (try? decoded.get().type) ?? "invalid")]).increment()
+        Self.countFrame(decoded)
         switch decoded {
         case .success(.hello(let hello)):
             guard AgentInfo.isValidID(hello.agent.id) else {
@@ -132,7 +132,7 @@ struct AgentSession {
         do {
             while let message = try await iterator.next() {
                 let decoded = decode(message)
-                Counter(label: "fleet_gateway_frames_total", dimensions: [("type", (try? decoded.get().type) ?? "invalid")]).increment()
+                Self.countFrame(decoded)
                 switch decoded {
                 case .success(.heartbeat(let beat)):
                     sessions.update(sessionId, metrics: beat.metrics)
@@ -158,6 +158,18 @@ struct AgentSession {
         } catch {
             return .failed("\(error)")
         }
+    }
+
+    /// Counters per frame type, made once: looking a counter up in the metrics backend takes a
+    /// lock and a dictionary probe, and this runs for every heartbeat of every agent.
+    private static let frameCounters: [String: Counter] = Dictionary(
+        uniqueKeysWithValues: ["hello", "heartbeat", "samples", "invalid"].map {
+            ($0, Counter(label: "fleet_gateway_frames_total", dimensions: [("type", $0)]))
+        }
+    )
+
+    private static func countFrame(_ decoded: Result<AgentMessage, ProtocolError>) {
+        frameCounters[(try? decoded.get().type) ?? "invalid"]?.increment()
     }
 
     /// Tells a connection why it is refused (an `error` frame), then closes it with `code`.
