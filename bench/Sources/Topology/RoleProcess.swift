@@ -1,0 +1,63 @@
+import Foundation
+
+/// One master role running as a child process, as reported by its `--ready-file`.
+public final class RoleProcess: @unchecked Sendable {
+    // @unchecked Sendable: `process` is Foundation's, safe to signal and query from any thread;
+    // the rest is immutable after launch.
+
+    /// What the role wrote to its ready file.
+    public struct Ready: Decodable, Sendable {
+        public struct Bus: Decodable, Sendable {
+            public var events: String
+            public var updates: String
+            public var snapshot: String
+            public var jobs_in: String
+            public var jobs_out: String
+            public var blobs: String
+        }
+        public var role: String
+        public var http: String?
+        public var gatewayId: String?
+        public var bus: Bus?
+        public var metrics: String?
+    }
+
+    public let name: String
+    public let arguments: [String]
+    public let process: Process
+    public let ready: Ready
+    /// Where the role's stderr goes (its stdout too).
+    public let logFile: URL
+
+    init(name: String, arguments: [String], process: Process, ready: Ready, logFile: URL) {
+        self.name = name
+        self.arguments = arguments
+        self.process = process
+        self.ready = ready
+        self.logFile = logFile
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+    /// The gateway's HTTP base URL (gateways and `serve` only).
+    public var http: String? { ready.http }
+    /// The agents' WebSocket URL (gateways and `serve` only).
+    public var ws: String? { http.map { $0.replacingOccurrences(of: "http://", with: "ws://") + "/ws" } }
+    /// Where this process's Prometheus text is served: a gateway's own port, or `metrics.listen`.
+    public var metricsURL: String? {
+        if let metrics = ready.metrics { return metrics }
+        return http.map { $0 + "/metrics" }
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within `grace`.
+    public func stop(grace: Duration = .seconds(10)) async {
+        guard process.isRunning else { return }
+        process.terminate()
+        let deadline = ContinuousClock.now + grace
+        while process.isRunning, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+
+/// Starts a master from the built `master` binary, all-in-one (`master serve`) or split into a
+/// registry, G gateways and W callback-workers, each on ports it picks itself (reported through
+/// `--ready-file`), optionally each role in a network namespace of its own (``NetworkLab``).
+///
+/// The bench uses it to put a master under load; its smoke test (`BenchSmokeTests`) runs it too.
+public final class Topology: @unchecked Sendable {
+    // @unchecked Sendable: mutated only by the one task that drives a bench run.
+
+    public enum Layout: Sendable, CustomStringConvertible {
+        case allInOne
+        case split(gateways: Int, workers: Int)
+
+        public var description: String {
+            switch self {
+            case .allInOne: "all-in-one"
+            case .split(let gateways, let workers): "split (\(gateways) gateway\(gateways == 1 ? "" : "s"), \(workers) worker\(workers == 1 ? "" : "s"))"
+            }
+        }
+    }
+
+    public let layout: Layout
+    public let directory: URL
+    public let masterBinary: String
+    public let agentToken: String
+    public let adminToken: String
+    /// `--set key=value` pairs given to every role (e.g. `heartbeat.timeout=30`).
+    public let extraSettings: [String]
+    public private(set) var registry: RoleProcess?
+    public private(set) var gateways: [RoleProcess] = []
+    public private(set) var workers: [RoleProcess] = []
+    private var lab: NetworkLab?
+
+    /// Every master process now running (for CPU and RSS sampling).
+    public var processes: [RoleProcess] { [registry].compactMap { $0 } + gateways + workers }
+
+    public init(
+        layout: Layout, directory: URL, masterBinary: String, extraSettings: [String] = [], networkNamespaces: Bool = false
+    ) throws {
+        self.layout = layout
+        self.directory = directory
+        self.masterBinary = masterBinary
+        self.extraSettings = extraSettings
+        agentToken = "bench-agent-" + UUID().uuidString
+        adminToken = "bench-admin-" + UUID().uuidString
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        if networkNamespaces { lab = try NetworkLab() }
+    }
+
+    /// The addresses the simulated agents may bind as their source: several 127.0.0.x so one
+    /// process is not limited to one (source, destination) pair's ~28k ephemeral ports; on a
+    /// namespaced topology, extra addresses of the bridge instead.
+    public var agentSourceAddresses: [String] {
+        lab?.clientAddresses ?? (2...9).map { "127.0.0.\($0)" }
+    }
+
+    public func start() async throws {
+        switch layout {
+        case .allInOne:
+            let host = try lab?.addRole("serve") ?? "127.0.0.1"
+            gateways = [try await launch("serve", role: ["serve"], host: host, http: true, liveness: true)]
+        case .split(let gatewayCount, let workerCount):
+            let registryHost = try lab?.addRole("registry") ?? "127.0.0.1"
+            let star = "tcp://\(registryHost):*"
+            let registry = try await launch("registry", role: ["registry"], host: registryHost, http: false, liveness: true, extra: [
+                "--set", "bus.events=\(star)", "--set", "bus.updates=\(star)", "--set", "bus.snapshot=\(star)",
+                "--set", "bus.jobs_in=\(star)", "--set", "bus.jobs_out=\(star)", "--set", "bus.blobs=\(star)",
+                "--set", "metrics.listen=\(registryHost):0",
+            ])
+            self.registry = registry
+            guard let bus = registry.ready.bus else { throw TopologyError("registry reported no bus endpoints") }
+            for index in 0..<gatewayCount {
+                let name = "gateway-\(index + 1)"
+                let host = try lab?.addRole(name) ?? "127.0.0.1"
+                gateways.append(try await launch(name, role: ["gateway"], host: host, http: true, extra: Self.busArguments(bus)))
+            }
+            for index in 0..<workerCount {
+                let name = "worker-\(index + 1)"
+                let host = try lab?.addRole(name) ?? "127.0.0.1"
+                workers.append(try await launch(name, role: ["worker"], host: host, http: false, extra: Self.busArguments(bus) + [
+                    "--set", "metrics.listen=\(host):0",
+                ]))
+            }
+        }
+    }
+
+    /// Stops gateway `index` gracefully and starts it again on the same port (for `serve`,
+    /// the whole master restarts: its data directory keeps the store).
+    @discardableResult
+    public func restartGateway(_ index: Int) async throws -> RoleProcess {
+        let old = gateways[index]
+        await old.stop()
+        let port = old.http.flatMap { URL(string: $0)?.port } ?? 0
+        let host = old.http.flatMap { URL(string: $0)?.host } ?? "127.0.0.1"
+        let fresh = try await launch(
+            old.name, role: [old.ready.role == "serve" ? "serve" : "gateway"], host: host, http: true,
+            liveness: old.ready.role == "serve", port: port,
+            extra: registry?.ready.bus.map(Self.busArguments) ?? []
+        )
+        gateways[index] = fresh
+        return fresh
+    }
+
+    public func stop() async {
+        for role in (gateways + workers + [registry].compactMap { $0 }) { await role.stop() }
+        lab?.tearDown()
+        lab = nil
+    }
+
+    static func busArguments(_ bus: RoleProcess.Ready.Bus) -> [String] {
+        [
+            "--set", "bus.events=\(bus.events)", "--set", "bus.updates=\(bus.updates)", "--set", "bus.snapshot=\(bus.snapshot)",
+            "--set", "bus.jobs_in=\(bus.jobs_in)", "--set", "bus.jobs_out=\(bus.jobs_out)", "--set", "bus.blobs=\(bus.blobs)",
+        ]
+    }
+
+    private var launches = 0
+
+    private func launch(
+        _ name: String, role: [String], host: String, http: Bool, liveness: Bool = false, port: Int = 0, extra: [String] = []
+    ) async throws -> RoleProcess {
+        launches += 1
+        let readyFile = directory.appendingPathComponent("\(name)-\(launches).ready.json")
+        try? FileManager.default.removeItem(at: readyFile)
+        var arguments = role + [
+            "--ready-file", readyFile.path, "--set", "data_dir=\(directory.appendingPathComponent(name).path)",
+            "--set", "auth.agent_token=\(agentToken)", "--set", "auth.admin_token=\(adminToken)",
+            "--set", "logging.level=warning",
+        ]
+        if http { arguments += ["--set", "server.host=\(host)", "--set", "server.port=\(port)"] }
+        if liveness { arguments += ["--set", "registry.peer_timeout=3"] }
+        arguments += extra + extraSettings.flatMap { ["--set", $0] }
+
+        let logFile = directory.appendingPathComponent("\(name).log")
+        if !FileManager.default.fileExists(atPath: logFile.path) { FileManager.default.createFile(atPath: logFile.path, contents: nil) }
+        let log = try FileHandle(forWritingTo: logFile)
+        log.seekToEndOfFile()
+        let process = Process()
+        if let namespace = lab?.namespace(of: name) {
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            process.arguments = ["netns", "exec", namespace, masterBinary] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: masterBinary)
+            process.arguments = arguments
+        }
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let data = FileManager.default.contents(atPath: readyFile.path),
+               let ready = try? JSONDecoder().decode(RoleProcess.Ready.self, from: data) {
+                return RoleProcess(name: name, arguments: arguments, process: process, ready: ready, logFile: logFile)
+            }
+            if !process.isRunning {
+                let text = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+                throw TopologyError("\(name) exited (\(process.terminationStatus)) before it was ready:\n\(text.suffix(2000))")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        process.terminate()
+        throw TopologyError("\(name) not ready after 30 s (log: \(logFile.path))")
+    }
+}
+
+public struct TopologyError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
