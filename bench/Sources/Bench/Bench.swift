@@ -104,6 +104,18 @@ struct Harness {
         try? await http.shutdown()
     }
 
+    /// Runs a scenario with a harness that is shut down however the scenario ends.
+    static func run(_ options: HarnessOptions, _ body: (Harness) async throws -> Void) async throws {
+        let harness = Harness(options)
+        do {
+            try await body(harness)
+            await harness.shutdown()
+        } catch {
+            await harness.shutdown()
+            throw error
+        }
+    }
+
     /// Children (the master's roles, the swarm processes) inherit the raised limit, so a
     /// gateway can hold as many connections as the hard limit allows.
     static func raiseFileLimit() {

@@ -20,86 +20,86 @@ struct CallbackScenario: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Also send one status request to every agent at once.") var fanout = true
 
     func run() async throws {
-        let context = Harness(harness)
-        let result = try await context.with(label: "callback") { topology, master in
-            let fleet = try SimulatedFleet(topology: topology, options: .init(agents: agents, heartbeatInterval: interval))
-            fleet.send("connect")
-            guard await fleet.wait(timeout: .seconds(60 + Double(agents) / 100), { $0.welcomes >= agents }) else {
-                throw BenchError("only \(fleet.progress.welcomes) of \(agents) agents were welcomed")
-            }
-            let ids = agentIDs(fleet)
-            // Requests are made on every gateway in turn: in a split topology most go to a
-            // gateway other than the agent's, the path that crosses the bus.
-            let record = Locked((latencies: Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three), failed: 0))
-            let total = Int(rate * duration)
-            let start = ContinuousClock.now
-            try await withThrowingDiscardingTaskGroup { group in
-                for index in 0..<total {
-                    // Open loop: request i leaves at start + i/rate whatever the earlier ones do.
-                    let due = start + .nanoseconds(Int64(Double(index) / rate * 1e9))
-                    if due > ContinuousClock.now { try await Task.sleep(until: due) }
-                    let gateway = topology.gateways[index % topology.gateways.count]
-                    let agent = ids[Int.random(in: 0..<ids.count)]
-                    group.addTask {
-                        let sent = ContinuousClock.now
-                        let (status, request) = try await master.callback(agent: agent, kind: "status", wait: 10, gateway: gateway)
-                        let micros = UInt64((ContinuousClock.now - sent).seconds * 1e6)
-                        record.withLock { record in
-                            _ = record.latencies.record(micros)
-                            if status != 200 || request?.state != .completed { record.failed += 1 }
+        try await Harness.run(harness) { context in
+            let result = try await context.with(label: "callback") { topology, master in
+                let fleet = try SimulatedFleet(topology: topology, options: .init(agents: agents, heartbeatInterval: interval))
+                fleet.send("connect")
+                guard await fleet.wait(timeout: .seconds(60 + Double(agents) / 100), { $0.welcomes >= agents }) else {
+                    throw BenchError("only \(fleet.progress.welcomes) of \(agents) agents were welcomed")
+                }
+                let ids = agentIDs(fleet)
+                // Requests are made on every gateway in turn: in a split topology most go to a
+                // gateway other than the agent's, the path that crosses the bus.
+                let record = Locked((latencies: Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three), failed: 0))
+                let total = Int(rate * duration)
+                let start = ContinuousClock.now
+                try await withThrowingDiscardingTaskGroup { group in
+                    for index in 0..<total {
+                        // Open loop: request i leaves at start + i/rate whatever the earlier ones do.
+                        let due = start + .nanoseconds(Int64(Double(index) / rate * 1e9))
+                        if due > ContinuousClock.now { try await Task.sleep(until: due) }
+                        let gateway = topology.gateways[index % topology.gateways.count]
+                        let agent = ids[Int.random(in: 0..<ids.count)]
+                        group.addTask {
+                            let sent = ContinuousClock.now
+                            let (status, request) = try await master.callback(agent: agent, kind: "status", wait: 10, gateway: gateway)
+                            let micros = UInt64((ContinuousClock.now - sent).seconds * 1e6)
+                            record.withLock { record in
+                                _ = record.latencies.record(micros)
+                                if status != 200 || request?.state != .completed { record.failed += 1 }
+                            }
                         }
                     }
                 }
-            }
-            let (latencies, failed) = record.withLock { ($0.latencies, $0.failed) }
+                let (latencies, failed) = record.withLock { ($0.latencies, $0.failed) }
 
-            var figures: [Figure] = [
-                Figure("status requests", Double(total), ""),
-                .atMost("status requests not completed", Double(failed), "", 0),
-                Figure("status RTT p50", ms(latencies.valueAtPercentile(50)), "ms", target: isSplit(topology) ? nil : "<= 2 ms",
-                       met: isSplit(topology) ? nil : ms(latencies.valueAtPercentile(50)) <= 2),
-                Figure("status RTT p99", ms(latencies.valueAtPercentile(99)), "ms", target: isSplit(topology) ? "<= 20 ms" : "<= 10 ms",
-                       met: ms(latencies.valueAtPercentile(99)) <= (isSplit(topology) ? 20 : 10)),
-                Figure("status RTT p999", ms(latencies.valueAtPercentile(99.9)), "ms"),
-                Figure("status RTT max", ms(latencies.max), "ms"),
-            ]
+                var figures: [Figure] = [
+                    Figure("status requests", Double(total), ""),
+                    .atMost("status requests not completed", Double(failed), "", 0),
+                    Figure("status RTT p50", ms(latencies.valueAtPercentile(50)), "ms", target: isSplit(topology) ? nil : "<= 2 ms",
+                           met: isSplit(topology) ? nil : ms(latencies.valueAtPercentile(50)) <= 2),
+                    Figure("status RTT p99", ms(latencies.valueAtPercentile(99)), "ms", target: isSplit(topology) ? "<= 20 ms" : "<= 10 ms",
+                           met: ms(latencies.valueAtPercentile(99)) <= (isSplit(topology) ? 20 : 10)),
+                    Figure("status RTT p999", ms(latencies.valueAtPercentile(99.9)), "ms"),
+                    Figure("status RTT max", ms(latencies.max), "ms"),
+                ]
 
-            if fanout {
-                let before = try await master.requestsFinished(kind: "status")
-                let fanStart = ContinuousClock.now
-                // Sixty-four requests in flight on each gateway: the fan-out an operator's script does.
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    var next = 0
-                    for _ in 0..<min(ids.count, 64 * topology.gateways.count) {
-                        let index = next; next += 1
-                        group.addTask { _ = try await master.callback(agent: ids[index], kind: "status", wait: nil, gateway: topology.gateways[index % topology.gateways.count]) }
+                if fanout {
+                    let before = try await master.requestsFinished(kind: "status")
+                    let fanStart = ContinuousClock.now
+                    // Sixty-four requests in flight on each gateway: the fan-out an operator's script does.
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        var next = 0
+                        for _ in 0..<min(ids.count, 64 * topology.gateways.count) {
+                            let index = next; next += 1
+                            group.addTask { _ = try await master.callback(agent: ids[index], kind: "status", wait: nil, gateway: topology.gateways[index % topology.gateways.count]) }
+                        }
+                        while try await group.next() != nil, next < ids.count {
+                            let index = next; next += 1
+                            group.addTask { _ = try await master.callback(agent: ids[index], kind: "status", wait: nil, gateway: topology.gateways[index % topology.gateways.count]) }
+                        }
                     }
-                    while try await group.next() != nil, next < ids.count {
-                        let index = next; next += 1
-                        group.addTask { _ = try await master.callback(agent: ids[index], kind: "status", wait: nil, gateway: topology.gateways[index % topology.gateways.count]) }
+                    let posted = (ContinuousClock.now - fanStart).seconds
+                    while try await master.requestsFinished(kind: "status") - before < ids.count {
+                        guard ContinuousClock.now - fanStart < .seconds(120) else { throw BenchError("fan-out: not all results arrived in 120 s") }
+                        try await Task.sleep(for: .milliseconds(20))
                     }
+                    let allIn = (ContinuousClock.now - fanStart).seconds
+                    figures.append(Figure("fan-out: all \(ids.count) requests accepted after", posted, "s"))
+                    // The target is set for 10,000 agents; smaller fleets report the figure alone.
+                    figures.append(agents >= 10_000
+                        ? .atMost("fan-out: all \(ids.count) results in after", allIn, "s", 3)
+                        : Figure("fan-out: all \(ids.count) results in after", allIn, "s"))
                 }
-                let posted = (ContinuousClock.now - fanStart).seconds
-                while try await master.requestsFinished(kind: "status") - before < ids.count {
-                    guard ContinuousClock.now - fanStart < .seconds(120) else { throw BenchError("fan-out: not all results arrived in 120 s") }
-                    try await Task.sleep(for: .milliseconds(20))
-                }
-                let allIn = (ContinuousClock.now - fanStart).seconds
-                figures.append(Figure("fan-out: all \(ids.count) requests accepted after", posted, "s"))
-                // The target is set for 10,000 agents; smaller fleets report the figure alone.
-                figures.append(agents >= 10_000
-                    ? .atMost("fan-out: all \(ids.count) results in after", allIn, "s", 3)
-                    : Figure("fan-out: all \(ids.count) results in after", allIn, "s"))
+                await fleet.quit()
+                return ScenarioResult(
+                    scenario: "callback", topology: topology.layout.description,
+                    parameters: ["agents": "\(agents)", "rate": Figure.format(rate), "duration": Figure.format(duration)],
+                    figures: figures
+                )
             }
-            await fleet.quit()
-            return ScenarioResult(
-                scenario: "callback", topology: topology.layout.description,
-                parameters: ["agents": "\(agents)", "rate": Figure.format(rate), "duration": Figure.format(duration)],
-                figures: figures
-            )
+            try context.reporter.emit(result)
         }
-        try context.reporter.emit(result)
-        await context.shutdown()
     }
 
     private func ms(_ micros: UInt64) -> Double { Double(micros) / 1000 }

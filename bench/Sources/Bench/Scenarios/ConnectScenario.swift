@@ -14,66 +14,66 @@ struct ConnectScenario: AsyncParsableCommand {
     @Option(help: "Seconds to let memory settle before each reading.") var settle: Double = 3
 
     func run() async throws {
-        let context = Harness(harness)
-        let result = try await context.with(label: "connect") { topology, master in
-            let fleet = try SimulatedFleet(topology: topology, options: .init(agents: agents, heartbeatInterval: 0, inFlight: inFlight))
-            try await Task.sleep(for: .seconds(settle))
-            let idle = TopologyUsage.read(topology)
+        try await Harness.run(harness) { context in
+            let result = try await context.with(label: "connect") { topology, master in
+                let fleet = try SimulatedFleet(topology: topology, options: .init(agents: agents, heartbeatInterval: 0, inFlight: inFlight))
+                try await Task.sleep(for: .seconds(settle))
+                let idle = TopologyUsage.read(topology)
 
-            let started = ContinuousClock.now
-            fleet.send("connect")
-            guard await fleet.wait(timeout: .seconds(60 + Double(agents) / 100), { $0.welcomes >= agents }) else {
-                throw BenchError("only \(fleet.progress.welcomes) of \(agents) agents were welcomed: \(fleet.progress)")
+                let started = ContinuousClock.now
+                fleet.send("connect")
+                guard await fleet.wait(timeout: .seconds(60 + Double(agents) / 100), { $0.welcomes >= agents }) else {
+                    throw BenchError("only \(fleet.progress.welcomes) of \(agents) agents were welcomed: \(fleet.progress)")
+                }
+                let elapsed = (ContinuousClock.now - started).seconds
+                let afterStorm = TopologyUsage.read(topology)
+                let handshakes = try await fleet.handshakes()
+                let registryStarted = ContinuousClock.now
+                while try await master.agentsOnline() < agents {
+                    guard ContinuousClock.now - registryStarted < .seconds(60) else { throw BenchError("registry never showed all online") }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+
+                try await Task.sleep(for: .seconds(settle))
+                let connected = TopologyUsage.read(topology)
+                let gatewayNames = topology.gateways.map(\.name)
+                let perGateway = Double(agents) / Double(gatewayNames.count)
+                let growth = gatewayNames.map { Double((connected.byRole[$0]?.rssBytes ?? 0) - (idle.byRole[$0]?.rssBytes ?? 0)) }
+                let perAgent = growth.reduce(0, +) / Double(gatewayNames.count) / perGateway
+
+                fleet.send("stop")
+                _ = await fleet.wait(timeout: .seconds(30)) { $0.online == 0 }
+                let goneStarted = ContinuousClock.now
+                while try await master.agentsOnline() > 0, ContinuousClock.now - goneStarted < .seconds(30) {
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                try await Task.sleep(for: .seconds(settle))
+                let after = TopologyUsage.read(topology)
+                let idleRSS = gatewayNames.map { Double(idle.byRole[$0]?.rssBytes ?? 0) }.reduce(0, +)
+                let afterRSS = gatewayNames.map { Double(after.byRole[$0]?.rssBytes ?? 0) }.reduce(0, +)
+                let cpu = afterStorm.cpu(since: idle)
+                let progress = fleet.progress
+                await fleet.quit()
+
+                return ScenarioResult(
+                    scenario: "connect", topology: topology.layout.description,
+                    parameters: ["agents": "\(agents)", "in-flight": "\(inFlight)"],
+                    figures: [
+                        Figure("connections per second", Double(agents) / elapsed, "/s"),
+                        Figure("all welcomed after", elapsed, "s"),
+                        Figure("handshake p50", Double(handshakes.valueAtPercentile(50)) / 1000, "ms"),
+                        Figure("handshake p99", Double(handshakes.valueAtPercentile(99)) / 1000, "ms"),
+                        .atMost("server CPU per handshake", cpu / Double(agents) * 1000, "ms", 0.5),
+                        .atMost("gateway RSS per idle agent", perAgent / 1024, "KB", 16),
+                        Figure("gateway RSS idle", idleRSS / 1_048_576, "MiB"),
+                        Figure("gateway RSS connected", gatewayNames.map { Double(connected.byRole[$0]?.rssBytes ?? 0) }.reduce(0, +) / 1_048_576, "MiB"),
+                        .atMost("gateway RSS after all left, vs idle", (afterRSS / max(1, idleRSS) - 1) * 100, "%", 10),
+                        Figure("all master processes RSS connected", Double(connected.rssBytes) / 1_048_576, "MiB"),
+                        Figure("refused or failed handshakes", Double(progress.connectFailures + progress.upgradeFailures), ""),
+                    ]
+                )
             }
-            let elapsed = (ContinuousClock.now - started).seconds
-            let afterStorm = TopologyUsage.read(topology)
-            let handshakes = try await fleet.handshakes()
-            let registryStarted = ContinuousClock.now
-            while try await master.agentsOnline() < agents {
-                guard ContinuousClock.now - registryStarted < .seconds(60) else { throw BenchError("registry never showed all online") }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-
-            try await Task.sleep(for: .seconds(settle))
-            let connected = TopologyUsage.read(topology)
-            let gatewayNames = topology.gateways.map(\.name)
-            let perGateway = Double(agents) / Double(gatewayNames.count)
-            let growth = gatewayNames.map { Double((connected.byRole[$0]?.rssBytes ?? 0) - (idle.byRole[$0]?.rssBytes ?? 0)) }
-            let perAgent = growth.reduce(0, +) / Double(gatewayNames.count) / perGateway
-
-            fleet.send("stop")
-            _ = await fleet.wait(timeout: .seconds(30)) { $0.online == 0 }
-            let goneStarted = ContinuousClock.now
-            while try await master.agentsOnline() > 0, ContinuousClock.now - goneStarted < .seconds(30) {
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            try await Task.sleep(for: .seconds(settle))
-            let after = TopologyUsage.read(topology)
-            let idleRSS = gatewayNames.map { Double(idle.byRole[$0]?.rssBytes ?? 0) }.reduce(0, +)
-            let afterRSS = gatewayNames.map { Double(after.byRole[$0]?.rssBytes ?? 0) }.reduce(0, +)
-            let cpu = afterStorm.cpu(since: idle)
-            let progress = fleet.progress
-            await fleet.quit()
-
-            return ScenarioResult(
-                scenario: "connect", topology: topology.layout.description,
-                parameters: ["agents": "\(agents)", "in-flight": "\(inFlight)"],
-                figures: [
-                    Figure("connections per second", Double(agents) / elapsed, "/s"),
-                    Figure("all welcomed after", elapsed, "s"),
-                    Figure("handshake p50", Double(handshakes.valueAtPercentile(50)) / 1000, "ms"),
-                    Figure("handshake p99", Double(handshakes.valueAtPercentile(99)) / 1000, "ms"),
-                    .atMost("server CPU per handshake", cpu / Double(agents) * 1000, "ms", 0.5),
-                    .atMost("gateway RSS per idle agent", perAgent / 1024, "KB", 16),
-                    Figure("gateway RSS idle", idleRSS / 1_048_576, "MiB"),
-                    Figure("gateway RSS connected", gatewayNames.map { Double(connected.byRole[$0]?.rssBytes ?? 0) }.reduce(0, +) / 1_048_576, "MiB"),
-                    .atMost("gateway RSS after all left, vs idle", (afterRSS / max(1, idleRSS) - 1) * 100, "%", 10),
-                    Figure("all master processes RSS connected", Double(connected.rssBytes) / 1_048_576, "MiB"),
-                    Figure("refused or failed handshakes", Double(progress.connectFailures + progress.upgradeFailures), ""),
-                ]
-            )
+            try context.reporter.emit(result)
         }
-        try context.reporter.emit(result)
-        await context.shutdown()
     }
 }

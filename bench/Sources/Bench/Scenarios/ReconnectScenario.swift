@@ -14,46 +14,46 @@ struct ReconnectScenario: AsyncParsableCommand {
     @Option(help: "Agents' reconnect delay cap, seconds.") var backoffCap: Double = 5
 
     func run() async throws {
-        let context = Harness(harness)
-        let result = try await context.with(label: "reconnect") { topology, master in
-            let fleet = try SimulatedFleet(topology: topology, options: .init(
-                agents: agents, heartbeatInterval: 30, backoffBase: backoffBase, backoffCap: backoffCap
-            ))
-            fleet.send("connect")
-            guard await fleet.wait(timeout: .seconds(60 + Double(agents) / 100), { $0.welcomes >= agents }) else {
-                throw BenchError("only \(fleet.progress.welcomes) of \(agents) agents were welcomed")
+        try await Harness.run(harness) { context in
+            let result = try await context.with(label: "reconnect") { topology, master in
+                let fleet = try SimulatedFleet(topology: topology, options: .init(
+                    agents: agents, heartbeatInterval: 30, backoffBase: backoffBase, backoffCap: backoffCap
+                ))
+                fleet.send("connect")
+                guard await fleet.wait(timeout: .seconds(60 + Double(agents) / 100), { $0.welcomes >= agents }) else {
+                    throw BenchError("only \(fleet.progress.welcomes) of \(agents) agents were welcomed")
+                }
+                let welcomesBefore = fleet.progress.welcomes
+                let started = ContinuousClock.now
+                try await topology.restartGateway(0)
+                let restarted = (ContinuousClock.now - started).seconds
+                // Back = every agent that lost its session has a new one (the agents' view) and the
+                // registry counts every agent online again (the operators' view).
+                let lost = fleet.progress.disconnects
+                guard await fleet.wait(timeout: .seconds(120), { $0.online >= agents && $0.welcomes - welcomesBefore >= lost }) else {
+                    throw BenchError("agents not back after 120 s: \(fleet.progress)")
+                }
+                let agentsBack = (ContinuousClock.now - started).seconds
+                while try await master.agentsOnline() < agents {
+                    guard ContinuousClock.now - started < .seconds(120) else { throw BenchError("registry never showed all online again") }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                let registryBack = (ContinuousClock.now - started).seconds
+                await fleet.quit()
+                return ScenarioResult(
+                    scenario: "reconnect", topology: topology.layout.description,
+                    parameters: ["agents": "\(agents)", "backoff": "\(Figure.format(backoffBase))..\(Figure.format(backoffCap)) s"],
+                    figures: [
+                        Figure("agents that lost their session", Double(lost), ""),
+                        Figure("gateway stopped and ready again after", restarted, "s"),
+                        Figure("every agent has a new session after", agentsBack, "s"),
+                        agents >= 10_000
+                            ? .atMost("registry shows all online after", registryBack, "s", 15)
+                            : Figure("registry shows all online after", registryBack, "s"),
+                    ]
+                )
             }
-            let welcomesBefore = fleet.progress.welcomes
-            let started = ContinuousClock.now
-            try await topology.restartGateway(0)
-            let restarted = (ContinuousClock.now - started).seconds
-            // Back = every agent that lost its session has a new one (the agents' view) and the
-            // registry counts every agent online again (the operators' view).
-            let lost = fleet.progress.disconnects
-            guard await fleet.wait(timeout: .seconds(120), { $0.online >= agents && $0.welcomes - welcomesBefore >= lost }) else {
-                throw BenchError("agents not back after 120 s: \(fleet.progress)")
-            }
-            let agentsBack = (ContinuousClock.now - started).seconds
-            while try await master.agentsOnline() < agents {
-                guard ContinuousClock.now - started < .seconds(120) else { throw BenchError("registry never showed all online again") }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            let registryBack = (ContinuousClock.now - started).seconds
-            await fleet.quit()
-            return ScenarioResult(
-                scenario: "reconnect", topology: topology.layout.description,
-                parameters: ["agents": "\(agents)", "backoff": "\(Figure.format(backoffBase))..\(Figure.format(backoffCap)) s"],
-                figures: [
-                    Figure("agents that lost their session", Double(lost), ""),
-                    Figure("gateway stopped and ready again after", restarted, "s"),
-                    Figure("every agent has a new session after", agentsBack, "s"),
-                    agents >= 10_000
-                        ? .atMost("registry shows all online after", registryBack, "s", 15)
-                        : Figure("registry shows all online after", registryBack, "s"),
-                ]
-            )
+            try context.reporter.emit(result)
         }
-        try context.reporter.emit(result)
-        await context.shutdown()
     }
 }

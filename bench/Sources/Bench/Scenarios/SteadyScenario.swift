@@ -19,24 +19,24 @@ struct SteadyScenario: AsyncParsableCommand {
     func run() async throws {
         let sizes = agents.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !sizes.isEmpty else { throw ValidationError("--agents: give one or more numbers") }
-        let context = Harness(harness)
-        var points: [(agents: Int, perAgentKB: Double, cpuPer100k: Double)] = []
-        for size in sizes {
-            let result = try await context.with(label: "steady") { topology, master in
-                try await measure(size: size, topology: topology, master: master)
+        try await Harness.run(harness) { context in
+            var points: [(agents: Int, perAgentKB: Double, cpuPer100k: Double)] = []
+            for size in sizes {
+                let result = try await context.with(label: "steady") { topology, master in
+                    try await measure(size: size, topology: topology, master: master)
+                }
+                try context.reporter.emit(result.0)
+                points.append((size, result.perAgentKB, result.cpuPer100k))
             }
-            try context.reporter.emit(result.0)
-            points.append((size, result.perAgentKB, result.cpuPer100k))
+            if let svg {
+                let chart = CostChart(title: "Master cost as the fleet grows (\(harness.layout), heartbeat every \(Figure.format(interval)) s)", series: [
+                    .init(name: "gateway RSS per agent", unit: "KB", color: "#1f77b4", points: points.map { (Double($0.agents), $0.perAgentKB) }),
+                    .init(name: "CPU per 100k heartbeats", unit: "CPU-s", color: "#d62728", points: points.map { (Double($0.agents), $0.cpuPer100k) }),
+                ])
+                try chart.svg().write(toFile: svg, atomically: true, encoding: .utf8)
+                print("chart: \(svg)")
+            }
         }
-        if let svg {
-            let chart = CostChart(title: "Master cost as the fleet grows (\(harness.layout), heartbeat every \(Figure.format(interval)) s)", series: [
-                .init(name: "gateway RSS per agent", unit: "KB", color: "#1f77b4", points: points.map { (Double($0.agents), $0.perAgentKB) }),
-                .init(name: "CPU per 100k heartbeats", unit: "CPU-s", color: "#d62728", points: points.map { (Double($0.agents), $0.cpuPer100k) }),
-            ])
-            try chart.svg().write(toFile: svg, atomically: true, encoding: .utf8)
-            print("chart: \(svg)")
-        }
-        await context.shutdown()
     }
 
     private func measure(size: Int, topology: Topology, master: MasterClient) async throws -> (ScenarioResult, perAgentKB: Double, cpuPer100k: Double) {

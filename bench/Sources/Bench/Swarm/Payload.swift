@@ -5,8 +5,8 @@ import Foundation
 /// 2 interfaces, about 1.2 KB of JSON, like the real agent's) with its `seq` and `timestamp`
 /// spliced in per frame, so thousands of agents cost the bench almost nothing to speak.
 struct Payload: Sendable {
-    private let heartbeatParts: (String, String, String)
-    private let snapshotParts: (String, String, String)
+    private let heartbeatTemplate: Template
+    private let snapshotTemplate: Template
     let snapshotBytes: Int
 
     init() throws {
@@ -15,18 +15,18 @@ struct Payload: Sendable {
         let snapshot = Self.snapshot(seq: sentinelSeq, timestamp: sentinelDate)
         let heartbeat = try FleetJSON.encodeString(AgentMessage.heartbeat(.init(metrics: snapshot)))
         let bare = try FleetJSON.encodeString(snapshot)
-        heartbeatParts = try Self.split(heartbeat, seq: String(sentinelSeq), date: FleetJSON.format(sentinelDate))
-        snapshotParts = try Self.split(bare, seq: String(sentinelSeq), date: FleetJSON.format(sentinelDate))
+        heartbeatTemplate = try Self.split(heartbeat, seq: String(sentinelSeq), date: FleetJSON.format(sentinelDate))
+        snapshotTemplate = try Self.split(bare, seq: String(sentinelSeq), date: FleetJSON.format(sentinelDate))
         snapshotBytes = bare.utf8.count
     }
 
     func heartbeat(seq: UInt64, at date: Date) -> String {
-        heartbeatParts.0 + String(seq) + heartbeatParts.1 + FleetJSON.format(date) + heartbeatParts.2
+        heartbeatTemplate.render(seq: seq, date: date)
     }
 
     /// `{"ok":true,"result":<snapshot>}`: the reply to a status request.
     func statusReply(seq: UInt64, at date: Date) -> String {
-        #"{"ok":true,"result":"# + snapshotParts.0 + String(seq) + snapshotParts.1 + FleetJSON.format(date) + snapshotParts.2 + "}"
+        #"{"ok":true,"result":"# + snapshotTemplate.render(seq: seq, date: date) + "}"
     }
 
     func hello(id: String, index: Int) throws -> String {
@@ -38,16 +38,24 @@ struct Payload: Sendable {
         return try FleetJSON.encodeString(AgentMessage.hello(.init(agent: info)))
     }
 
-    /// Splits `text` around the one occurrence of `seq` and then of `date`.
-    private static func split(_ text: String, seq: String, date: String) throws -> (String, String, String) {
+    /// A frame cut around its `seq` and `timestamp` values, in whichever order the encoder wrote them.
+    struct Template: Sendable {
+        var parts: (String, String, String)
+        var seqFirst: Bool
+
+        func render(seq: UInt64, date: Date) -> String {
+            let (first, second) = seqFirst ? (String(seq), FleetJSON.format(date)) : (FleetJSON.format(date), String(seq))
+            return parts.0 + first + parts.1 + second + parts.2
+        }
+    }
+
+    private static func split(_ text: String, seq: String, date: String) throws -> Template {
         guard let seqRange = text.range(of: seq), let dateRange = text.range(of: date) else {
             throw BenchError("payload template: sentinel not found")
         }
-        if seqRange.lowerBound < dateRange.lowerBound {
-            return (String(text[..<seqRange.lowerBound]), String(text[seqRange.upperBound..<dateRange.lowerBound]), String(text[dateRange.upperBound...]))
-        }
-        // The splice order is fixed (seq, then date); encode the other way round if the encoder put the date first.
-        throw BenchError("payload template: timestamp precedes seq")
+        let seqFirst = seqRange.lowerBound < dateRange.lowerBound
+        let (a, b) = seqFirst ? (seqRange, dateRange) : (dateRange, seqRange)
+        return Template(parts: (String(text[..<a.lowerBound]), String(text[a.upperBound..<b.lowerBound]), String(text[b.upperBound...])), seqFirst: seqFirst)
     }
 
     static func snapshot(seq: UInt64, timestamp: Date) -> MetricsSnapshot {
