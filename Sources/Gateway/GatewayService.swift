@@ -83,6 +83,7 @@ public final class GatewayService: Service, Sendable {
         ContentRoutes(replica: replica, registry: registry, tokens: settings.tokens).register(on: router)
         EventRoutes(feed: feed, tokens: settings.tokens, shutdown: shutdownSignal).register(on: router)
         MetricsRoutes(replica: replica, metricsText: settings.metricsText).register(on: router)
+        DashboardRoutes().register(on: router)
         router.ws(
             RouterPath(settings.wsPath),
             shouldUpgrade: { request, _ in
