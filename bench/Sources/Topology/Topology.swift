@@ -32,6 +32,9 @@ public final class Topology: @unchecked Sendable {
     public private(set) var workers: [RoleProcess] = []
     private var lab: NetworkLab?
 
+    /// The layout, and whether roles have namespaces of their own: how results name the topology.
+    public var summary: String { layout.description + (lab != nil ? ", one network namespace per role" : "") }
+
     /// Every master process now running (for CPU and RSS sampling).
     public var processes: [RoleProcess] { [registry].compactMap { $0 } + gateways + workers }
 

@@ -93,7 +93,7 @@ struct CallbackScenario: AsyncParsableCommand {
                 }
                 await fleet.quit()
                 return ScenarioResult(
-                    scenario: "callback", topology: topology.layout.description,
+                    scenario: "callback", topology: topology.summary,
                     parameters: ["agents": "\(agents)", "rate": Figure.format(rate), "duration": Figure.format(duration)],
                     figures: figures
                 )

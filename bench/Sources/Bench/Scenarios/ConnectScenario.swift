@@ -56,7 +56,7 @@ struct ConnectScenario: AsyncParsableCommand {
                 await fleet.quit()
 
                 return ScenarioResult(
-                    scenario: "connect", topology: topology.layout.description,
+                    scenario: "connect", topology: topology.summary,
                     parameters: ["agents": "\(agents)", "in-flight": "\(inFlight)"],
                     figures: [
                         Figure("connections per second", Double(agents) / elapsed, "/s"),
@@ -69,7 +69,7 @@ struct ConnectScenario: AsyncParsableCommand {
                         Figure("gateway RSS connected", gatewayNames.map { Double(connected.byRole[$0]?.rssBytes ?? 0) }.reduce(0, +) / 1_048_576, "MiB"),
                         .atMost("gateway RSS after all left, vs idle", (afterRSS / max(1, idleRSS) - 1) * 100, "%", 10),
                         Figure("all master processes RSS connected", Double(connected.rssBytes) / 1_048_576, "MiB"),
-                        Figure("refused or failed handshakes", Double(progress.connectFailures + progress.upgradeFailures), ""),
+                        Figure("refused or failed handshakes", Double(progress.connectFailures + progress.upgradeFailures + progress.handshakeTimeouts), ""),
                     ]
                 )
             }

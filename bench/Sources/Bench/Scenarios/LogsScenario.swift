@@ -65,7 +65,7 @@ struct LogsScenario: AsyncParsableCommand {
                         figures.append(Figure("\(role.name) peak RSS", Double(peak[role.name] ?? 0) / 1_048_576, "MiB"))
                     }
                     return ScenarioResult(
-                        scenario: "logs", topology: topology.layout.description,
+                        scenario: "logs", topology: topology.summary,
                         parameters: ["agents": "\(agents)", "size": "\(size) MiB", "uploads": "\(uploads)", "workers": "\(workers)"],
                         figures: figures
                     )

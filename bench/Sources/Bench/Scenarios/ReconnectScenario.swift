@@ -23,25 +23,27 @@ struct ReconnectScenario: AsyncParsableCommand {
                 guard await fleet.wait(timeout: .seconds(60 + Double(agents) / 100), { $0.welcomes >= agents }) else {
                     throw BenchError("only \(fleet.progress.welcomes) of \(agents) agents were welcomed")
                 }
-                let welcomesBefore = fleet.progress.welcomes
-                let started = ContinuousClock.now
-                try await topology.restartGateway(0)
-                let restarted = (ContinuousClock.now - started).seconds
-                // Back = every agent that lost its session has a new one (the agents' view) and the
-                // registry counts every agent online again (the operators' view).
-                let lost = fleet.progress.disconnects
-                guard await fleet.wait(timeout: .seconds(120), { $0.online >= agents && $0.welcomes - welcomesBefore >= lost }) else {
-                    throw BenchError("agents not back after 120 s: \(fleet.progress)")
-                }
-                let agentsBack = (ContinuousClock.now - started).seconds
+                let lostBefore = fleet.progress.sessionsLost
+            let started = ContinuousClock.now
+            try await topology.restartGateway(0)
+            let restarted = (ContinuousClock.now - started).seconds
+            // Back = the losses have been seen (progress arrives every 200 ms) and every agent
+            // has a session again (the agents' view); then the registry counts every agent
+            // online again (the operators' view).
+            guard await fleet.wait(timeout: .seconds(120), { $0.sessionsLost > lostBefore }),
+                  await fleet.wait(timeout: .seconds(120), { $0.online >= agents }) else {
+                throw BenchError("agents not back after 120 s: \(fleet.progress)")
+            }
+            let agentsBack = (ContinuousClock.now - started).seconds
                 while try await master.agentsOnline() < agents {
                     guard ContinuousClock.now - started < .seconds(120) else { throw BenchError("registry never showed all online again") }
                     try await Task.sleep(for: .milliseconds(50))
                 }
                 let registryBack = (ContinuousClock.now - started).seconds
+            let lost = fleet.progress.sessionsLost - lostBefore
                 await fleet.quit()
                 return ScenarioResult(
-                    scenario: "reconnect", topology: topology.layout.description,
+                    scenario: "reconnect", topology: topology.summary,
                     parameters: ["agents": "\(agents)", "backoff": "\(Figure.format(backoffBase))..\(Figure.format(backoffCap)) s"],
                     figures: [
                         Figure("agents that lost their session", Double(lost), ""),

@@ -66,7 +66,7 @@ struct SteadyScenario: AsyncParsableCommand {
         try await Task.sleep(for: .seconds(2))
         let totalSent = fleet.progress.heartbeats
         let totalApplied = Int(try await master.heartbeatsApplied())
-        let failures = fleet.progress.connectFailures + fleet.progress.upgradeFailures
+        let failures = fleet.progress.connectFailures + fleet.progress.upgradeFailures + fleet.progress.handshakeTimeouts
         await fleet.quit()
 
         let applied = endApplied - startApplied
@@ -89,7 +89,7 @@ struct SteadyScenario: AsyncParsableCommand {
         }
         figures.append(Figure("refused or failed handshakes", Double(failures), ""))
         let result = ScenarioResult(
-            scenario: "steady", topology: topology.layout.description,
+            scenario: "steady", topology: topology.summary,
             parameters: ["agents": "\(size)", "interval": Figure.format(interval), "duration": Figure.format(duration)],
             figures: figures
         )

@@ -71,6 +71,13 @@ final class SimulatedAgent: @unchecked Sendable {
             case .success(let channel):
                 self.channel = channel
                 channel.closeFuture.whenComplete { [self] _ in closed() }
+                // A gateway that accepts but never welcomes (overloaded, or its bus stalled)
+                // must not hold the agent: give up on this attempt as the real agent does.
+                channel.eventLoop.scheduleTask(in: swarm.settings.handshakeTimeout) { [self] in
+                    guard !welcomed, self.channel === channel else { return }
+                    swarm.counters.handshakeTimeouts.add(1, ordering: .relaxed)
+                    channel.close(promise: nil)
+                }
             case .failure:
                 swarm.counters.connectFailures.add(1, ordering: .relaxed)
                 scheduleReconnect()
@@ -102,7 +109,10 @@ final class SimulatedAgent: @unchecked Sendable {
         heartbeatTask?.cancel()
         heartbeatTask = nil
         channel = nil
-        if welcomed { swarm.counters.online.subtract(1, ordering: .relaxed) }
+        if welcomed {
+            swarm.counters.online.subtract(1, ordering: .relaxed)
+            swarm.counters.sessionsLost.add(1, ordering: .relaxed)
+        }
         welcomed = false
         swarm.counters.disconnects.add(1, ordering: .relaxed)
         scheduleReconnect()

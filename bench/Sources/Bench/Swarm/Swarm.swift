@@ -37,6 +37,7 @@ final class Swarm: Sendable {
         var sourceAddresses: [String]
         var backoffBase: Double
         var backoffCap: Double
+        var handshakeTimeout: TimeAmount = .seconds(20)
     }
 
     /// Cumulative figures, read by the progress reporter.
@@ -45,8 +46,11 @@ final class Swarm: Sendable {
         let online = Atomic<Int>(0)
         let welcomes = Atomic<Int>(0)
         let disconnects = Atomic<Int>(0)
+        /// Welcomed sessions that ended (a subset of `disconnects`, which counts every closed connection).
+        let sessionsLost = Atomic<Int>(0)
         let connectFailures = Atomic<Int>(0)
         let upgradeFailures = Atomic<Int>(0)
+        let handshakeTimeouts = Atomic<Int>(0)
         let errorFrames = Atomic<Int>(0)
         let heartbeats = Atomic<Int>(0)
         let callbacks = Atomic<Int>(0)

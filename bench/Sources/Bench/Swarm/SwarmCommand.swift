@@ -74,15 +74,16 @@ struct SwarmCommand: AsyncParsableCommand {
 
     private func finishedHandshakes(_ swarm: Swarm) -> Int {
         swarm.counters.welcomes.load(ordering: .relaxed) + swarm.counters.connectFailures.load(ordering: .relaxed)
-            + swarm.counters.upgradeFailures.load(ordering: .relaxed)
+            + swarm.counters.upgradeFailures.load(ordering: .relaxed) + swarm.counters.handshakeTimeouts.load(ordering: .relaxed)
     }
 
     static func progress(_ swarm: Swarm) -> SwarmProgress {
         let c = swarm.counters
         return SwarmProgress(
             online: c.online.load(ordering: .relaxed), welcomes: c.welcomes.load(ordering: .relaxed),
-            disconnects: c.disconnects.load(ordering: .relaxed), connectFailures: c.connectFailures.load(ordering: .relaxed),
-            upgradeFailures: c.upgradeFailures.load(ordering: .relaxed), errorFrames: c.errorFrames.load(ordering: .relaxed),
+            disconnects: c.disconnects.load(ordering: .relaxed), sessionsLost: c.sessionsLost.load(ordering: .relaxed), connectFailures: c.connectFailures.load(ordering: .relaxed),
+            upgradeFailures: c.upgradeFailures.load(ordering: .relaxed), handshakeTimeouts: c.handshakeTimeouts.load(ordering: .relaxed),
+            errorFrames: c.errorFrames.load(ordering: .relaxed),
             heartbeats: c.heartbeats.load(ordering: .relaxed), callbacks: c.callbacks.load(ordering: .relaxed),
             replies: c.replies.load(ordering: .relaxed), replyFailures: c.replyFailures.load(ordering: .relaxed),
             uploadedBytes: c.uploadedBytes.load(ordering: .relaxed)
@@ -113,6 +114,9 @@ final class LineWriter: Sendable {
     func send(_ message: SwarmMessage) {
         guard var data = try? JSONEncoder().encode(message) else { return }
         data.append(0x0A)
-        lock.withLock { _ in FileHandle.standardOutput.write(data) }
+        lock.withLock { _ in
+            // The orchestrator is gone (it failed, or was stopped): so is the point of running.
+            do { try FileHandle.standardOutput.write(contentsOf: data) } catch { exit(0) }
+        }
     }
 }

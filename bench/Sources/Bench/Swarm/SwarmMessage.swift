@@ -5,8 +5,10 @@ struct SwarmProgress: Codable, Sendable {
     var online = 0
     var welcomes = 0
     var disconnects = 0
+    var sessionsLost = 0
     var connectFailures = 0
     var upgradeFailures = 0
+    var handshakeTimeouts = 0
     var errorFrames = 0
     var heartbeats = 0
     var callbacks = 0
@@ -17,7 +19,9 @@ struct SwarmProgress: Codable, Sendable {
     static func + (a: SwarmProgress, b: SwarmProgress) -> SwarmProgress {
         SwarmProgress(
             online: a.online + b.online, welcomes: a.welcomes + b.welcomes, disconnects: a.disconnects + b.disconnects,
+            sessionsLost: a.sessionsLost + b.sessionsLost,
             connectFailures: a.connectFailures + b.connectFailures, upgradeFailures: a.upgradeFailures + b.upgradeFailures,
+            handshakeTimeouts: a.handshakeTimeouts + b.handshakeTimeouts,
             errorFrames: a.errorFrames + b.errorFrames, heartbeats: a.heartbeats + b.heartbeats, callbacks: a.callbacks + b.callbacks,
             replies: a.replies + b.replies, replyFailures: a.replyFailures + b.replyFailures, uploadedBytes: a.uploadedBytes + b.uploadedBytes
         )
