@@ -112,6 +112,8 @@ public final class GatewayService: Service, Sendable {
                 await session.run(inbound: inbound, outbound: outbound)
             }
         )
+        // Last: 405 + Allow for the methods each route above does not have.
+        MethodRoutes.register(on: router)
 
         let wsConfiguration = WebSocketServerConfiguration(
             maxFrameSize: settings.maxFrameBytes, autoPing: .enabled(timePeriod: settings.pingInterval),

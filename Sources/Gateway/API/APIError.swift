@@ -9,9 +9,13 @@ struct APIError: HTTPResponseError {
     var status: HTTPResponse.Status
     var code: String
     var message: String
+    /// Extra response headers (`Allow` on a 405).
+    var headers: HTTPFields = [:]
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        try JSONBody.response(APIErrorBody(code: code, message: message), status: status)
+        var response = try JSONBody.response(APIErrorBody(code: code, message: message), status: status)
+        response.headers.append(contentsOf: headers)
+        return response
     }
 
     static func notFound(_ message: String) -> APIError { APIError(status: .notFound, code: "not_found", message: message) }
