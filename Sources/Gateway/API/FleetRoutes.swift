@@ -38,9 +38,12 @@ struct FleetRoutes {
             agents = agents.filter { $0.state == wanted }
         }
         for label in query.getAll("label") {
-            let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { throw APIError.badRequest("label filter must be key=value, got '\(label)'") }
-            agents = agents.filter { $0.labels[parts[0]] == parts[1] }
+            // `key=value`; the value may be empty (`role=`), the key may not.
+            guard let equals = label.firstIndex(of: "="), equals != label.startIndex else {
+                throw APIError.badRequest("label filter must be key=value, got '\(label)'")
+            }
+            let key = String(label[..<equals]), value = String(label[label.index(after: equals)...])
+            agents = agents.filter { $0.labels[key] == value }
         }
         let total = agents.count
         let offset = try Self.integer(query["offset"], name: "offset", default: 0, range: 0...Int.max)
@@ -72,8 +75,8 @@ struct FleetRoutes {
         let query = request.uri.queryParameters
         var since: Date?
         if let text = query["since"] {
-            since = try? FleetJSON.decode(Date.self, from: "\"\(text)\"")
-            guard since != nil else { throw APIError.badRequest("since must be an ISO 8601 time, e.g. 2026-11-28T16:00:00Z") }
+            since = RFC3339.parse(text)
+            guard since != nil else { throw APIError.badRequest("since must be an RFC 3339 time, e.g. 2026-11-28T16:00:00Z") }
         }
         let limit = try Self.integer(query["limit"], name: "limit", default: 1000, range: 1...10_000)
         switch await registry.query(RegistryQuery.Metrics.kind, RegistryQuery.Metrics(agentId: id, since: since, limit: limit)) {
@@ -89,7 +92,10 @@ struct FleetRoutes {
 
     static func integer(_ text: Substring?, name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
         guard let text else { return value }
-        guard let number = Int(text), range.contains(number) else {
+        // More digits than an Int holds is still a well-formed count: saturate (an offset past
+        // the end is an empty page) and let the range decide, rather than refuse valid input.
+        let digitsOnly = !text.isEmpty && text.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+        guard let number = Int(text) ?? (digitsOnly ? Int.max : nil), range.contains(number) else {
             throw APIError.badRequest("\(name) must be an integer in \(range.lowerBound)...\(range.upperBound)")
         }
         return number
