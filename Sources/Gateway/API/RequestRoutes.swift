@@ -19,6 +19,8 @@ struct RequestRoutes {
 
     /// Longest `?wait=` honoured, in seconds.
     static let maxWait = 300.0
+    /// Longest an unknown request id is waited for, to replicate from the gateway that made it.
+    static let appearGrace = 2.0
     /// Largest request body on the admin API.
     static let maxBody = 1_048_576
 
@@ -61,16 +63,28 @@ struct RequestRoutes {
     }
 
     /// The request as this gateway's replica knows it; with `?wait=S`, waits up to S
-    /// seconds for it to finish (or to appear, if it was just created elsewhere).
+    /// seconds for it to finish. A request just created through another gateway may not have
+    /// reached this replica yet: an unknown id waits up to `appearGrace` for it to appear,
+    /// not the whole `?wait` (an id that never existed is 404 in seconds, not minutes), and
+    /// a string that is not a request id (a UUID) is 404 at once.
     func show(_ request: Request, id: String) async throws -> Response {
         let wait = try Self.waitSeconds(request)
         let replica = self.replica
         var record = replica.request(id: id)
         if let wait, wait > 0, record?.state.isFinal != true {
-            record = await waiters.wait(
-                for: id, timeout: .milliseconds(Int64(wait * 1000)), current: { replica.request(id: id) },
-                until: { $0.state.isFinal }
-            ) ?? replica.request(id: id)
+            let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
+            if record == nil, UUID(uuidString: id) != nil {
+                record = await waiters.wait(
+                    for: id, timeout: .milliseconds(Int64(min(wait, Self.appearGrace) * 1000)), current: { replica.request(id: id) },
+                    until: { _ in true }
+                ) ?? replica.request(id: id)
+            }
+            if let pending = record, !pending.state.isFinal, deadline > ContinuousClock.now {
+                record = await waiters.wait(
+                    for: id, timeout: deadline - ContinuousClock.now, current: { replica.request(id: id) },
+                    until: { $0.state.isFinal }
+                ) ?? replica.request(id: id)
+            }
         }
         guard let record else { throw APIError.notFound("no request with id '\(id)'") }
         return try JSONBody.response(record)
