@@ -123,6 +123,11 @@ public final class CloneReplica: Sendable {
         state.withLock { $0.requests[id] }
     }
 
+    /// One agent's requests, in no particular order.
+    public func requests(agentId: String) -> [RequestRecord] {
+        state.withLock { $0.requests.values.filter { $0.agentId == agentId } }
+    }
+
     /// Firing and recently resolved alerts, newest first.
     public func alerts() -> [AlertRecord] {
         state.withLock { Array($0.alerts.values) }.sorted { $0.firedAt > $1.firedAt }

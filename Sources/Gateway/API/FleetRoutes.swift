@@ -59,14 +59,41 @@ struct FleetRoutes {
     }
 
     /// `DELETE /api/v1/agents/{id}`: forget an agent that is not connected (202; 409 while
-    /// it is online, since it would reappear at its next heartbeat).
+    /// it is online, since it would reappear at its next heartbeat, and while it restarts on
+    /// a `restart` request, since it reconnects within moments). Answered once this gateway's
+    /// replica has dropped the agent, so the caller's next read does not still show it.
     func delete(_ id: String) async throws -> Response {
         guard let record = replica.agent(id: id) else { throw APIError.notFound("no agent with id '\(id)'") }
         guard record.state != .online else {
             throw APIError(status: .conflict, code: "agent_online", message: "agent '\(id)' is connected; stop it first or it comes straight back")
         }
+        if isRestarting(record) {
+            throw APIError(status: .conflict, code: "agent_restarting", message: "agent '\(id)' is restarting on request and reconnects in a moment; stop it first or it comes straight back")
+        }
         try await events.send(.agentDelete(.init(agentId: id)))
+        let deadline = ContinuousClock.now + Self.deleteVisibleWithin
+        while replica.agent(id: id) != nil, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         return try JSONBody.response(["deleting": id], status: .accepted)
+    }
+
+    /// Longest a DELETE waits for the registry's deletion to reach this gateway's replica.
+    static let deleteVisibleWithin: Duration = .seconds(2)
+    /// How long after its disconnect an agent that was asked to restart still counts as restarting.
+    static let restartGrace: TimeInterval = 60
+
+    /// Disconnected, not for long, with a `restart` request in flight (dispatched: its reply
+    /// may still be on the way) or answered during its last session: the agent re-executes
+    /// itself and reconnects.
+    func isRestarting(_ record: AgentRecord) -> Bool {
+        guard record.state == .disconnected, let connectedAt = record.connectedAt,
+            Date().timeIntervalSince(record.disconnectedAt ?? .distantPast) < Self.restartGrace
+        else { return false }
+        return replica.requests(agentId: record.id).contains { request in
+            guard request.kind == .restart else { return false }
+            return request.state == .dispatched || (request.state == .completed && (request.completedAt ?? .distantPast) >= connectedAt)
+        }
     }
 
     /// `GET /api/v1/agents/{id}/metrics?since=ISO8601&limit=N`: history from the registry's store.
