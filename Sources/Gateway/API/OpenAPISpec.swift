@@ -44,6 +44,16 @@ components:
       content:
         application/json:
           schema: {$ref: '#/components/schemas/Error'}
+    Unauthorized:
+      description: No admin token, or an unknown one
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/Error'}
+    Forbidden:
+      description: A token of the other scope (an agent enrollment token)
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/Error'}
   schemas:
     Error:
       type: object
@@ -172,17 +182,94 @@ components:
         ok: {type: boolean}
         result: {}
         error: {type: string}
+    Health:
+      type: object
+      required: [status, gatewayId]
+      properties:
+        status: {type: string, enum: [ok, ready, degraded, not ready]}
+        gatewayId: {type: string}
+        replica:
+          type: object
+          required: [synced, seq, resyncs, agents]
+          properties:
+            synced: {type: boolean}
+            seq: {type: integer, minimum: 0}
+            epoch: {type: string}
+            secondsSinceRegistry: {type: number}
+            resyncs: {type: integer}
+            agents: {type: integer}
+        bus:
+          description: The bus as the registry sees it (absent when it did not answer within a second)
+          type: object
+          required: [gateways, workers]
+          properties:
+            gateways: {type: array, items: {$ref: '#/components/schemas/BusPeer'}}
+            workers: {type: array, items: {$ref: '#/components/schemas/BusPeer'}}
+        warnings: {type: array, items: {type: string}}
+    BusPeer:
+      type: object
+      required: [id, secondsSinceHeard, count]
+      properties:
+        id: {type: string}
+        secondsSinceHeard: {type: number}
+        count: {type: integer, minimum: 0, description: 'gateways: live agent sessions; workers: jobs done'}
+    Alert:
+      type: object
+      required: [id, rule, kind, agentId, hostname, state, firedAt, message]
+      properties:
+        id: {type: string}
+        rule: {type: string}
+        kind: {type: string, enum: [offline, cpu, memory, disk]}
+        agentId: {type: string}
+        hostname: {type: string}
+        state: {type: string, enum: [firing, resolved]}
+        firedAt: {type: string, format: date-time}
+        resolvedAt: {type: string, format: date-time}
+        value: {type: number}
+        message: {type: string}
+    FleetEvent:
+      description: |
+        One event of the /api/v1/events stream, by its SSE fields. `data` is the record as the REST API
+        returns it: an AgentRecord for agent.*, a RequestRecord for request.*, an Alert for alert.*,
+        `{"reason"}` for reset.
+      type: object
+      required: [id, event, data]
+      properties:
+        id: {type: string, description: '<epoch>-<seq>, what Last-Event-ID takes to resume', pattern: '^[0-9a-z]*-[0-9]+$'}
+        event:
+          type: string
+          enum: [agent.online, agent.disconnected, agent.offline, agent.metrics, request.pending, request.dispatched,
+                 request.completed, request.failed, alert.firing, alert.resolved, reset]
+        data: {type: string, contentMediaType: application/json}
+        retry: {type: integer, minimum: 0}
+      allOf:
+        - if: {properties: {event: {pattern: '^agent[.]'}}}
+          then: {properties: {data: {contentMediaType: application/json, contentSchema: {$ref: '#/components/schemas/AgentRecord'}}}}
+        - if: {properties: {event: {pattern: '^request[.]'}}}
+          then: {properties: {data: {contentMediaType: application/json, contentSchema: {$ref: '#/components/schemas/RequestRecord'}}}}
+        - if: {properties: {event: {pattern: '^alert[.]'}}}
+          then: {properties: {data: {contentMediaType: application/json, contentSchema: {$ref: '#/components/schemas/Alert'}}}}
+        - if: {properties: {event: {const: reset}}}
+          then:
+            properties:
+              data:
+                contentMediaType: application/json
+                contentSchema: {type: object, required: [reason], properties: {reason: {type: string}}}
 paths:
   /healthz:
     get:
       summary: The process is up
       responses:
-        '200': {description: OK}
+        '200':
+          description: OK
+          content: {application/json: {schema: {$ref: '#/components/schemas/Health'}}}
   /openapi.yaml:
     get:
       summary: This document
       responses:
-        '200': {description: The OpenAPI 3.1 description of the API, content: {application/yaml: {schema: {type: string}}}}
+        '200':
+          description: The OpenAPI 3.1 description of the API (this document)
+          content: {application/yaml: {schema: {type: object, required: [openapi, info, paths]}}}
   /api/v1/alerts:
     get:
       summary: Firing and recently resolved alerts
@@ -194,24 +281,11 @@ paths:
             application/json:
               schema:
                 type: object
+                required: [alerts]
                 properties:
-                  alerts:
-                    type: array
-                    items:
-                      type: object
-                      required: [id, rule, kind, agentId, hostname, state, firedAt, message]
-                      properties:
-                        id: {type: string}
-                        rule: {type: string}
-                        kind: {type: string, enum: [offline, cpu, memory, disk]}
-                        agentId: {type: string}
-                        hostname: {type: string}
-                        state: {type: string, enum: [firing, resolved]}
-                        firedAt: {type: string, format: date-time}
-                        resolvedAt: {type: string, format: date-time}
-                        value: {type: number}
-                        message: {type: string}
-        '401': {$ref: '#/components/responses/Error'}
+                  alerts: {type: array, items: {$ref: '#/components/schemas/Alert'}}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
   /metrics:
     get:
       summary: This process's metrics (Prometheus text format)
@@ -226,15 +300,22 @@ paths:
     get:
       summary: The gateway serves current fleet data (replica in sync, registry heard); lists bus peers
       responses:
-        '200': {description: Ready or degraded (see warnings)}
-        '503': {description: Not ready}
+        '200':
+          description: Ready or degraded (see warnings)
+          content: {application/json: {schema: {$ref: '#/components/schemas/Health'}}}
+        '503':
+          description: Not ready
+          content: {application/json: {schema: {$ref: '#/components/schemas/Health'}}}
   /api/v1/agents:
     get:
       summary: List agents
       security: [{admin: []}]
       parameters:
         - {name: state, in: query, schema: {type: string, enum: [online, disconnected, offline]}}
-        - {name: label, in: query, description: 'key=value; repeatable', schema: {type: string}}
+        - name: label
+          in: query
+          description: 'key=value (the value may be empty); repeated, an agent must have every one'
+          schema: {type: array, items: {type: string, pattern: '^[^=]+='}}
         - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 10000, default: 1000}}
         - {name: offset, in: query, schema: {type: integer, minimum: 0, default: 0}}
       responses:
@@ -242,8 +323,8 @@ paths:
           description: Agents, ordered by id
           content: {application/json: {schema: {$ref: '#/components/schemas/AgentList'}}}
         '400': {$ref: '#/components/responses/Error'}
-        '401': {$ref: '#/components/responses/Error'}
-        '403': {$ref: '#/components/responses/Error'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
   /api/v1/agents/{id}:
     parameters: [{$ref: '#/components/parameters/agentId'}]
     get:
@@ -253,16 +334,26 @@ paths:
         '200':
           description: The agent
           content: {application/json: {schema: {$ref: '#/components/schemas/AgentRecord'}}}
-        '401': {$ref: '#/components/responses/Error'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
         '404': {$ref: '#/components/responses/Error'}
     delete:
       summary: Forget an agent that is not connected
       security: [{admin: []}]
       responses:
-        '202': {description: Deletion requested}
-        '401': {$ref: '#/components/responses/Error'}
+        '202':
+          description: Deletion requested
+          content:
+            application/json:
+              schema: {type: object, required: [deleting], properties: {deleting: {type: string}}}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
         '404': {$ref: '#/components/responses/Error'}
-        '409': {$ref: '#/components/responses/Error'}
+        '409':
+          description: The agent is connected, or restarting on a restart request (either way it would come straight back)
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Error'}
   /api/v1/agents/{id}/metrics:
     parameters: [{$ref: '#/components/parameters/agentId'}]
     get:
@@ -278,10 +369,13 @@ paths:
             application/json:
               schema:
                 type: object
+                required: [agentId, metrics]
                 properties:
                   agentId: {type: string}
                   metrics: {type: array, items: {$ref: '#/components/schemas/MetricsSnapshot'}}
         '400': {$ref: '#/components/responses/Error'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
         '404': {$ref: '#/components/responses/Error'}
         '503': {$ref: '#/components/responses/Error'}
   /api/v1/agents/{id}/callbacks:
@@ -302,7 +396,8 @@ paths:
             application/json:
               schema: {type: object, required: [requestId], properties: {requestId: {type: string}}}
         '400': {$ref: '#/components/responses/Error'}
-        '401': {$ref: '#/components/responses/Error'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
         '404': {$ref: '#/components/responses/Error'}
   /api/v1/requests/{id}:
     parameters: [{$ref: '#/components/parameters/requestId'}, {$ref: '#/components/parameters/wait'}]
@@ -314,6 +409,8 @@ paths:
           description: The request
           content: {application/json: {schema: {$ref: '#/components/schemas/RequestRecord'}}}
         '400': {$ref: '#/components/responses/Error'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
         '404': {$ref: '#/components/responses/Error'}
   /api/v1/requests/{id}/content:
     parameters: [{$ref: '#/components/parameters/requestId'}]
@@ -323,7 +420,11 @@ paths:
       responses:
         '200':
           description: The bytes; X-Content-SHA256 carries their hash
+          headers:
+            X-Content-SHA256: {schema: {type: string, pattern: '^[0-9a-f]{64}$'}}
           content: {application/octet-stream: {schema: {type: string, format: binary}}}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
         '404': {$ref: '#/components/responses/Error'}
         '409': {$ref: '#/components/responses/Error'}
   /api/v1/events:
@@ -336,9 +437,12 @@ paths:
         - {name: lastEventId, in: query, schema: {type: string}}
       responses:
         '200':
-          description: 'A stream of events: id <epoch>-<seq>, event agent.online|agent.disconnected|agent.offline|agent.metrics|request.<state>|reset, data JSON'
-          content: {text/event-stream: {schema: {type: string}}}
-        '401': {$ref: '#/components/responses/Error'}
+          description: |
+            A stream of events (`retry: 2000` first, a comment every 15 s to keep proxies from closing it).
+            The schema describes one event (see FleetEvent).
+          content: {text/event-stream: {schema: {$ref: '#/components/schemas/FleetEvent'}}}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
   /api/v1/callbacks/{id}:
     parameters: [{$ref: '#/components/parameters/requestId'}]
     post:
@@ -350,7 +454,11 @@ paths:
           application/json: {schema: {$ref: '#/components/schemas/AgentReply'}}
           application/octet-stream: {schema: {type: string, format: binary}}
       responses:
-        '202': {description: Accepted and queued for a worker}
+        '202':
+          description: Accepted and queued for a worker
+          content:
+            application/json:
+              schema: {type: object, required: [accepted], properties: {accepted: {type: boolean}}}
         '400': {$ref: '#/components/responses/Error'}
         '401': {$ref: '#/components/responses/Error'}
         '403': {$ref: '#/components/responses/Error'}
