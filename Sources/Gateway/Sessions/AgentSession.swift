@@ -36,18 +36,47 @@ struct AgentSession {
         var message: String
     }
 
+    /// What one frame from the agent asks of the session, decided synchronously.
+    private enum Action {
+        case none
+        /// `indirect`: a BusEvent carries a whole snapshot; boxed, it costs the loop's frame a pointer.
+        indirect case publish(BusEvent)
+        case reply(MasterMessage)
+    }
+
+    // Memory note (measured with heaptrack, bench/RESULTS.md): an idle connection's cost is mostly
+    // the async frames suspended in it, which Swift allocates per task for the whole life of the
+    // call and sizes for everything the function might hold at any await, inlined callees
+    // included. So the long-lived frames (`run`, `readFrames`) hold only the iterator and a few
+    // references; decoding and deciding happen in synchronous `@inline(never)` functions, on the
+    // thread's stack, and are gone when the next frame is awaited.
+
+    @inline(never)
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
         var messages = inbound.messages(maxSize: settings.maxFrameBytes).makeAsyncIterator()
+        // 1. Hello, announce, welcome.
+        guard let agentId = await handshake(&messages, outbound: outbound) else { return }
+        // 2. Frames until the agent goes away or the gateway shuts down. On shutdown the
+        //    gateway closes every session in its table with "going away"; the agent answers
+        //    and the read ends (one task for all sessions instead of a watcher per session).
+        var end = await readFrames(&messages, agentId: agentId, outbound: outbound)
+        if shutdown.isFired { end = .gatewayShutdown }
+        // 3. Tell the registry, whatever happened.
+        await finish(agentId: agentId, end: end)
+    }
 
-        // 1. Hello, within the timeout: a timer closes the socket, which ends the read.
+    /// Waits for a valid hello (within the timeout: a timer closes the socket, which ends the
+    /// read), opens the session, announces it and says welcome. Nil when refused.
+    @inline(never)
+    private func handshake(_ messages: inout WebSocketInboundMessageStream.AsyncIterator, outbound: WebSocketOutboundWriter) async -> String? {
         let timeout = settings.helloTimeout
         let helloTimer = Task {
             try await Task.sleep(for: timeout)
             try? await outbound.close(.policyViolation, reason: "no hello within \(timeout)")
         }
-        let hello: AgentMessage.Hello
         let helloResult = await receiveHello(&messages)
         helloTimer.cancel()
+        let hello: AgentMessage.Hello
         switch helloResult {
         case .success(let received):
             hello = received
@@ -55,13 +84,8 @@ struct AgentSession {
             logger.warning("agent connection refused", metadata: ["reason": "\(refusal.message)"])
             try? await send(.error(.init(code: refusal.code, message: refusal.message)), outbound)
             try? await outbound.close(.policyViolation, reason: String(refusal.message.prefix(120)))
-            return
+            return nil
         }
-        let agentId = hello.agent.id
-        var logger = self.logger
-        logger[metadataKey: "agent"] = "\(agentId)"
-        logger[metadataKey: "session"] = "\(sessionId)"
-
         sessions.open(sessionId, agent: hello.agent, metrics: hello.metrics, outbound: outbound)
         do {
             try await events.send(.sessionOpened(.init(
@@ -69,22 +93,16 @@ struct AgentSession {
             )))
             try await send(.welcome(.init(sessionId: sessionId, gatewayId: settings.gatewayId)), outbound)
         } catch {
-            logger.error("session not announced", metadata: ["error": "\(error)"])
+            logger.error("session not announced", metadata: ["agent": "\(hello.agent.id)", "error": "\(error)"])
         }
-        logger.info("agent connected", metadata: ["host": "\(hello.agent.hostname)"])
+        logger.info("agent connected", metadata: ["agent": "\(hello.agent.id)", "session": "\(sessionId)", "host": "\(hello.agent.hostname)"])
+        // Opened after the gateway began shutting down: its sweep of the table may have missed us.
+        if shutdown.isFired { try? await outbound.close(.goingAway, reason: "gateway shutting down") }
+        return hello.agent.id
+    }
 
-        // 2. Frames until the agent goes away or the gateway shuts down. On shutdown the
-        //    watcher sends a close frame ("going away"); the agent answers it and the read ends.
-        let shutdownWatcher = Task { [shutdown] in
-            await shutdown.wait()
-            guard !Task.isCancelled else { return }
-            try? await outbound.close(.goingAway, reason: "gateway shutting down")
-        }
-        var end = await readFrames(&messages, agentId: agentId, outbound: outbound, logger: logger)
-        shutdownWatcher.cancel()
-        if shutdown.isFired { end = .gatewayShutdown }
-
-        // 3. Tell the registry, whatever happened.
+    @inline(never)
+    private func finish(agentId: String, end: End) async {
         sessions.close(sessionId)
         let reason: String
         switch end {
@@ -97,11 +115,12 @@ struct AgentSession {
                 gatewayId: settings.gatewayId, sessionId: sessionId, agentId: agentId, reason: reason
             )))
         } catch {
-            logger.error("session close not announced", metadata: ["error": "\(error)"])
+            logger.error("session close not announced", metadata: ["agent": "\(agentId)", "error": "\(error)"])
         }
-        logger.info("agent disconnected", metadata: ["reason": "\(reason)"])
+        logger.info("agent disconnected", metadata: ["agent": "\(agentId)", "session": "\(sessionId)", "reason": "\(reason)"])
     }
 
+    @inline(never)
     private func receiveHello(_ messages: inout WebSocketInboundMessageStream.AsyncIterator) async -> Result<AgentMessage.Hello, Refusal> {
         let first: WebSocketMessage?
         do {
@@ -110,8 +129,12 @@ struct AgentSession {
             return .failure(Refusal(code: "malformed", message: "\(error)"))
         }
         guard let first else { return .failure(Refusal(code: "closed", message: "closed before hello")) }
-        let decoded = decode(first)
-        Self.countFrame(decoded)
+        return Self.checkHello(decode(first))
+    }
+
+    @inline(never)
+    private static func checkHello(_ decoded: Result<AgentMessage, ProtocolError>) -> Result<AgentMessage.Hello, Refusal> {
+        countFrame(decoded)
         switch decoded {
         case .success(.hello(let hello)):
             guard AgentInfo.isValidID(hello.agent.id) else {
@@ -125,38 +148,43 @@ struct AgentSession {
         }
     }
 
+    @inline(never)
     private func readFrames(
-        _ iterator: inout WebSocketInboundMessageStream.AsyncIterator, agentId: String, outbound: WebSocketOutboundWriter,
-        logger: Logger
+        _ iterator: inout WebSocketInboundMessageStream.AsyncIterator, agentId: String, outbound: WebSocketOutboundWriter
     ) async -> End {
         do {
             while let message = try await iterator.next() {
-                let decoded = decode(message)
-                Self.countFrame(decoded)
-                switch decoded {
-                case .success(.heartbeat(let beat)):
-                    sessions.update(sessionId, metrics: beat.metrics)
-                    try await events.send(.heartbeat(.init(
-                        gatewayId: settings.gatewayId, sessionId: sessionId, agentId: agentId, metrics: beat.metrics
-                    )))
-                case .success(.samples(let replay)):
-                    guard replay.metrics.count <= 1000 else {
-                        try await send(.error(.init(code: "too_many", message: "at most 1000 samples per frame")), outbound)
-                        continue
-                    }
-                    try await events.send(.samples(.init(
-                        gatewayId: settings.gatewayId, sessionId: sessionId, agentId: agentId, metrics: replay.metrics
-                    )))
-                case .success(.hello):
-                    try await send(.error(.init(code: "unexpected", message: "hello already received on this session")), outbound)
-                case .failure(let error):
-                    logger.notice("agent frame refused", metadata: ["error": "\(error)"])
-                    try await send(.error(.init(code: error.code, message: error.description)), outbound)
+                switch handle(message, agentId: agentId) {
+                case .none: break
+                case .publish(let event): try await events.send(event)
+                case .reply(let reply): try await send(reply, outbound)
                 }
             }
             return .agentClosed
         } catch {
             return .failed("\(error)")
+        }
+    }
+
+    /// Decodes one frame and decides what it asks for (synchronous: see the memory note).
+    @inline(never)
+    private func handle(_ message: WebSocketMessage, agentId: String) -> Action {
+        let decoded = decode(message)
+        Self.countFrame(decoded)
+        switch decoded {
+        case .success(.heartbeat(let beat)):
+            sessions.update(sessionId, metrics: beat.metrics)
+            return .publish(.heartbeat(.init(gatewayId: settings.gatewayId, sessionId: sessionId, agentId: agentId, metrics: beat.metrics)))
+        case .success(.samples(let replay)):
+            guard replay.metrics.count <= 1000 else {
+                return .reply(.error(.init(code: "too_many", message: "at most 1000 samples per frame")))
+            }
+            return .publish(.samples(.init(gatewayId: settings.gatewayId, sessionId: sessionId, agentId: agentId, metrics: replay.metrics)))
+        case .success(.hello):
+            return .reply(.error(.init(code: "unexpected", message: "hello already received on this session")))
+        case .failure(let error):
+            logger.notice("agent frame refused", metadata: ["agent": "\(agentId)", "session": "\(sessionId)", "error": "\(error)"])
+            return .reply(.error(.init(code: error.code, message: error.description)))
         }
     }
 
@@ -197,6 +225,7 @@ struct AgentSession {
         try? await outbound.close(.init(codeNumber: code), reason: String(message.prefix(120)))
     }
 
+    @inline(never)
     private func decode(_ message: WebSocketMessage) -> Result<AgentMessage, ProtocolError> {
         let bytes: [UInt8]
         switch message {
