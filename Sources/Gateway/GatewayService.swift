@@ -144,6 +144,7 @@ public final class GatewayService: Service, Sendable {
                 // reconnect elsewhere at once and the registry hears each close.
                 try? await gracefulShutdown()
                 self.shutdownSignal.fire()
+                await self.closeAllSessions()
             }
             try await app.run()
             self.shutdownSignal.fire()
@@ -186,6 +187,16 @@ public final class GatewayService: Service, Sendable {
                 } catch {
                     logger.warning("callback not delivered", metadata: ["request": "\(callback.frame.requestId)", "error": "\(error)"])
                 }
+            }
+        }
+    }
+
+    /// Closes every agent session with "going away" (sessions opened after this started close
+    /// themselves: they check the shutdown signal once they are in the table).
+    private func closeAllSessions() async {
+        await withDiscardingTaskGroup { group in
+            for (_, session) in sessions.all {
+                group.addTask { try? await session.outbound.close(.goingAway, reason: "gateway shutting down") }
             }
         }
     }
