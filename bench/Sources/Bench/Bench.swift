@@ -76,6 +76,7 @@ struct Harness {
     init(_ options: HarnessOptions) {
         self.options = options
         Self.raiseFileLimit()
+        ChildProcesses.stopOnSignals()
         // A swarm process that died must not take the orchestrator with it when it is next written to.
         signal(SIGPIPE, SIG_IGN)
         var configuration = HTTPClient.Configuration()

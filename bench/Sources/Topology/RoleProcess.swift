@@ -59,5 +59,6 @@ public final class RoleProcess: @unchecked Sendable {
         }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
+        ChildProcesses.remove(process.processIdentifier)
     }
 }

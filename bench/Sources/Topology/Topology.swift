@@ -136,7 +136,7 @@ public final class Topology: @unchecked Sendable {
         arguments += extra + extraSettings.flatMap { ["--set", $0] }
 
         let logFile = directory.appendingPathComponent("\(name).log")
-        if !FileManager.default.fileExists(atPath: logFile.path) { FileManager.default.createFile(atPath: logFile.path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: logFile.path) { _ = FileManager.default.createFile(atPath: logFile.path, contents: nil) }
         let log = try FileHandle(forWritingTo: logFile)
         log.seekToEndOfFile()
         let process = Process()
@@ -151,6 +151,7 @@ public final class Topology: @unchecked Sendable {
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
         try process.run()
+        ChildProcesses.add(process.processIdentifier)
 
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {

@@ -94,6 +94,7 @@ final class SwarmProcess: @unchecked Sendable {
         process.standardError = FileHandle.standardError
         input = stdin.fileHandleForWriting
         try process.run()
+        ChildProcesses.add(process.processIdentifier)
         let reader = stdout.fileHandleForReading
         let thread = Thread { [state] in
             var buffer = Data()
@@ -139,5 +140,6 @@ final class SwarmProcess: @unchecked Sendable {
         let deadline = ContinuousClock.now + .seconds(10)
         while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         if process.isRunning { process.terminate() }
+        ChildProcesses.remove(process.processIdentifier)
     }
 }
