@@ -62,6 +62,7 @@ struct Demo: AsyncParsableCommand {
 
                 Fleet demo is running: a master (gateway + registry + worker in one process) and one agent.
 
+                  Dashboard:       \(url)/   (sign in with the admin token: cat \(adminTokenPath))
                   Admin token:     export TOKEN=$(cat \(adminTokenPath))
                   Agents (JSON):   curl -s -H "Authorization: Bearer $TOKEN" \(url)/api/v1/agents
                   One agent:       curl -s -H "Authorization: Bearer $TOKEN" \(url)/api/v1/agents/<id>
