@@ -118,11 +118,18 @@ public struct RequestTable: Sendable {
             } else if isOnline(record.agentId) {
                 expiry.retry.append(record)
                 continue
-            } else {
+            } else if now < record.createdAt.addingTimeInterval(settings.attemptTimeout * Double(record.maxAttempts)) {
+                // Sent, then the agent left: wait for it, but never past the whole budget
+                // (every attempt's time, counted from creation), or a request to an agent that
+                // never comes back would stay pending for ever.
                 record.state = .pending
-                record.attemptDeadline = now.addingTimeInterval(settings.attemptTimeout)
+                let budgetEnd = record.createdAt.addingTimeInterval(settings.attemptTimeout * Double(record.maxAttempts))
+                record.attemptDeadline = min(now.addingTimeInterval(settings.attemptTimeout), budgetEnd)
                 requests[record.id] = record
                 continue
+            } else {
+                record.state = .failed
+                record.error = "agent \(record.agentId) left after \(record.attempts) attempt(s) and did not come back within \(timeout * record.maxAttempts) s"
             }
             record.completedAt = now
             requests[record.id] = record
