@@ -81,7 +81,11 @@ struct CallbackScenario: AsyncParsableCommand {
                     }
                     let posted = (ContinuousClock.now - fanStart).seconds
                     while try await master.requestsFinished(kind: "status") - before < ids.count {
-                        guard ContinuousClock.now - fanStart < .seconds(120) else { throw BenchError("fan-out: not all results arrived in 120 s") }
+                        guard ContinuousClock.now - fanStart < .seconds(120) else {
+                            let done = try await master.requestsFinished(kind: "status") - before
+                            let failed = try await master.requestsFinished(kind: "status", state: "failed")
+                            throw BenchError("fan-out: \(done) of \(ids.count) results in after 120 s (\(failed) status requests failed in all); agents: \(fleet.progress)")
+                        }
                         try await Task.sleep(for: .milliseconds(20))
                     }
                     let allIn = (ContinuousClock.now - fanStart).seconds

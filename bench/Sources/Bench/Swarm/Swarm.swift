@@ -71,8 +71,12 @@ final class Swarm: Sendable {
         payload = try Payload()
         group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         var configuration = HTTPClient.Configuration()
-        configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
-        configuration.timeout = .init(connect: .seconds(10), read: .seconds(120))
+        // Real agents each open their own connection to reply; a swarm shares one client, so
+        // it gets a wide pool and a long wait for a connection from it (the connect timeout is
+        // also the pool-wait timeout), or a fan-out to thousands of agents fails on the bench's
+        // side with getConnectionFromPoolTimeout rather than measuring the master.
+        configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 512)
+        configuration.timeout = .init(connect: .seconds(90), read: .seconds(120))
         http = HTTPClient(eventLoopGroupProvider: .shared(group), configuration: configuration)
     }
 
@@ -132,15 +136,24 @@ final class Swarm: Sendable {
                         counters.replies.add(1, ordering: .relaxed)
                         counters.uploadedBytes.add(bytes, ordering: .relaxed)
                     } else {
-                        counters.replyFailures.add(1, ordering: .relaxed)
+                        report("reply \(callback.requestId): HTTP \(response.status.code)")
                     }
                     return
                 } catch {
-                    if attempt == 4 { counters.replyFailures.add(1, ordering: .relaxed) }
+                    if attempt == 4 { report("reply \(callback.requestId): \(error)") }
                     try? await Task.sleep(for: .milliseconds(100 << attempt))
                 }
             }
         }
+    }
+}
+
+extension Swarm {
+    /// Counts a reply that did not get its 202, and says why for the first few (on stderr,
+    /// which the orchestrator passes through).
+    func report(_ failure: String) {
+        let count = counters.replyFailures.add(1, ordering: .relaxed).newValue
+        if count <= 5 { FileHandle.standardError.write(Data("swarm: \(failure)\n".utf8)) }
     }
 }
 

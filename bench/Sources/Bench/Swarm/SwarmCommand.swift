@@ -60,6 +60,10 @@ struct SwarmCommand: AsyncParsableCommand {
             case "histogram":
                 output.send(SwarmMessage(type: "histogram", handshakes: swarm.takeHandshakes()))
             case "quit":
+                // Drop every connection first, so nothing schedules a reconnect on loops
+                // that are about to shut down.
+                for agent in fleet { agent.eventLoop.execute { agent.drop() } }
+                try? await Task.sleep(for: .milliseconds(300))
                 reporter.cancel()
                 output.send(SwarmMessage.progress(Self.progress(swarm)))
                 await swarm.shutdown()
