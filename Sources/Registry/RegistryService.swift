@@ -284,6 +284,7 @@ public final class RegistryService: Service, Sendable {
     private func consumeEvents() async {
         do {
             for await batch in try events.receiver() {
+                await writer?.waitForRoom()
                 let now = Date()
                 let instant = ContinuousClock.now
                 var decoded: [BusEvent] = []

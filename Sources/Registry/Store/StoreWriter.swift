@@ -92,6 +92,20 @@ public final class StoreWriter: Sendable {
     }
 
     /// Commits every `interval` until cancelled, then once more.
+    /// Most metrics rows that may wait for the store. Past it the registry stops taking bus
+    /// events (``waitForRoom()``) until a commit makes room: ZeroMQ's high-water marks then
+    /// slow the gateways, and they their agents, instead of this batch growing without bound
+    /// when the disk is slower than the fleet (heaptrack of an overloaded registry in the
+    /// bench: the pending rows grew with the backlog; bench/RESULTS.md).
+    public static let maxPendingMetrics = 50_000
+
+    /// Returns when the pending batch has room (at once, unless the store has fallen behind).
+    func waitForRoom() async {
+        while pending.withLock({ $0.metrics.count }) >= Self.maxPendingMetrics {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
     func run() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
