@@ -46,6 +46,8 @@ let package = Package(
         // the module map links "zmq", so nothing is lost on Debian; on macOS pass
         // -Xcc -I/opt/homebrew/include -Xlinker -L/opt/homebrew/lib.
         .systemLibrary(name: "CZeroMQ"),
+        // malloc_trim, which Swift's Glibc module does not export (header-only, nothing to link).
+        .systemLibrary(name: "CSystemShims"),
         .target(
             name: "ZeroMQ",
             dependencies: ["CZeroMQ"],
@@ -91,6 +93,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
+                "CSystemShims",
                 .product(name: "Metrics", package: "swift-metrics"),
                 "Bus", "FleetProtocol", "FleetSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -188,7 +191,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FleetTests",
-            dependencies: ["FleetProtocol", "FleetSupport", "AgentCore", "Registry", "Bus", "ZeroMQ"],
+            dependencies: ["FleetProtocol", "FleetSupport", "AgentCore", "Registry", "Gateway", "Bus", "ZeroMQ"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),

@@ -1,4 +1,5 @@
 import Bus
+import CSystemShims
 import FleetProtocol
 import FleetSupport
 import HTTPTypes
@@ -203,8 +204,14 @@ public final class GatewayService: Service, Sendable {
 
     /// The gateway's heartbeat to the registry (every second).
     private func beat() async {
+        var trim = MemoryTrim()
         while !Task.isCancelled {
-            events.trySend(.gatewayHeartbeat(.init(gatewayId: settings.gatewayId, sessions: sessions.count, httpURL: nil)))
+            let count = sessions.count
+            events.trySend(.gatewayHeartbeat(.init(gatewayId: settings.gatewayId, sessions: count, httpURL: nil)))
+            if trim.shouldTrim(sessions: count) {
+                let returned = fleet_malloc_trim()
+                logger.info("sessions fell; freed memory returned to the system", metadata: ["sessions": "\(count)", "trimmed": "\(returned == 1)"])
+            }
             do { try await Task.sleep(for: .seconds(1)) } catch { return }
         }
     }
