@@ -41,17 +41,13 @@ final class EventFeed: Sendable {
                 case .agent(let record, let seq):
                     let previous = state.lastState.updateValue(record.state, forKey: record.id)
                     let type = previous == record.state ? "agent.metrics" : "agent.\(record.state.rawValue)"
-                    event = (try? FleetJSON.encodeString(record)).map { FleetEvent(id: "\(epoch)-\(seq)", type: type, data: $0, seq: seq, epoch: epoch) }
+                    event = FleetEvent(id: "\(epoch)-\(seq)", type: type, payload: .init(.agent(record)), seq: seq, epoch: epoch)
                 case .alert(let alert, let seq):
-                    event = (try? FleetJSON.encodeString(alert)).map {
-                        FleetEvent(id: "\(epoch)-\(seq)", type: "alert.\(alert.state.rawValue)", data: $0, seq: seq, epoch: epoch)
-                    }
+                    event = FleetEvent(id: "\(epoch)-\(seq)", type: "alert.\(alert.state.rawValue)", payload: .init(.alert(alert)), seq: seq, epoch: epoch)
                 case .request(let record, let seq):
                     let previous = state.lastRequestState.updateValue(record.state, forKey: record.id)
                     guard previous != record.state else { continue }
-                    event = (try? FleetJSON.encodeString(record)).map {
-                        FleetEvent(id: "\(epoch)-\(seq)", type: "request.\(record.state.rawValue)", data: $0, seq: seq, epoch: epoch)
-                    }
+                    event = FleetEvent(id: "\(epoch)-\(seq)", type: "request.\(record.state.rawValue)", payload: .init(.request(record)), seq: seq, epoch: epoch)
                 }
                 guard let event else { continue }
                 append(event, to: &state)

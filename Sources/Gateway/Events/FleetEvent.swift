@@ -1,3 +1,6 @@
+import FleetProtocol
+import Synchronization
+
 /// One event on `GET /api/v1/events` (SSE): a fact about the fleet, in the registry's order.
 struct FleetEvent: Sendable, Equatable {
     /// `<epoch>-<seq>`: the registry run and its update sequence; what a client sends back as
@@ -6,13 +9,63 @@ struct FleetEvent: Sendable, Equatable {
     /// `agent.online`, `agent.disconnected`, `agent.offline`, `agent.metrics`,
     /// `request.pending`, `request.dispatched`, `request.completed`, `request.failed`, `reset`.
     var type: String
-    /// The JSON payload (the record as the API returns it).
-    var data: String
+    var payload: Payload
     var seq: UInt64
     var epoch: String
+
+    init(id: String, type: String, payload: Payload, seq: UInt64, epoch: String) {
+        self.id = id
+        self.type = type
+        self.payload = payload
+        self.seq = seq
+        self.epoch = epoch
+    }
+
+    init(id: String, type: String, data: String, seq: UInt64, epoch: String) {
+        self.init(id: id, type: type, payload: Payload(.text(data)), seq: seq, epoch: epoch)
+    }
+
+    /// The JSON payload (the record as the API returns it).
+    var data: String { payload.json }
 
     /// The SSE wire form.
     var frame: String {
         "id: \(id)\nevent: \(type)\ndata: \(data)\n\n"
+    }
+
+    static func == (a: FleetEvent, b: FleetEvent) -> Bool {
+        a.id == b.id && a.type == b.type && a.data == b.data
+    }
+
+    /// The record an event carries, encoded to JSON the first time a subscriber needs it and
+    /// kept. Every replica change becomes an event (the ring serves resumes), but most are
+    /// never read when nobody is subscribed: encoding them eagerly was one whole JSON pass
+    /// per heartbeat per gateway (perf, bench/RESULTS.md). The record shares its storage with
+    /// the replica's copy, so the ring costs less than the strings it used to hold.
+    final class Payload: Sendable {
+        enum Source: Sendable {
+            case text(String)
+            case agent(AgentRecord)
+            case request(RequestRecord)
+            case alert(AlertRecord)
+        }
+
+        private let source: Source
+        private let cache = Mutex<String?>(nil)
+
+        init(_ source: Source) { self.source = source }
+
+        var json: String {
+            if let cached = cache.withLock({ $0 }) { return cached }
+            let encoded: String
+            switch source {
+            case .text(let text): encoded = text
+            case .agent(let record): encoded = (try? FleetJSON.encodeString(record)) ?? "{}"
+            case .request(let record): encoded = (try? FleetJSON.encodeString(record)) ?? "{}"
+            case .alert(let record): encoded = (try? FleetJSON.encodeString(record)) ?? "{}"
+            }
+            cache.withLock { $0 = encoded }
+            return encoded
+        }
     }
 }
