@@ -52,6 +52,8 @@ struct AuthTests {
         #expect(scope == 403)
         #expect(try JSONDecoder().decode(APIErrorBody.self, from: scopeBody).error.code == "forbidden")
         #expect(try await HTTP.get("\(master.http)/api/v1/agents/x", token: "guess").status == 401)
+        // The token is taken from the Authorization header only, never from a URL (URLs are logged).
+        #expect(try await HTTP.get("\(master.http)/api/v1/events?token=\(cluster.adminToken)").status == 401)
         #expect(try await HTTP.get("\(master.http)/healthz").status == 200)
         #expect(try await HTTP.get("\(master.http)/readyz").status == 200)
         await cluster.shutdown()

@@ -6,8 +6,9 @@ import NIOCore
 
 /// `GET /api/v1/events`: server-sent events with an `id:` per event; a client resumes with
 /// `Last-Event-ID` (header, or `?lastEventId=` for EventSource-less clients) and misses
-/// nothing that is still in the gateway's ring. The admin token may come as `?token=`,
-/// since browsers' EventSource cannot set headers.
+/// nothing that is still in the gateway's ring. The admin token comes in the Authorization
+/// header only: a token in a URL ends up in access logs and browser history. Browsers read the
+/// stream with `fetch()` (the dashboard does), which can send the header; EventSource cannot.
 struct EventRoutes {
     let feed: EventFeed
     let tokens: GatewayTokens
@@ -19,11 +20,7 @@ struct EventRoutes {
     }
 
     func stream(_ request: Request) throws -> Response {
-        var headers = request.headers
-        if headers[.authorization] == nil, let token = request.uri.queryParameters["token"] {
-            headers[.authorization] = "Bearer \(token)"
-        }
-        switch tokens.check(headers, for: .admin) {
+        switch tokens.check(request.headers, for: .admin) {
         case .allowed: break
         case .unauthenticated(let message): throw APIError(status: .unauthorized, code: "unauthorized", message: message)
         case .forbidden(let message): throw APIError(status: .forbidden, code: "forbidden", message: message)
