@@ -4,6 +4,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Testing
+import Topology
 
 /// A master (split or all-in-one) plus agents, as real processes on loopback, each on a
 /// port it picked itself (reported through `--ready-file`). Everything is stopped by
@@ -17,21 +18,8 @@ final class Cluster: @unchecked Sendable {
     let adminToken = "admin-" + UUID().uuidString
     var tokenArguments: [String] { ["--set", "auth.agent_token=\(agentToken)", "--set", "auth.admin_token=\(adminToken)"] }
 
-    struct Ready: Decodable {
-        struct Bus: Decodable {
-            var events: String
-            var updates: String
-            var snapshot: String
-            var jobs_in: String
-            var jobs_out: String
-            var blobs: String
-        }
-        var role: String
-        var http: String?
-        var gatewayId: String?
-        var bus: Bus?
-        var metrics: String?
-    }
+    /// What a role writes to its `--ready-file` (the bench's topology runner reads the same).
+    typealias Ready = RoleProcess.Ready
 
     struct Gateway {
         var process: FleetProcess
@@ -125,12 +113,7 @@ final class Cluster: @unchecked Sendable {
         return try FleetJSON.decoder().decode(RequestRecord.self, from: body)
     }
 
-    static func busArguments(_ bus: Ready.Bus) -> [String] {
-        [
-            "--set", "bus.events=\(bus.events)", "--set", "bus.updates=\(bus.updates)", "--set", "bus.snapshot=\(bus.snapshot)",
-            "--set", "bus.jobs_in=\(bus.jobs_in)", "--set", "bus.jobs_out=\(bus.jobs_out)", "--set", "bus.blobs=\(bus.blobs)",
-        ]
-    }
+    static func busArguments(_ bus: Ready.Bus) -> [String] { Topology.busArguments(bus) }
 
     func startGateway(_ name: String, bus: Ready.Bus, port: Int = 0) async throws -> Gateway {
         let file = "\(name)-\(UUID().uuidString.prefix(4)).json"

@@ -111,7 +111,8 @@ public final class Topology: @unchecked Sendable {
         lab = nil
     }
 
-    static func busArguments(_ bus: RoleProcess.Ready.Bus) -> [String] {
+    /// `--set bus.*=` arguments that point a gateway or worker at a registry's bus.
+    public static func busArguments(_ bus: RoleProcess.Ready.Bus) -> [String] {
         [
             "--set", "bus.events=\(bus.events)", "--set", "bus.updates=\(bus.updates)", "--set", "bus.snapshot=\(bus.snapshot)",
             "--set", "bus.jobs_in=\(bus.jobs_in)", "--set", "bus.jobs_out=\(bus.jobs_out)", "--set", "bus.blobs=\(bus.blobs)",
