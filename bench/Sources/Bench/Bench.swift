@@ -133,7 +133,3 @@ let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
 #else
 let RLIMIT_NOFILE_VALUE = RLIMIT_NOFILE
 #endif
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

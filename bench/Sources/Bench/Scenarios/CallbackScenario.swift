@@ -23,10 +23,7 @@ struct CallbackScenario: AsyncParsableCommand {
         try await Harness.run(harness) { context in
             let result = try await context.with(label: "callback") { topology, master in
                 let fleet = try SimulatedFleet(topology: topology, options: .init(agents: agents, heartbeatInterval: interval))
-                fleet.send("connect")
-                guard await fleet.wait(timeout: .seconds(60 + Double(agents) / 100), { $0.welcomes >= agents }) else {
-                    throw BenchError("only \(fleet.progress.welcomes) of \(agents) agents were welcomed")
-                }
+                try await fleet.connectAll()
                 let ids = agentIDs(fleet)
                 // Requests are made on every gateway in turn: in a split topology most go to a
                 // gateway other than the agent's, the path that crosses the bus.
@@ -43,7 +40,7 @@ struct CallbackScenario: AsyncParsableCommand {
                         group.addTask {
                             let sent = ContinuousClock.now
                             let (status, request) = try await master.callback(agent: agent, kind: "status", wait: 10, gateway: gateway)
-                            let micros = UInt64((ContinuousClock.now - sent).seconds * 1e6)
+                            let micros = UInt64((ContinuousClock.now - sent).inSeconds * 1e6)
                             record.withLock { record in
                                 _ = record.latencies.record(micros)
                                 if status != 200 || request?.state != .completed { record.failed += 1 }
@@ -79,7 +76,7 @@ struct CallbackScenario: AsyncParsableCommand {
                             group.addTask { _ = try await master.callback(agent: ids[index], kind: "status", wait: nil, gateway: topology.gateways[index % topology.gateways.count]) }
                         }
                     }
-                    let posted = (ContinuousClock.now - fanStart).seconds
+                    let posted = (ContinuousClock.now - fanStart).inSeconds
                     while try await master.requestsFinished(kind: "status") - before < ids.count {
                         guard ContinuousClock.now - fanStart < .seconds(120) else {
                             let done = try await master.requestsFinished(kind: "status") - before
@@ -88,7 +85,7 @@ struct CallbackScenario: AsyncParsableCommand {
                         }
                         try await Task.sleep(for: .milliseconds(20))
                     }
-                    let allIn = (ContinuousClock.now - fanStart).seconds
+                    let allIn = (ContinuousClock.now - fanStart).inSeconds
                     figures.append(Figure("fan-out: all \(ids.count) requests accepted after", posted, "s"))
                     // The target is set for 10,000 agents; smaller fleets report the figure alone.
                     figures.append(agents >= 10_000

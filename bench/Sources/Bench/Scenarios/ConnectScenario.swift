@@ -1,4 +1,5 @@
 import ArgumentParser
+import FleetProtocol
 import Foundation
 
 /// `bench connect`: a connection storm of N idle agents, then all of them leave.
@@ -21,11 +22,8 @@ struct ConnectScenario: AsyncParsableCommand {
                 let idle = TopologyUsage.read(topology)
 
                 let started = ContinuousClock.now
-                fleet.send("connect")
-                guard await fleet.wait(timeout: .seconds(60 + Double(agents) / 100), { $0.welcomes >= agents }) else {
-                    throw BenchError("only \(fleet.progress.welcomes) of \(agents) agents were welcomed: \(fleet.progress)")
-                }
-                let elapsed = (ContinuousClock.now - started).seconds
+                try await fleet.connectAll()
+                let elapsed = (ContinuousClock.now - started).inSeconds
                 let afterStorm = TopologyUsage.read(topology)
                 let handshakes = try await fleet.handshakes()
                 let registryStarted = ContinuousClock.now

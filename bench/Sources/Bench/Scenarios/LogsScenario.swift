@@ -1,4 +1,5 @@
 import ArgumentParser
+import FleetProtocol
 import Foundation
 import Topology
 
@@ -22,10 +23,7 @@ struct LogsScenario: AsyncParsableCommand {
                 let layout = Topology.Layout.split(gateways: max(1, harness.gateways), workers: workers)
                 let result = try await context.with(label: "logs", layout: layout) { topology, master in
                     let fleet = try SimulatedFleet(topology: topology, options: .init(agents: agents, heartbeatInterval: 60))
-                    fleet.send("connect")
-                    guard await fleet.wait(timeout: .seconds(60), { $0.welcomes >= agents }) else {
-                        throw BenchError("only \(fleet.progress.welcomes) of \(agents) agents were welcomed")
-                    }
+                    try await fleet.connectAll()
                     let ids = agentIDs(fleet)
                     let bytes = size << 20
                     let peaks = PeakSampler()
@@ -53,7 +51,7 @@ struct LogsScenario: AsyncParsableCommand {
                         guard ContinuousClock.now - started < .seconds(600) else { throw BenchError("logs: uploads did not finish in 600 s") }
                         try await Task.sleep(for: .milliseconds(20))
                     }
-                    let elapsed = (ContinuousClock.now - started).seconds
+                    let elapsed = (ContinuousClock.now - started).inSeconds
                     let peak = await peaks.stop()
                     await fleet.quit()
                     var figures = [

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FleetProtocol
 import Foundation
 
 /// `bench reconnect`: restart a gateway (all-in-one: the whole master) under N agents.
@@ -19,14 +20,11 @@ struct ReconnectScenario: AsyncParsableCommand {
                 let fleet = try SimulatedFleet(topology: topology, options: .init(
                     agents: agents, heartbeatInterval: 30, backoffBase: backoffBase, backoffCap: backoffCap
                 ))
-                fleet.send("connect")
-                guard await fleet.wait(timeout: .seconds(60 + Double(agents) / 100), { $0.welcomes >= agents }) else {
-                    throw BenchError("only \(fleet.progress.welcomes) of \(agents) agents were welcomed")
-                }
+                try await fleet.connectAll()
                 let lostBefore = fleet.progress.sessionsLost
             let started = ContinuousClock.now
             try await topology.restartGateway(0)
-            let restarted = (ContinuousClock.now - started).seconds
+            let restarted = (ContinuousClock.now - started).inSeconds
             // Back = the losses have been seen (progress arrives every 200 ms) and every agent
             // has a session again (the agents' view); then the registry counts every agent
             // online again (the operators' view).
@@ -34,12 +32,12 @@ struct ReconnectScenario: AsyncParsableCommand {
                   await fleet.wait(timeout: .seconds(120), { $0.online >= agents }) else {
                 throw BenchError("agents not back after 120 s: \(fleet.progress)")
             }
-            let agentsBack = (ContinuousClock.now - started).seconds
+            let agentsBack = (ContinuousClock.now - started).inSeconds
                 while try await master.agentsOnline() < agents {
                     guard ContinuousClock.now - started < .seconds(120) else { throw BenchError("registry never showed all online again") }
                     try await Task.sleep(for: .milliseconds(50))
                 }
-                let registryBack = (ContinuousClock.now - started).seconds
+                let registryBack = (ContinuousClock.now - started).inSeconds
             let lost = fleet.progress.sessionsLost - lostBefore
                 await fleet.quit()
                 return ScenarioResult(

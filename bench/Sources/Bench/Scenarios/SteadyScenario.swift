@@ -1,4 +1,5 @@
 import ArgumentParser
+import FleetProtocol
 import Foundation
 import Topology
 
@@ -43,10 +44,7 @@ struct SteadyScenario: AsyncParsableCommand {
         let fleet = try SimulatedFleet(topology: topology, options: .init(agents: size, heartbeatInterval: interval))
         try await Task.sleep(for: .seconds(2))
         let idle = TopologyUsage.read(topology)
-        fleet.send("connect")
-        guard await fleet.wait(timeout: .seconds(60 + Double(size) / 100), { $0.welcomes >= size }) else {
-            throw BenchError("only \(fleet.progress.welcomes) of \(size) agents were welcomed: \(fleet.progress)")
-        }
+        try await fleet.connectAll()
         // One full interval so every agent is beating, then the window.
         try await Task.sleep(for: .seconds(interval + 1))
         let startUsage = TopologyUsage.read(topology)
@@ -57,7 +55,7 @@ struct SteadyScenario: AsyncParsableCommand {
         let endUsage = TopologyUsage.read(topology)
         let endSent = fleet.progress.heartbeats
         let endApplied = try await master.heartbeatsApplied()
-        let window = (ContinuousClock.now - started).seconds
+        let window = (ContinuousClock.now - started).inSeconds
 
         // Drops: stop every agent, let the bus drain, and compare everything ever sent with
         // everything the registry applied.

@@ -57,6 +57,15 @@ final class SimulatedFleet: Sendable {
         return condition(progress)
     }
 
+    /// Starts every agent's connection (a bounded storm) and waits until all have been
+    /// welcomed: a minute plus a second per 100 agents, or it throws with the fleet's figures.
+    func connectAll() async throws {
+        send("connect")
+        guard await wait(timeout: .seconds(60 + Double(count) / 100), { $0.welcomes >= count }) else {
+            throw BenchError("only \(progress.welcomes) of \(count) agents were welcomed: \(progress)")
+        }
+    }
+
     /// Every process's handshake histogram since the last call, merged.
     func handshakes() async throws -> Histogram<UInt64> {
         var merged = Histogram<UInt64>(highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three)
