@@ -8,6 +8,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import FleetSupport
 import FleetProtocol
 
 /// The agent's stable id: created once, stored in `<state_dir>/agent-id`, reused for ever.
