@@ -6,6 +6,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
+import Metrics
 import NIOCore
 import ServiceLifecycle
 import ZeroMQ
@@ -20,7 +21,9 @@ public final class GatewayService: Service, Sendable {
     private let replica: CloneReplica
     private let sessions = SessionTable()
     private let shutdownSignal = ShutdownSignal()
-    private let waiters = RequestWaiters()
+    private let waiters = ReplicaWaiters<RequestRecord>()
+    private let credentialWaiters = ReplicaWaiters<AgentCredential>()
+    private let keyWaiters = ReplicaWaiters<APIKeyRecord>()
     private let feed = EventFeed()
     private let jobs: JobSender
     private let registry: RegistryClient
@@ -44,6 +47,8 @@ public final class GatewayService: Service, Sendable {
         self.registry = try RegistryClient(context: context, endpoint: settings.endpoints.snapshot, logger: logger)
         let sessions = self.sessions
         let waiters = self.waiters
+        let credentialWaiters = self.credentialWaiters
+        let keyWaiters = self.keyWaiters
         let feed = self.feed
         let gatewayId = settings.gatewayId
         self.replica = try CloneReplica(
@@ -61,54 +66,75 @@ public final class GatewayService: Service, Sendable {
                 Task {
                     for (sessionId, session) in sessions.all {
                         try? await events.send(.sessionOpened(.init(
-                            gatewayId: gatewayId, sessionId: sessionId, agent: session.agent, metrics: session.latestMetrics
+                            gatewayId: gatewayId, sessionId: sessionId, agent: session.agent, metrics: session.latestMetrics,
+                            auth: session.auth
                         )))
                     }
                 }
             },
             onChange: { changes in
-                for case .request(let record, _) in changes { waiters.notify(record) }
+                for change in changes {
+                    switch change {
+                    case .request(let record, _): waiters.notify(id: record.id, record)
+                    case .key(let key, _): keyWaiters.notify(id: key.id, key)
+                    case .credential(let credential, _):
+                        credentialWaiters.notify(id: credential.agentId, credential)
+                        if credential.isRevoked { Self.cutOff(credential, sessions: sessions, logger: logger) }
+                    default: break
+                    }
+                }
                 feed.publish(changes)
             }
         )
     }
 
     public func run() async throws {
-        let router = Router(context: BasicWebSocketRequestContext.self)
-        FleetRoutes(replica: replica, tokens: settings.tokens, events: events, registry: registry).register(on: router)
+        let router = Router(context: GatewayRequestContext.self)
+        let keys = KeyRing(bootstrap: settings.tokens, replica: replica)
+        // Every admin route: a key of at least viewer role, and an audit line for each change.
+        let api = router.group("api/v1")
+            .add(middleware: AuthMiddleware(keys: keys))
+            .add(middleware: AuditMiddleware(events: events, gatewayId: settings.gatewayId, logger: logger))
+        FleetRoutes(replica: replica, events: events, registry: registry).register(on: api)
+        RequestRoutes(replica: replica, events: events, waiters: waiters).register(on: api)
+        ContentRoutes(replica: replica, registry: registry).register(on: api)
+        EventRoutes(feed: feed, shutdown: shutdownSignal).register(on: api)
+        TokenRoutes(replica: replica, events: events, waiters: keyWaiters).register(on: api)
+        AuditRoutes(registry: registry).register(on: api)
         HealthRoutes(replica: replica, registry: registry, gatewayId: settings.gatewayId).register(on: router)
-        RequestRoutes(replica: replica, events: events, waiters: waiters, tokens: settings.tokens).register(on: router)
         CallbackIntake(
-            replica: replica, jobs: jobs, gatewayId: settings.gatewayId, maxUploadBytes: settings.maxUploadBytes, logger: logger
+            replica: replica, jobs: jobs, gatewayId: settings.gatewayId, maxUploadBytes: settings.maxUploadBytes,
+            limits: settings.limits, logger: logger
         ).register(on: router)
-        ContentRoutes(replica: replica, registry: registry, tokens: settings.tokens).register(on: router)
-        EventRoutes(feed: feed, tokens: settings.tokens, shutdown: shutdownSignal).register(on: router)
-        MetricsRoutes(replica: replica, metricsText: settings.metricsText).register(on: router)
+        MetricsRoutes(replica: replica, keys: keys, metricsText: settings.metricsText).register(on: router)
         DashboardRoutes().register(on: router)
+        let authenticator = AgentAuthenticator(keys: keys, replica: replica)
         router.ws(
             RouterPath(settings.wsPath),
-            shouldUpgrade: { request, _ in
+            shouldUpgrade: { request, context in
                 // A plain GET on the WebSocket path is a client mistake, not a session.
                 guard request.headers[.upgrade]?.lowercased() == "websocket" else {
                     throw APIError(status: .upgradeRequired, code: "upgrade_required", message: "this path takes a WebSocket upgrade")
                 }
+                // Authentication is decided here, before the upgrade, from the headers alone.
+                let decision = authenticator.decide(request.headers)
+                context.exchange.withState { $0.agentAuth = decision }
                 return .upgrade([:])
             },
             onUpgrade: { [self] inbound, outbound, context in
-                // The enrollment token. A refused upgrade can only be an empty 400 in
-                // hummingbird-websocket, so the session opens and is closed with the reason.
-                switch settings.tokens.check(context.request.headers, for: .agent) {
-                case .allowed:
-                    break
-                case .unauthenticated(let message):
-                    await AgentSession.refuse(inbound, outbound, code: FleetCloseCode.unauthorized, error: "unauthorized", message: message, logger: logger)
-                    return
-                case .forbidden(let message):
-                    await AgentSession.refuse(inbound, outbound, code: FleetCloseCode.forbidden, error: "forbidden", message: message, logger: logger)
+                let decision = context.requestContext.exchange.withState { $0.agentAuth } ?? .refused(
+                    code: FleetCloseCode.unauthorized, error: "unauthorized", message: "no authentication decision"
+                )
+                if case .refused(let code, let error, let message) = decision {
+                    // hummingbird-websocket can only answer a refused upgrade with an empty
+                    // 400, which tells an agent nothing: the socket carries the reason instead.
+                    Counter(label: "fleet_gateway_sessions_refused_total", dimensions: [("reason", error)]).increment()
+                    await AgentSession.refuse(inbound, outbound, code: code, error: error, message: message, logger: logger)
                     return
                 }
                 let session = AgentSession(
-                    settings: settings, events: events, sessions: sessions, shutdown: shutdownSignal, logger: logger
+                    settings: settings, events: events, sessions: sessions, shutdown: shutdownSignal, logger: logger,
+                    auth: decision, replica: replica, credentialWaiters: credentialWaiters
                 )
                 await session.run(inbound: inbound, outbound: outbound)
             }
@@ -124,7 +150,10 @@ public final class GatewayService: Service, Sendable {
         let appLogger = self.logger
         let app = Application(
             router: router,
-            server: .http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(ws: wsConfiguration)),
+            server: GatewayChannel.builder(
+                webSocketRouter: router, ws: wsConfiguration, idleTimeout: .init(settings.limits.idleTimeout),
+                headTimeout: .init(settings.limits.headerTimeout)
+            ),
             configuration: ApplicationConfiguration(
                 address: .hostname(settings.host, port: settings.port), serverName: "fleet-gateway"
             ),
@@ -188,6 +217,17 @@ public final class GatewayService: Service, Sendable {
                 } catch {
                     logger.warning("callback not delivered", metadata: ["request": "\(callback.frame.requestId)", "error": "\(error)"])
                 }
+            }
+        }
+    }
+
+    /// An agent whose credential was revoked loses its sessions here at once, whether or not
+    /// the registry's close command (PUB, lossy) arrives.
+    static func cutOff(_ credential: AgentCredential, sessions: SessionTable, logger: Logger) {
+        for (sessionId, session) in sessions.sessions(agentId: credential.agentId) {
+            logger.notice("closing a revoked agent's session", metadata: ["agent": "\(credential.agentId)", "session": "\(sessionId)"])
+            Task {
+                try? await session.outbound.close(.init(codeNumber: FleetCloseCode.forbidden), reason: "revoked")
             }
         }
     }

@@ -10,12 +10,13 @@ struct Master: AsyncParsableCommand {
             `master serve` runs all roles in one process (the default). `master registry`, \
             `master gateway` and `master worker` run one role each over tcp:// so they can be \
             scaled and placed separately. `master demo` starts a master and one local agent. \
-            `agents`, `status`, `logs`, `exec`, `config` and `requests` talk to a running master \
+            `agents`, `status`, `logs`, `exec`, `config`, `requests`, `tokens` and `audit` talk to a running master \
             (--url/FLEET_URL, --token/FLEET_TOKEN, --json for scripts).
             """,
         subcommands: [
             Serve.self, RegistryCommand.self, GatewayCommand.self, WorkerCommand.self, Demo.self,
             AgentsCommand.self, StatusCommand.self, LogsCommand.self, ExecCommand.self, ConfigCommand.self, RequestsCommand.self,
+            TokensCommand.self, AuditCommand.self,
         ]
     )
 }

@@ -26,13 +26,23 @@ public struct AgentTable: Sendable {
     }
 
     /// Applies an agent-session event; returns the resulting changes (zero or one).
-    public mutating func apply(_ event: BusEvent, now: Date) -> [AgentRecord] {
+    /// `credential` is the admitted session's credential (nil with authentication off): it
+    /// gives the record its tenant, and an agent not yet approved stays `pending`.
+    public mutating func apply(_ event: BusEvent, now: Date, credential: AgentCredential? = nil) -> [AgentRecord] {
         switch event {
         case .sessionOpened(let opened):
             var record = records[opened.agent.id] ?? AgentRecord(info: opened.agent, state: .online, now: now)
             record.update(from: opened.agent)
-            record.state = .online
-            record.stateReason = "connected to gateway \(opened.gatewayId)"
+            if let credential {
+                record.tenant = credential.tenant
+            }
+            if credential?.approved == false {
+                record.state = .pending
+                record.stateReason = "waiting for approval (connected to gateway \(opened.gatewayId))"
+            } else {
+                record.state = .online
+                record.stateReason = "connected to gateway \(opened.gatewayId)"
+            }
             record.gatewayId = opened.gatewayId
             record.sessionId = opened.sessionId
             record.connectedAt = now
@@ -47,7 +57,7 @@ public struct AgentTable: Sendable {
             record.lastSeen = now
             record.metrics = beat.metrics
             record.gatewayId = beat.gatewayId
-            if record.state != .online {
+            if record.state != .online && record.state.followsConnection {
                 record.state = .online
                 record.stateReason = "heartbeat resumed"
             }
@@ -57,14 +67,17 @@ public struct AgentTable: Sendable {
             guard var record = records[closed.agentId], record.sessionId == closed.sessionId else {
                 return []  // the agent already has a newer session
             }
-            record.state = .disconnected
-            record.stateReason = closed.reason
+            if record.state.followsConnection {
+                record.state = .disconnected
+                record.stateReason = closed.reason
+            }
             record.disconnectedAt = now
             record.gatewayId = nil
             record.sessionId = nil
             return [commit(record)]
 
-        case .gatewayHeartbeat, .workerHeartbeat, .requestCreated, .requestResult, .agentDelete, .samples:
+        case .gatewayHeartbeat, .workerHeartbeat, .requestCreated, .requestResult, .agentDelete, .samples,
+            .agentApprove, .agentRevoke, .keyCreated, .keyRevoked, .audit:
             return []
         }
     }
@@ -72,7 +85,9 @@ public struct AgentTable: Sendable {
     /// Agents online or disconnected whose last sign of life is older than `timeout` become
     /// `offline` (the seed's `heartbeat.timeout`, checked every `heartbeat.cleanup_interval`).
     public mutating func sweep(now: Date, timeout: TimeInterval) -> [AgentRecord] {
-        let expired = records.values.filter { $0.state != .offline && now.timeIntervalSince($0.lastSeen) > timeout }
+        let expired = records.values.filter {
+            $0.state != .offline && $0.state.followsConnection && now.timeIntervalSince($0.lastSeen) > timeout
+        }
         return expired.sorted { $0.id < $1.id }.map { stale in
             var record = stale
             record.state = .offline
@@ -85,11 +100,13 @@ public struct AgentTable: Sendable {
     /// The session id is kept: if the gateway was only cut off and comes back, the next
     /// heartbeat on that session brings the agent back `online` without a new hello.
     public mutating func gatewayLost(_ gatewayId: String, now: Date) -> [AgentRecord] {
-        let affected = records.values.filter { $0.gatewayId == gatewayId && $0.state == .online }
+        let affected = records.values.filter { $0.gatewayId == gatewayId && ($0.state == .online || $0.state == .pending) }
         return affected.sorted { $0.id < $1.id }.map { lost in
             var record = lost
-            record.state = .disconnected
-            record.stateReason = "gateway \(gatewayId) lost"
+            if record.state == .online {
+                record.state = .disconnected
+                record.stateReason = "gateway \(gatewayId) lost"
+            }
             record.disconnectedAt = now
             record.gatewayId = nil
             return commit(record)
@@ -98,12 +115,39 @@ public struct AgentTable: Sendable {
 
     /// Gateways that hold live sessions according to the table.
     public var gatewaysWithSessions: Set<String> {
-        Set(records.values.compactMap { $0.state == .online ? $0.gatewayId : nil })
+        Set(records.values.compactMap { $0.state == .online || $0.state == .pending ? $0.gatewayId : nil })
     }
 
     /// Forgets an agent; returns whether it was known.
     public mutating func remove(_ agentId: String) -> Bool {
         records.removeValue(forKey: agentId) != nil
+    }
+
+    /// An approved agent leaves `pending`: `online` if its session is live, else `disconnected`.
+    public mutating func approved(_ agentId: String, by: String, now: Date) -> AgentRecord? {
+        guard var record = records[agentId], record.state == .pending else { return nil }
+        if record.sessionId != nil && record.gatewayId != nil {
+            record.state = .online
+            record.stateReason = "approved by \(by)"
+            record.lastSeen = now
+        } else {
+            record.state = .disconnected
+            record.stateReason = "approved by \(by); not connected"
+        }
+        return commit(record)
+    }
+
+    /// A revoked agent: `revoked` for good, its session forgotten (the registry tells its
+    /// gateway to close it). Returns the record and the session that was live, if any.
+    public mutating func revoked(_ agentId: String, by: String, now: Date) -> (record: AgentRecord, session: (gatewayId: String, sessionId: String)?)? {
+        guard var record = records[agentId], record.state != .revoked else { return nil }
+        let session = record.gatewayId.flatMap { gateway in record.sessionId.map { (gateway, $0) } }
+        record.state = .revoked
+        record.stateReason = "credential revoked by \(by)"
+        record.disconnectedAt = now
+        record.gatewayId = nil
+        record.sessionId = nil
+        return (commit(record), session)
     }
 
     private mutating func commit(_ record: AgentRecord) -> AgentRecord {

@@ -9,6 +9,9 @@ struct RegistryMetrics: Sendable {
     let callbackDuration = Timer(label: "fleet_registry_callback_duration_seconds", preferredDisplayUnit: .seconds)
     let malformedEvents = Counter(label: "fleet_registry_events_malformed_total")
     let duplicateReplies = Counter(label: "fleet_registry_duplicate_replies_total")
+    /// Sessions announced by a gateway that the registry refused (wrong or revoked credential,
+    /// an id taken, an enrollment token at its cap).
+    let sessionsRefused = Counter(label: "fleet_registry_sessions_refused_total")
 
     func events(_ counts: [String: Int]) {
         for (kind, count) in counts {

@@ -5,6 +5,7 @@ import Foundation
 #endif
 import Bus
 import FleetProtocol
+import FleetSupport
 import Logging
 import Metrics
 import ServiceLifecycle
@@ -34,6 +35,9 @@ public final class RegistryService: Service, Sendable {
     private let writer: StoreWriter?
     private let startedAt = ContinuousClock.now
     private let metrics = RegistryMetrics()
+    /// Refused sessions are logged, but never more than a few lines a second: a host retrying
+    /// a revoked credential must not fill the disk.
+    private let refusals = LogLimiter(perInterval: 5, interval: .seconds(10))
     private let webhooks: WebhookSender
     /// Everything to publish, in order, from whichever task made it to the one publishing task.
     private let outbox: AsyncStream<Outgoing>
@@ -60,6 +64,8 @@ public final class RegistryService: Service, Sendable {
         case requestDeleted(String)
         case alert(AlertRecord)
         case alertDeleted(String)
+        case key(APIKeyRecord)
+        case credential(AgentCredential)
     }
 
     private struct Core {
@@ -69,6 +75,8 @@ public final class RegistryService: Service, Sendable {
         var alertEngine = AlertEngine(rules: [])
         /// Firing and recently resolved alerts (what the replicas list).
         var alerts: [String: AlertRecord] = [:]
+        /// Agents' credentials and operators' keys.
+        var access: AccessTable
         /// Sequence number of the last change (Clone rule 1), over agents and requests.
         var seq: UInt64 = 0
         let tokens: ReplyTokens
@@ -89,17 +97,19 @@ public final class RegistryService: Service, Sendable {
                 logger: logger
             )
             let alerts = try store.loadAlerts()
+            let access = AccessTable(settings: settings.access, credentials: try store.loadCredentials(), keys: try store.loadKeys())
             self.core = Mutex(Core(
                 table: AgentTable(loading: agents), requests: RequestTable(settings: settings.requests, loading: requests),
                 alertEngine: AlertEngine(rules: settings.alerts.rules, active: alerts),
-                alerts: Dictionary(alerts.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new }), tokens: tokens
+                alerts: Dictionary(alerts.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new }), access: access, tokens: tokens
             ))
             logger.info("registry store loaded", metadata: ["path": "\(path)", "agents": "\(agents.count)", "requests": "\(requests.count)"])
         } else {
             self.store = nil
             self.writer = nil
             self.core = Mutex(Core(
-                requests: RequestTable(settings: settings.requests), alertEngine: AlertEngine(rules: settings.alerts.rules), tokens: tokens
+                requests: RequestTable(settings: settings.requests), alertEngine: AlertEngine(rules: settings.alerts.rules),
+                access: AccessTable(settings: settings.access), tokens: tokens
             ))
         }
         self.events = try context.socket(.pull)
@@ -162,7 +172,8 @@ public final class RegistryService: Service, Sendable {
         core.withLock { core in
             CloneServer.State(
                 seq: core.seq, agents: Array(core.table.records.values), requests: Array(core.requests.requests.values),
-                alerts: Array(core.alerts.values)
+                alerts: Array(core.alerts.values), keys: Array(core.access.keys.values),
+                credentials: Array(core.access.credentials.values)
             )
         }
     }
@@ -180,6 +191,8 @@ public final class RegistryService: Service, Sendable {
         case .requestDeleted(let id): writer.requestDeleted(id)
         case .alert(let record): writer.alert(record)
         case .alertDeleted(let id): writer.alertDeleted(id)
+        case .key(let record): writer.key(record)
+        case .credential(let record): writer.credential(record)
         }
     }
 
@@ -192,6 +205,16 @@ public final class RegistryService: Service, Sendable {
         }
         guard let store else { return .failure(QueryError(code: "unavailable", message: "this registry keeps no history (no store)")) }
         switch kind {
+        case RegistryQuery.Audit.kind:
+            guard let query = try? FleetJSON.decode(RegistryQuery.Audit.self, from: body) else {
+                return .failure(QueryError(code: "bad_request", message: "malformed audit query"))
+            }
+            do {
+                let entries = try await store.audit(tenant: query.tenant, agentId: query.agentId, since: query.since, limit: query.limit)
+                return .success(try FleetJSON.encode(entries))
+            } catch {
+                return .failure(QueryError(code: "internal", message: "\(error)"))
+            }
         case RegistryQuery.Content.kind:
             guard let query = try? FleetJSON.decode(RegistryQuery.Content.self, from: body) else {
                 return .failure(QueryError(code: "bad_request", message: "malformed content query"))
@@ -280,6 +303,8 @@ public final class RegistryService: Service, Sendable {
         do {
             let removed = try await store.prune(olderThan: Date().addingTimeInterval(-settings.metricsRetention))
             if removed > 0 { logger.info("metrics history pruned", metadata: ["rows": "\(removed)"]) }
+            let audit = try await store.pruneAudit(olderThan: Date().addingTimeInterval(-settings.auditRetention))
+            if audit > 0 { logger.info("audit log pruned", metadata: ["rows": "\(audit)"]) }
         } catch {
             logger.error("history prune failed", metadata: ["error": "\(error)"])
         }
@@ -320,6 +345,26 @@ public final class RegistryService: Service, Sendable {
                             outboxWriter.yield(.command(gatewayId: close.gatewayId, .closeSession(close.command)))
                         }
                         switch event {
+                        case .sessionOpened(let opened):
+                            open(opened, event: event, now: now, in: &core)
+                        case .agentApprove(let action):
+                            approve(action, now: now, in: &core)
+                        case .agentRevoke(let action):
+                            revoke(action, now: now, in: &core)
+                        case .keyCreated(let key):
+                            if let created = core.access.create(key) {
+                                logger.notice("key created", metadata: ["key": "\(created.id)", "name": "\(created.name)", "role": "\(created.role.rawValue)", "tenant": "\(created.tenant ?? "*")"])
+                                commit(.key(created), in: &core)
+                            } else {
+                                logger.warning("key refused (id taken or invalid)", metadata: ["key": "\(key.id)"])
+                            }
+                        case .keyRevoked(let revoke):
+                            if let revoked = core.access.revokeKey(revoke.keyId, now: now) {
+                                logger.notice("key revoked", metadata: ["key": "\(revoked.id)", "name": "\(revoked.name)", "by": "\(revoke.by)"])
+                                commit(.key(revoked), in: &core)
+                            }
+                        case .audit(let entry):
+                            writer?.audit(entry)
                         case .requestCreated(let created):
                             create(created, now: now, in: &core)
                         case .requestResult(let result):
@@ -332,7 +377,10 @@ public final class RegistryService: Service, Sendable {
                             }
                         case .agentDelete(let delete):
                             // A connected agent would only come back at its next heartbeat.
-                            if core.table.records[delete.agentId]?.state != .online, core.table.remove(delete.agentId) {
+                            // (A revoked agent's credential stays: deleting it must not let it enroll again.)
+                            let record = core.table.records[delete.agentId]
+                            let connected = record?.state == .online || (record?.state == .pending && record?.gatewayId != nil)
+                            if !connected, core.table.remove(delete.agentId) {
                                 logger.info("agent deleted", metadata: ["agent": "\(delete.agentId)"])
                                 commit(.agentDeleted(delete.agentId), in: &core)
                             }
@@ -343,18 +391,8 @@ public final class RegistryService: Service, Sendable {
                                 commit(.agent(record), in: &core)
                             }
                             // History: every snapshot that was accepted.
-                            if let writer, let record = changed.last {
-                                switch event {
-                                case .heartbeat(let beat): writer.metrics(beat.metrics, agentId: record.id)
-                                case .sessionOpened(let opened): if let metrics = opened.metrics { writer.metrics(metrics, agentId: record.id) }
-                                default: break
-                                }
-                            }
-                            // An agent that (re)connects gets what waited for it.
-                            if case .sessionOpened(let opened) = event {
-                                for request in core.requests.pending(for: opened.agent.id) {
-                                    dispatch(request.id, now: now, in: &core)
-                                }
+                            if let writer, let record = changed.last, case .heartbeat(let beat) = event {
+                                writer.metrics(beat.metrics, agentId: record.id)
                             }
                         }
                     }
@@ -377,6 +415,8 @@ public final class RegistryService: Service, Sendable {
                     case .requestDeleted(let id): try await clone.publishDelete(seq: seq, topic: BusTopic.requestPrefix + id)
                     case .alert(let record): try await clone.publish(seq: seq, alert: record)
                     case .alertDeleted(let id): try await clone.publishDelete(seq: seq, topic: BusTopic.alertPrefix + id)
+                    case .key(let record): try await clone.publish(seq: seq, key: record)
+                    case .credential(let record): try await clone.publish(seq: seq, credential: record)
                     }
                 case .command(let gatewayId, let command):
                     try await clone.publishCommand(command, to: gatewayId)
@@ -395,6 +435,12 @@ public final class RegistryService: Service, Sendable {
     /// close was lost on the way (PUB is lossy), so it is sent again.
     static func supersededSession(by event: BusEvent, in table: AgentTable) -> (gatewayId: String, command: GatewayCommand.CloseSession)? {
         switch event {
+        case .heartbeat(let beat) where table.records[beat.agentId]?.state == .revoked:
+            // A revoked agent's session that is still up: its close was lost on the way.
+            return (beat.gatewayId, .init(
+                sessionId: beat.sessionId, agentId: beat.agentId, code: FleetCloseCode.forbidden,
+                reason: "revoked: agent \(beat.agentId)'s credential was revoked"
+            ))
         case .sessionOpened(let opened):
             guard let record = table.records[opened.agent.id], record.state == .online,
                 let oldSession = record.sessionId, let oldGateway = record.gatewayId, oldSession != opened.sessionId
@@ -416,17 +462,98 @@ public final class RegistryService: Service, Sendable {
         }
     }
 
+    // MARK: Sessions and credentials
+
+    /// A session a gateway announces: admitted (its credential matches, or this session
+    /// enrolls the agent) or refused and closed, before it changes any state.
+    private func open(_ opened: BusEvent.SessionOpened, event: BusEvent, now: Date, in core: inout Core) {
+        let credential: AgentCredential?
+        switch core.access.admit(opened, now: now) {
+        case .open:
+            credential = nil
+        case .admitted(let admitted, let issued):
+            credential = admitted
+            if issued {
+                logger.notice("agent enrolled", metadata: [
+                    "agent": "\(opened.agent.id)", "tenant": "\(admitted.tenant)", "token": "\(admitted.enrolledWith)",
+                    "approved": "\(admitted.approved)",
+                ])
+                commit(.credential(admitted), in: &core)
+            }
+        case .refused(let reason):
+            metrics.sessionsRefused.increment()
+            refusals.log(logger, "agent session refused", metadata: ["agent": "\(opened.agent.id)", "gateway": "\(opened.gatewayId)", "reason": "\(reason)"])
+            outboxWriter.yield(.command(gatewayId: opened.gatewayId, .closeSession(.init(
+                sessionId: opened.sessionId, agentId: opened.agent.id, code: FleetCloseCode.forbidden, reason: "refused: \(reason)"
+            ))))
+            return
+        }
+        for record in core.table.apply(event, now: now, credential: credential) {
+            logTransition(record, cause: event)
+            commit(.agent(record), in: &core)
+        }
+        if let writer, let metrics = opened.metrics { writer.metrics(metrics, agentId: opened.agent.id) }
+        // An agent that (re)connects gets what waited for it.
+        for request in core.requests.pending(for: opened.agent.id) {
+            dispatch(request.id, now: now, in: &core)
+        }
+    }
+
+    private func approve(_ action: BusEvent.AgentAction, now: Date, in core: inout Core) {
+        guard let credential = core.access.approve(action.agentId, by: action.by) else { return }
+        logger.notice("agent approved", metadata: ["agent": "\(action.agentId)", "by": "\(action.by)"])
+        commit(.credential(credential), in: &core)
+        if let record = core.table.approved(action.agentId, by: action.by, now: now) {
+            commit(.agent(record), in: &core)
+        }
+        for request in core.requests.pending(for: action.agentId) {
+            dispatch(request.id, now: now, in: &core)
+        }
+    }
+
+    /// Revokes an agent's credential: the record becomes `revoked`, its live session is told
+    /// to close (4403; repeated if it is heard from again, see `supersededSession`), and what
+    /// waited for it fails. Every gateway also closes the agent's sessions as soon as its
+    /// replica sees the revoked credential, so a lost command cannot keep it connected.
+    private func revoke(_ action: BusEvent.AgentAction, now: Date, in core: inout Core) {
+        guard let credential = core.access.revoke(action.agentId, by: action.by, now: now) else { return }
+        logger.notice("agent revoked", metadata: ["agent": "\(action.agentId)", "by": "\(action.by)"])
+        commit(.credential(credential), in: &core)
+        if let (record, session) = core.table.revoked(action.agentId, by: action.by, now: now) {
+            commit(.agent(record), in: &core)
+            if let session {
+                outboxWriter.yield(.command(gatewayId: session.gatewayId, .closeSession(.init(
+                    sessionId: session.sessionId, agentId: action.agentId, code: FleetCloseCode.forbidden,
+                    reason: "revoked by \(action.by)"
+                ))))
+            }
+        }
+        for request in core.requests.requests.values where request.agentId == action.agentId && !request.state.isFinal {
+            if let failed = core.requests.fail(request.id, reason: "agent \(action.agentId) was revoked", now: now) {
+                commit(.request(failed), in: &core)
+            }
+        }
+    }
+
     // MARK: Requests (DESIGN.md section 3)
 
     private func create(_ created: BusEvent.RequestCreated, now: Date, in core: inout Core) {
         let token = core.tokens.token(requestId: created.requestId, agentId: created.agentId)
         guard var record = core.requests.create(created, now: now) else { return }  // a repeated create
         record.replyTokenSHA256 = ReplyTokens.digest(of: token)
+        let agent = core.table.records[created.agentId]
+        record.tenant = agent?.tenantName
         core.requests.replace(record)
         commit(.request(record), in: &core)
         logger.info("request created", metadata: ["request": "\(record.id)", "agent": "\(record.agentId)", "kind": "\(record.kind.rawValue)"])
-        guard core.table.records[created.agentId] != nil else {
-            if let failed = core.requests.fail(created.requestId, reason: "unknown agent \(created.agentId)", now: now) {
+        let refusal: String? = switch agent?.state {
+        case nil: "unknown agent \(created.agentId)"
+        case .revoked: "agent \(created.agentId) was revoked"
+        case .pending: "agent \(created.agentId) is waiting for approval"
+        default: nil
+        }
+        if let refusal {
+            if let failed = core.requests.fail(created.requestId, reason: refusal, now: now) {
                 commit(.request(failed), in: &core)
             }
             return
@@ -492,7 +619,10 @@ public final class RegistryService: Service, Sendable {
     private func evaluateAlerts() {
         let now = Date()
         let changed = core.withLock { core -> [AlertRecord] in
-            let changes = core.alertEngine.evaluate(Array(core.table.records.values), now: now)
+            var changes = core.alertEngine.evaluate(Array(core.table.records.values), now: now)
+            for index in changes.indices {
+                changes[index].tenant = core.table.records[changes[index].agentId]?.tenantName ?? core.alerts[changes[index].id]?.tenant
+            }
             for alert in changes {
                 core.alerts[alert.id] = alert
                 commit(.alert(alert), in: &core)

@@ -29,13 +29,20 @@ public struct RegistrySettings: Sendable {
     public var replySecret: [UInt8]?
     /// Alert rules and where notifications go (`alerts.*`).
     public var alerts: AlertSettings
+    /// Authentication of agent sessions: on/off, approval mode, the bootstrap token's cap (`auth.*`).
+    public var access: AccessTable.Settings
+    /// How long audit lines are kept (`audit.retention`, default 90 days).
+    public var auditRetention: TimeInterval
 
     public init(
         endpoints: BusEndpoints, heartbeatTimeout: Duration = .seconds(600), cleanupInterval: Duration = .seconds(300),
         peerTimeout: Duration = .seconds(5), hugzInterval: Duration = .seconds(1),
         requests: RequestTable.Settings = .init(), storePath: String? = nil, metricsRetention: TimeInterval = 7 * 86_400,
-        replySecret: [UInt8]? = nil, alerts: AlertSettings = AlertSettings()
+        replySecret: [UInt8]? = nil, alerts: AlertSettings = AlertSettings(),
+        access: AccessTable.Settings = .init(), auditRetention: TimeInterval = 90 * 86_400
     ) {
+        self.access = access
+        self.auditRetention = auditRetention
         self.alerts = alerts
         self.requests = requests
         self.storePath = storePath

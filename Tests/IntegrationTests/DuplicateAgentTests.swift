@@ -22,7 +22,9 @@ struct DuplicateAgentTests {
         #expect(ready, "\(cluster.logs())")
         guard ready else { return }
 
-        let (clone, cloneID) = try await cluster.startAgent("clone", urls: [gatewayB.ws], id: id)
+        // A whole clone: the id and the agent's own credential (the enrollment token alone
+        // cannot claim an enrolled id; AgentCredentialTests proves that).
+        let (clone, cloneID) = try await cluster.startAgent("clone", urls: [gatewayB.ws], id: id, copyingCredentialFrom: "original")
         #expect(cloneID == id)
 
         // The record moves to the clone's gateway; the original hears why it was closed.

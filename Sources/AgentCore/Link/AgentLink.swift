@@ -41,6 +41,9 @@ public final class AgentLink: Sendable {
 
     private let runtime: RuntimeSettings
     private let buffer: OfflineBuffer?
+    private let credential: AgentCredentialFile
+    /// The credential issued in this run, in case the file could not be written.
+    private let issued = Mutex<String?>(nil)
 
     public init(
         config: AgentConfig, info: AgentInfo, sampler: MetricsSampler, runtime: RuntimeSettings, buffer: OfflineBuffer?,
@@ -52,6 +55,7 @@ public final class AgentLink: Sendable {
         self.runtime = runtime
         self.buffer = buffer
         self.logger = logger
+        self.credential = AgentCredentialFile(stateDir: config.resolvedStateDir)
         self.callbacks = CallbackHandler(config: config, sampler: sampler, runtime: runtime, logger: logger, restart: restart)
     }
 
@@ -140,8 +144,10 @@ public final class AgentLink: Sendable {
                 delay = Double.random(in: (ceiling / 2)...ceiling)
             case .refused(let code, let reason):
                 logger.error(
-                    "the master refused this agent's token; check master.token",
-                    metadata: ["code": "\(code)", "reason": "\(reason)"]
+                    code == FleetCloseCode.unauthorized
+                        ? "the master refused this agent's token; check master.token"
+                        : "the master refused this agent's token or credential (revoked, or the id is enrolled with another credential)",
+                    metadata: ["code": "\(code)", "reason": "\(reason)", "credential": "\(credential.path)"]
                 )
                 // Retrying soon cannot help until someone fixes the token: wait long.
                 failures += 1
@@ -163,8 +169,14 @@ public final class AgentLink: Sendable {
 
     private func connect(_ url: String) async -> Outcome {
         state.withLock { $0.welcomed = false }
+        // Who the agent is, and its own credential once it has one; the enrollment token only
+        // before that (or beside it, so a master that lost its records can enroll it again).
         var headers = HTTPFields()
-        if !config.master.token.isEmpty {
+        headers[HTTPField.Name("X-Fleet-Agent-Id")!] = info.id
+        if let secret = issued.withLock({ $0 }) ?? credential.load() {
+            headers[.authorization] = "Bearer \(secret)"
+            if !config.master.token.isEmpty { headers[HTTPField.Name("X-Fleet-Enrollment-Token")!] = config.master.token }
+        } else if !config.master.token.isEmpty {
             headers[.authorization] = "Bearer \(config.master.token)"
         }
         let configuration = WebSocketClientConfiguration(
@@ -242,6 +254,19 @@ public final class AgentLink: Sendable {
         do {
             switch try FleetJSON.decode(MasterMessage.self, from: text) {
             case .welcome(let welcome):
+                if let secret = welcome.credential {
+                    // Kept before anything else: from the next session on, it is the only way in.
+                    issued.withLock { $0 = secret }
+                    do {
+                        try credential.store(secret)
+                        logger.notice("enrolled: own credential stored", metadata: ["path": "\(credential.path)"])
+                    } catch {
+                        logger.critical("enrolled, but the credential cannot be stored; this agent will be refused after its next reconnect", metadata: ["error": "\(error)"])
+                    }
+                }
+                if welcome.pendingApproval == true {
+                    logger.warning("connected, waiting for approval (master agents approve \(info.id))")
+                }
                 state.withLock { $0.welcomed = true }
                 logger.info("connected", metadata: ["gateway": "\(welcome.gatewayId)", "session": "\(welcome.sessionId)"])
                 Task { await self.replayBuffer() }

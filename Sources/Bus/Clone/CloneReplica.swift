@@ -44,6 +44,10 @@ public final class CloneReplica: Sendable {
         case agent(AgentRecord, seq: UInt64)
         case request(RequestRecord, seq: UInt64)
         case alert(AlertRecord, seq: UInt64)
+        /// An API key or enrollment token was created or revoked.
+        case key(APIKeyRecord, seq: UInt64)
+        /// An agent's credential was issued, approved or revoked.
+        case credential(AgentCredential, seq: UInt64)
         /// A snapshot replaced the whole state (first sync, a gap, a registry restart): a
         /// follower that keeps its own view should start again from the replica.
         case resynced(epoch: String, seq: UInt64)
@@ -59,6 +63,10 @@ public final class CloneReplica: Sendable {
         var records: [String: AgentRecord] = [:]
         var requests: [String: RequestRecord] = [:]
         var alerts: [String: AlertRecord] = [:]
+        var keys: [String: APIKeyRecord] = [:]
+        /// Key id by secret digest: how a presented bearer key is found.
+        var keysByDigest: [String: String] = [:]
+        var credentials: [String: AgentCredential] = [:]
         var seq: UInt64 = 0
         var epoch: String?
         var phase: Phase = .idle
@@ -102,6 +110,8 @@ public final class CloneReplica: Sendable {
         try subscriber.subscribe(BusTopic.agentPrefix)
         try subscriber.subscribe(BusTopic.requestPrefix)
         try subscriber.subscribe(BusTopic.alertPrefix)
+        try subscriber.subscribe(BusTopic.keyPrefix)
+        try subscriber.subscribe(BusTopic.credentialPrefix)
         try subscriber.subscribe(BusTopic.hugz)
         for topic in extraSubscriptions { try subscriber.subscribe(topic) }
         try subscriber.connect(updates)
@@ -131,6 +141,24 @@ public final class CloneReplica: Sendable {
     /// Firing and recently resolved alerts, newest first.
     public func alerts() -> [AlertRecord] {
         state.withLock { Array($0.alerts.values) }.sorted { $0.firedAt > $1.firedAt }
+    }
+
+    /// The key whose secret has this SHA-256 (hex), revoked or not.
+    public func key(digest: String) -> APIKeyRecord? {
+        state.withLock { state in state.keysByDigest[digest].flatMap { state.keys[$0] } }
+    }
+
+    public func key(id: String) -> APIKeyRecord? {
+        state.withLock { $0.keys[id] }
+    }
+
+    /// Every API key and enrollment token, ordered by creation.
+    public func keys() -> [APIKeyRecord] {
+        state.withLock { Array($0.keys.values) }.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+    }
+
+    public func credential(agentId: String) -> AgentCredential? {
+        state.withLock { $0.credentials[agentId] }
     }
 
     public var status: Status {
@@ -195,7 +223,7 @@ public final class CloneReplica: Sendable {
     /// Applies or buffers one update; returns a reason when a resync is needed.
     static func isStateTopic(_ topic: String) -> Bool {
         topic.hasPrefix(BusTopic.agentPrefix) || topic.hasPrefix(BusTopic.requestPrefix) || topic.hasPrefix(BusTopic.alertPrefix)
-            || topic == BusTopic.hugz
+            || topic.hasPrefix(BusTopic.keyPrefix) || topic.hasPrefix(BusTopic.credentialPrefix) || topic == BusTopic.hugz
     }
 
     private func receive(header: UpdateHeader, topic: String, body: [UInt8], state: inout State, changes: inout [Change]) -> String? {
@@ -223,6 +251,17 @@ public final class CloneReplica: Sendable {
 
     private func apply(header: UpdateHeader, topic: String, body: [UInt8], state: inout State) -> Change? {
         state.seq = header.seq
+        if topic.hasPrefix(BusTopic.keyPrefix) {
+            guard header.op == .upsert, let key = try? FleetJSON.decode(APIKeyRecord.self, from: body) else { return nil }
+            state.keys[key.id] = key
+            state.keysByDigest[key.secretSHA256] = key.id
+            return .key(key, seq: header.seq)
+        }
+        if topic.hasPrefix(BusTopic.credentialPrefix) {
+            guard header.op == .upsert, let credential = try? FleetJSON.decode(AgentCredential.self, from: body) else { return nil }
+            state.credentials[credential.agentId] = credential
+            return .credential(credential, seq: header.seq)
+        }
         if topic.hasPrefix(BusTopic.alertPrefix) {
             let id = String(topic.dropFirst(BusTopic.alertPrefix.count))
             switch header.op {
@@ -294,6 +333,8 @@ public final class CloneReplica: Sendable {
             received.agents.append(contentsOf: chunk.agents)
             received.requests.append(contentsOf: chunk.requests)
             received.alerts.append(contentsOf: chunk.alerts)
+            received.keys.append(contentsOf: chunk.keys)
+            received.credentials.append(contentsOf: chunk.credentials)
             guard header.last else {
                 state.phase = .syncing(nonce: nonce, since: since, received: received)
                 return
@@ -302,7 +343,11 @@ public final class CloneReplica: Sendable {
             state.records = Dictionary(received.agents.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new })
             state.requests = Dictionary(received.requests.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new })
             state.alerts = Dictionary(received.alerts.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new })
+            state.keys = Dictionary(received.keys.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new })
+            state.keysByDigest = Dictionary(received.keys.map { ($0.secretSHA256, $0.id) }, uniquingKeysWith: { _, new in new })
+            state.credentials = Dictionary(received.credentials.map { ($0.agentId, $0) }, uniquingKeysWith: { _, new in new })
             changes = [.resynced(epoch: header.epoch, seq: header.seq)] + received.requests.map { .request($0, seq: header.seq) }
+                + received.credentials.map { .credential($0, seq: header.seq) }
             state.seq = header.seq
             state.epoch = header.epoch
             state.phase = .synced

@@ -61,6 +61,20 @@ public final class CloneServer: Sendable {
         ])
     }
 
+    public func publish(seq: UInt64, key: APIKeyRecord) async throws {
+        let header = UpdateHeader(seq: seq, epoch: epoch, op: .upsert)
+        try await publisher.send([
+            Array((BusTopic.keyPrefix + key.id).utf8), try FleetJSON.encode(header), try FleetJSON.encode(key),
+        ])
+    }
+
+    public func publish(seq: UInt64, credential: AgentCredential) async throws {
+        let header = UpdateHeader(seq: seq, epoch: epoch, op: .upsert)
+        try await publisher.send([
+            Array((BusTopic.credentialPrefix + credential.agentId).utf8), try FleetJSON.encode(header), try FleetJSON.encode(credential),
+        ])
+    }
+
     /// Publishes the removal of a key: `topic` is `agent.<id>` or `request.<id>`.
     public func publishDelete(seq: UInt64, topic: String) async throws {
         let header = UpdateHeader(seq: seq, epoch: epoch, op: .delete)
@@ -87,11 +101,18 @@ public final class CloneServer: Sendable {
         public var agents: [AgentRecord]
         public var requests: [RequestRecord]
         public var alerts: [AlertRecord]
-        public init(seq: UInt64, agents: [AgentRecord], requests: [RequestRecord], alerts: [AlertRecord] = []) {
+        public var keys: [APIKeyRecord]
+        public var credentials: [AgentCredential]
+        public init(
+            seq: UInt64, agents: [AgentRecord], requests: [RequestRecord], alerts: [AlertRecord] = [], keys: [APIKeyRecord] = [],
+            credentials: [AgentCredential] = []
+        ) {
             self.seq = seq
             self.agents = agents
             self.requests = requests
             self.alerts = alerts
+            self.keys = keys
+            self.credentials = credentials
         }
     }
 
@@ -156,6 +177,15 @@ public final class CloneServer: Sendable {
                 SnapshotChunk(agents: [], requests: Array(snapshot.requests[$0..<min($0 + Self.chunkSize, snapshot.requests.count)]))
             }
             if !snapshot.alerts.isEmpty { chunks.append(SnapshotChunk(agents: [], requests: [], alerts: snapshot.alerts)) }
+            chunks += stride(from: 0, to: snapshot.keys.count, by: Self.chunkSize).map {
+                SnapshotChunk(agents: [], requests: [], keys: Array(snapshot.keys[$0..<min($0 + Self.chunkSize, snapshot.keys.count)]))
+            }
+            chunks += stride(from: 0, to: snapshot.credentials.count, by: Self.chunkSize).map {
+                SnapshotChunk(
+                    agents: [], requests: [],
+                    credentials: Array(snapshot.credentials[$0..<min($0 + Self.chunkSize, snapshot.credentials.count)])
+                )
+            }
             if chunks.isEmpty { chunks = [SnapshotChunk(agents: [], requests: [])] }
             for (index, chunk) in chunks.enumerated() {
                 let header = SnapshotHeader(seq: snapshot.seq, epoch: epoch, nonce: nonce, last: index == chunks.count - 1)

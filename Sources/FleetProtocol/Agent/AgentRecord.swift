@@ -26,6 +26,12 @@ public struct AgentRecord: Codable, Sendable, Equatable {
     public var lastSeen: Date
     /// The most recent metrics snapshot.
     public var metrics: MetricsSnapshot?
+    /// The tenant the agent belongs to (its enrollment token's); set by the registry, never
+    /// by the agent. nil for records from before tenants, read as `default`.
+    public var tenant: String?
+
+    /// The tenant, with records from before tenants in `default`.
+    public var tenantName: String { tenant ?? Tenant.default }
 
     public init(info: AgentInfo, state: AgentState, now: Date) {
         self.id = info.id

@@ -60,6 +60,8 @@ public struct AlertRecord: Codable, Sendable, Equatable {
     /// The measured value when it fired (percent), for threshold rules.
     public var value: Double?
     public var message: String
+    /// The agent's tenant.
+    public var tenant: String?
 
     public init(id: String, rule: String, kind: AlertRule.Kind, agentId: String, hostname: String, state: State, firedAt: Date, value: Double?, message: String) {
         self.id = id

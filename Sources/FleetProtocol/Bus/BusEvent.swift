@@ -22,6 +22,37 @@ public enum BusEvent: Sendable, Equatable {
     case agentDelete(AgentDelete)
     /// Samples an agent took while disconnected, replayed on its live session (history only).
     case samples(SessionSamples)
+    /// An operator approved an agent waiting in approval mode (gateway).
+    case agentApprove(AgentAction)
+    /// An operator revoked an agent's credential: cut it off now and for good (gateway).
+    case agentRevoke(AgentAction)
+    /// An operator created an API key or enrollment token (gateway; the gateway made the
+    /// secret and sends only its digest).
+    case keyCreated(APIKeyRecord)
+    /// An operator revoked an API key or enrollment token (gateway).
+    case keyRevoked(KeyRevoke)
+    /// One audit log line (gateway, after each mutating admin call).
+    case audit(AuditEntry)
+
+    /// An operator's action on one agent, with the key that asked for it.
+    public struct AgentAction: Codable, Sendable, Equatable {
+        public var agentId: String
+        /// Name of the key that asked (for the record's reason and the logs).
+        public var by: String
+        public init(agentId: String, by: String) {
+            self.agentId = agentId
+            self.by = by
+        }
+    }
+
+    public struct KeyRevoke: Codable, Sendable, Equatable {
+        public var keyId: String
+        public var by: String
+        public init(keyId: String, by: String) {
+            self.keyId = keyId
+            self.by = by
+        }
+    }
 
     public struct SessionSamples: Codable, Sendable, Equatable {
         public var gatewayId: String
@@ -75,11 +106,15 @@ public enum BusEvent: Sendable, Equatable {
         public var sessionId: String
         public var agent: AgentInfo
         public var metrics: MetricsSnapshot?
-        public init(gatewayId: String, sessionId: String, agent: AgentInfo, metrics: MetricsSnapshot?) {
+        /// How the gateway authenticated the agent; nil only from before credentials (read as
+        /// `.none`, which a registry with authentication on refuses).
+        public var auth: SessionAuth?
+        public init(gatewayId: String, sessionId: String, agent: AgentInfo, metrics: MetricsSnapshot?, auth: SessionAuth? = nil) {
             self.gatewayId = gatewayId
             self.sessionId = sessionId
             self.agent = agent
             self.metrics = metrics
+            self.auth = auth
         }
     }
 
@@ -143,6 +178,11 @@ public enum BusEvent: Sendable, Equatable {
         case .requestResult: "request.result"
         case .agentDelete: "agent.delete"
         case .samples: "session.samples"
+        case .agentApprove: "agent.approve"
+        case .agentRevoke: "agent.revoke"
+        case .keyCreated: "key.created"
+        case .keyRevoked: "key.revoked"
+        case .audit: "audit.record"
         }
     }
 
@@ -158,6 +198,11 @@ public enum BusEvent: Sendable, Equatable {
         case .requestResult(let body): try FleetJSON.encode(body)
         case .agentDelete(let body): try FleetJSON.encode(body)
         case .samples(let body): try FleetJSON.encode(body)
+        case .agentApprove(let body): try FleetJSON.encode(body)
+        case .agentRevoke(let body): try FleetJSON.encode(body)
+        case .keyCreated(let body): try FleetJSON.encode(body)
+        case .keyRevoked(let body): try FleetJSON.encode(body)
+        case .audit(let body): try FleetJSON.encode(body)
         }
     }
 
@@ -174,6 +219,11 @@ public enum BusEvent: Sendable, Equatable {
             case "request.result": self = .requestResult(try FleetJSON.decode(RequestResult.self, from: body))
             case "agent.delete": self = .agentDelete(try FleetJSON.decode(AgentDelete.self, from: body))
             case "session.samples": self = .samples(try FleetJSON.decode(SessionSamples.self, from: body))
+            case "agent.approve": self = .agentApprove(try FleetJSON.decode(AgentAction.self, from: body))
+            case "agent.revoke": self = .agentRevoke(try FleetJSON.decode(AgentAction.self, from: body))
+            case "key.created": self = .keyCreated(try FleetJSON.decode(APIKeyRecord.self, from: body))
+            case "key.revoked": self = .keyRevoked(try FleetJSON.decode(KeyRevoke.self, from: body))
+            case "audit.record": self = .audit(try FleetJSON.decode(AuditEntry.self, from: body))
             default: throw ProtocolError.unknownType(kind)
             }
         } catch let error as DecodingError {

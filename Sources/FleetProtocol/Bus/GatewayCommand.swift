@@ -69,9 +69,15 @@ public enum FleetCloseCode {
     /// long before trying again, so two hosts sharing an id do not flap every second.
     public static let superseded = 4001
     /// No or wrong enrollment token (HTTP 401's meaning). The upgrade itself cannot answer
-    /// 401: the WebSocket library turns any refused upgrade into an empty 400, which tells an
-    /// agent nothing, so the session is opened, told why, and closed.
+    /// 401: the WebSocket library turns any refused upgrade into an empty 400 (or a 307),
+    /// which tells an agent nothing; so the decision is made before the upgrade, and the
+    /// session is opened only to be told why and closed.
     public static let unauthorized = 4401
-    /// A valid token of the wrong scope, e.g. the admin token (HTTP 403's meaning).
+    /// A valid token of the wrong scope (the admin token), a wrong or revoked agent
+    /// credential, or an enrollment the registry refused (HTTP 403's meaning).
     public static let forbidden = 4403
+    /// RFC 6455's "try again later": the gateway cannot decide yet (its replica is not in sync).
+    public static let tryAgainLater = 1013
+    /// RFC 6455's "policy violation": no or invalid hello.
+    public static let policyViolation = 1008
 }

@@ -24,6 +24,24 @@ public enum RegistryQuery {
 }
 
 extension RegistryQuery {
+    /// The audit log, newest first: reply is `[AuditEntry]`.
+    public struct Audit: Codable, Sendable, Equatable {
+        public static let kind = "audit"
+        /// Only this tenant's entries (nil = all: a key for every tenant).
+        public var tenant: String?
+        public var agentId: String?
+        public var since: Date?
+        public var limit: Int
+        public init(tenant: String?, agentId: String?, since: Date?, limit: Int) {
+            self.tenant = tenant
+            self.agentId = agentId
+            self.since = since
+            self.limit = limit
+        }
+    }
+}
+
+extension RegistryQuery {
     /// The bus peers the registry hears from: reply is `BusPeers`.
     public struct Peers: Codable, Sendable, Equatable {
         public static let kind = "peers"

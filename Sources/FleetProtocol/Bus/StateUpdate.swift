@@ -52,6 +52,10 @@ public enum BusTopic {
     public static let requestPrefix = "request."
     /// Prefix of alert updates: `alert.<rule>:<agentId>`.
     public static let alertPrefix = "alert."
+    /// Prefix of API key and enrollment token records (digests, never secrets): `key.<keyId>`.
+    public static let keyPrefix = "key."
+    /// Prefix of agents' credential records (digests): `cred.<agentId>`.
+    public static let credentialPrefix = "cred."
     /// The registry's periodic liveness beat.
     public static let hugz = "hugz"
     /// Commands for the gateway holding an agent's session: `gw.<gatewayId>.` — the trailing
@@ -61,14 +65,21 @@ public enum BusTopic {
     public static let snapshot = "snapshot"
 }
 
-/// The body of one snapshot chunk: some agents and some requests.
+/// The body of one snapshot chunk: some agents, requests, alerts, keys and credentials.
 public struct SnapshotChunk: Codable, Sendable, Equatable {
     public var agents: [AgentRecord]
     public var requests: [RequestRecord]
     public var alerts: [AlertRecord]
-    public init(agents: [AgentRecord], requests: [RequestRecord], alerts: [AlertRecord] = []) {
+    public var keys: [APIKeyRecord]
+    public var credentials: [AgentCredential]
+    public init(
+        agents: [AgentRecord], requests: [RequestRecord], alerts: [AlertRecord] = [], keys: [APIKeyRecord] = [],
+        credentials: [AgentCredential] = []
+    ) {
         self.agents = agents
         self.requests = requests
         self.alerts = alerts
+        self.keys = keys
+        self.credentials = credentials
     }
 }

@@ -56,6 +56,8 @@ public struct RequestRecord: Codable, Sendable, Equatable {
     /// SHA-256 (hex) of the request's reply token: enough for any gateway to check a reply,
     /// useless for forging one.
     public var replyTokenSHA256: String?
+    /// The agent's tenant when the request was made (what tenant-scoped keys filter on).
+    public var tenant: String?
 
     public init(id: String, agentId: String, kind: CallbackKind, args: JSONValue, maxAttempts: Int, createdAt: Date) {
         self.id = id

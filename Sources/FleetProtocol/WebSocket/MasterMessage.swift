@@ -29,9 +29,17 @@ public enum MasterMessage: Sendable, Equatable {
     public struct Welcome: Codable, Sendable, Equatable {
         public var sessionId: String
         public var gatewayId: String
-        public init(sessionId: String, gatewayId: String) {
+        /// Only on the session that enrolled the agent: its own secret, to keep (0600) and
+        /// present on every later session instead of the enrollment token. Never sent again.
+        public var credential: String?
+        /// True while the agent waits for approval (approval mode): it may send metrics but
+        /// gets no requests.
+        public var pendingApproval: Bool?
+        public init(sessionId: String, gatewayId: String, credential: String? = nil, pendingApproval: Bool? = nil) {
             self.sessionId = sessionId
             self.gatewayId = gatewayId
+            self.credential = credential
+            self.pendingApproval = pendingApproval
         }
     }
 

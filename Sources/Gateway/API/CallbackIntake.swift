@@ -16,27 +16,36 @@ struct CallbackIntake {
     let jobs: JobSender
     let gatewayId: String
     let maxUploadBytes: Int
+    let limits: GatewayLimits
     let logger: Logger
+    /// Replies per agent: a flood from one agent is 429, not the workers' whole capacity.
+    let buckets = BucketTable()
 
     /// Largest JSON reply accepted (status, exec output, config results).
     static let maxReplyBytes = 16 * 1_048_576
 
     struct Accepted: Codable { var accepted: Bool }
 
-    func register(on router: Router<BasicWebSocketRequestContext>) {
+    func register(on router: Router<GatewayRequestContext>) {
         router.post("api/v1/callbacks/{id}") { request, context in
-            try await self.accept(request, id: context.parameters.require("id"))
+            try await self.accept(request, id: context.parameters.require("id"), body: SlowBodyGuard(channel: context.channel, timeout: limits.readTimeout))
         }
     }
 
-    func accept(_ request: Request, id: String) async throws -> Response {
+    func accept(_ request: Request, id: String, body: SlowBodyGuard) async throws -> Response {
         let record = try authorize(request.headers, id: id)
+        guard buckets.take(record.agentId, rate: limits.callbackRate, burst: limits.callbackBurst) else {
+            throw APIError(
+                status: .tooManyRequests, code: "rate_limited",
+                message: "more than \(limits.callbackRate) replies/s from agent \(record.agentId); retry later",
+                headers: [.retryAfter: "1"]
+            )
+        }
         let isJSON = request.headers[.contentType]?.lowercased().hasPrefix("application/json") ?? false
         if record.kind == .logs && !isJSON {
-            return try await stream(request, record: record)
+            return try await stream(request, record: record, body: body)
         }
-        let buffer = try await request.body.collect(upTo: Self.maxReplyBytes)
-        let bytes = Array(buffer.readableBytesView)
+        let bytes = try await body.collect(request.body, upTo: Self.maxReplyBytes)
         do {
             _ = try FleetJSON.decode(AgentReply.self, from: bytes)
         } catch let error as DecodingError {
@@ -54,7 +63,7 @@ struct CallbackIntake {
 
     /// A file upload (`logs`): cut into chunks and pushed on as they arrive, hashing on the
     /// way. Memory stays at about one chunk plus the bus's small queues, whatever the size.
-    func stream(_ request: Request, record: RequestRecord) async throws -> Response {
+    func stream(_ request: Request, record: RequestRecord, body: SlowBodyGuard) async throws -> Response {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxUploadBytes {
             throw APIError(status: .contentTooLarge, code: "too_large", message: "upload of \(length) bytes is over the \(maxUploadBytes)-byte limit (callbacks.max_upload)")
         }
@@ -68,7 +77,9 @@ struct CallbackIntake {
             ContentChunkHeader(requestId: record.id, agentId: record.agentId, index: index, final: final, aborted: aborted, name: name)
         }
         do {
+          try await body.watch { progress in
             for try await buffer in request.body {
+                progress.tick()
                 total += UInt64(buffer.readableBytes)
                 guard total <= UInt64(maxUploadBytes) else {
                     try await jobs.send(chunk: header(final: true, aborted: true), kind: ContentChunkHeader.jobKind, bytes: [])
@@ -88,6 +99,7 @@ struct CallbackIntake {
                     }
                 }
             }
+          }
         } catch let error as APIError {
             throw error
         } catch {
@@ -115,10 +127,10 @@ struct CallbackIntake {
             throw APIError.notFound("no request with id '\(id)'")
         }
         let digest = Hex.encode(SHA256.hash(data: Array(token.utf8)))
-        guard digest == record.replyTokenSHA256 else {
+        guard GatewayTokens.constantTimeEqual(digest, record.replyTokenSHA256 ?? "") else {
             // Tokens name their request: a valid token for another one is 403, anything else 401.
             let named = String(token.prefix { $0 != "." })
-            if named != id, let other = replica.request(id: named), other.replyTokenSHA256 == digest {
+            if named != id, let other = replica.request(id: named), GatewayTokens.constantTimeEqual(other.replyTokenSHA256 ?? "", digest) {
                 throw APIError(status: .forbidden, code: "forbidden", message: "this reply token belongs to request \(named)")
             }
             throw APIError(status: .unauthorized, code: "unauthorized", message: "invalid reply token")

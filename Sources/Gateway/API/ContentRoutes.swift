@@ -10,16 +10,18 @@ import NIOCore
 struct ContentRoutes {
     let replica: CloneReplica
     let registry: RegistryClient
-    let tokens: GatewayTokens
 
-    func register(on router: Router<BasicWebSocketRequestContext>) {
-        router.group("api/v1").add(middleware: AdminAuthMiddleware(tokens: tokens)).get("requests/{id}/content") { _, context in
-            try await self.content(context.parameters.require("id"))
+    func register(on api: RouterGroup<GatewayRequestContext>) {
+        api.get("requests/{id}/content") { _, context in
+            try await self.content(context.parameters.require("id"), caller: context.caller())
         }
     }
 
-    func content(_ id: String) async throws -> Response {
-        guard let record = replica.request(id: id) else { throw APIError.notFound("no request with id '\(id)'") }
+    func content(_ id: String, caller: Principal) async throws -> Response {
+        guard let record = replica.request(id: id), caller.sees(tenant: record.tenant) else {
+            throw APIError.notFound("no request with id '\(id)'")
+        }
+        try caller.require(KeyRole.needed(for: record.kind), for: "reading what a \(record.kind.rawValue) request brought back")
         guard record.kind == .logs else { throw APIError.notFound("request \(id) is a \(record.kind.rawValue) request; only logs requests have content") }
         guard record.state == .completed, let result = record.result,
             let summary = try? FleetJSON.decode(ContentSummary.self, from: FleetJSON.encode(result))

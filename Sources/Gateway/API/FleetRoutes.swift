@@ -14,23 +14,35 @@ import HummingbirdWebSocket
 /// with the number of gateways and never touch the registry.
 struct FleetRoutes {
     let replica: CloneReplica
-    let tokens: GatewayTokens
     let events: EventSender
     let registry: RegistryClient
 
-    func register(on router: Router<BasicWebSocketRequestContext>) {
-        let api = router.group("api/v1").add(middleware: AdminAuthMiddleware(tokens: tokens))
-        api.get("agents") { request, _ in try self.list(request) }
-        api.get("agents/{id}") { _, context in try self.detail(context.parameters.require("id")) }
-        api.get("alerts") { _, _ in try JSONBody.response(["alerts": self.replica.alerts()]) }
-        api.delete("agents/{id}") { _, context in try await self.delete(context.parameters.require("id")) }
-        api.get("agents/{id}/metrics") { request, context in try await self.history(request, id: context.parameters.require("id")) }
+    func register(on api: RouterGroup<GatewayRequestContext>) {
+        api.get("agents") { request, context in try self.list(request, caller: context.caller()) }
+        api.get("agents/{id}") { _, context in try JSONBody.response(self.agent(context.parameters.require("id"), for: context.caller())) }
+        api.get("alerts") { _, context in
+            let caller = try context.caller()
+            return try JSONBody.response(["alerts": self.replica.alerts().filter { caller.sees(tenant: $0.tenant) }])
+        }
+        api.delete("agents/{id}") { _, context in try await self.delete(context.parameters.require("id"), context: context) }
+        api.get("agents/{id}/metrics") { request, context in
+            try await self.history(request, id: context.parameters.require("id"), caller: context.caller())
+        }
+        api.post("agents/{id}/approve") { _, context in try await self.approve(context.parameters.require("id"), context: context) }
+        api.post("agents/{id}/revoke") { _, context in try await self.revoke(context.parameters.require("id"), context: context) }
+    }
+
+    /// The agent if the caller's tenant holds it; 404 otherwise (another tenant's agents do
+    /// not exist for the key, not even as a 403).
+    func agent(_ id: String, for caller: Principal) throws -> AgentRecord {
+        guard let record = replica.agent(id: id), caller.sees(record) else { throw APIError.notFound("no agent with id '\(id)'") }
+        return record
     }
 
     /// `GET /api/v1/agents?state=online&label=role=db&limit=100&offset=0`
-    func list(_ request: Request) throws -> Response {
+    func list(_ request: Request, caller: Principal) throws -> Response {
         let query = request.uri.queryParameters
-        var agents = replica.agents()
+        var agents = replica.agents().filter { caller.sees($0) }
         if let state = query["state"].map(String.init) {
             guard let wanted = AgentState(rawValue: state) else {
                 throw APIError.badRequest("state must be one of \(AgentState.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -52,19 +64,18 @@ struct FleetRoutes {
         return try JSONBody.response(AgentListResponse(agents: page, total: total))
     }
 
-    /// `GET /api/v1/agents/{id}`
-    func detail(_ id: String) throws -> Response {
-        guard let record = replica.agent(id: id) else { throw APIError.notFound("no agent with id '\(id)'") }
-        return try JSONBody.response(record)
-    }
 
     /// `DELETE /api/v1/agents/{id}`: forget an agent that is not connected (202; 409 while
     /// it is online, since it would reappear at its next heartbeat, and while it restarts on
     /// a `restart` request, since it reconnects within moments). Answered once this gateway's
     /// replica has dropped the agent, so the caller's next read does not still show it.
-    func delete(_ id: String) async throws -> Response {
-        guard let record = replica.agent(id: id) else { throw APIError.notFound("no agent with id '\(id)'") }
-        guard record.state != .online else {
+    func delete(_ id: String, context: GatewayRequestContext) async throws -> Response {
+        let caller = try context.caller()
+        context.note(action: "agent.delete", agentId: id)
+        try caller.require(.admin, for: "deleting an agent")
+        let record = try agent(id, for: caller)
+        context.note(action: "agent.delete", tenant: record.tenantName)
+        guard record.state != .online, !(record.state == .pending && record.gatewayId != nil) else {
             throw APIError(status: .conflict, code: "agent_online", message: "agent '\(id)' is connected; stop it first or it comes straight back")
         }
         if isRestarting(record) {
@@ -76,6 +87,52 @@ struct FleetRoutes {
             try await Task.sleep(for: .milliseconds(10))
         }
         return try JSONBody.response(["deleting": id], status: .accepted)
+    }
+
+    /// `POST /api/v1/agents/{id}/approve` (admin): lets an agent waiting in approval mode in.
+    func approve(_ id: String, context: GatewayRequestContext) async throws -> Response {
+        let caller = try context.caller()
+        context.note(action: "agent.approve", agentId: id)
+        try caller.require(.admin, for: "approving an agent")
+        let record = try agent(id, for: caller)
+        context.note(action: "agent.approve", tenant: record.tenantName)
+        guard let credential = replica.credential(agentId: id) else {
+            throw APIError(status: .conflict, code: "not_enrolled", message: "agent '\(id)' has no credential (authentication is off?)")
+        }
+        guard !credential.isRevoked else { throw APIError(status: .conflict, code: "revoked", message: "agent '\(id)' was revoked") }
+        if !credential.approved {
+            try await events.send(.agentApprove(.init(agentId: id, by: caller.name)))
+            try await waitFor(id) { $0.approved }
+        }
+        return try JSONBody.response(["approved": id])
+    }
+
+    /// `POST /api/v1/agents/{id}/revoke` (admin): closes the agent's session now and refuses
+    /// its credential from then on. Answered once this gateway has seen the revocation (and
+    /// so has closed any session the agent has here).
+    func revoke(_ id: String, context: GatewayRequestContext) async throws -> Response {
+        let caller = try context.caller()
+        context.note(action: "agent.revoke", agentId: id)
+        try caller.require(.admin, for: "revoking an agent")
+        let record = try agent(id, for: caller)
+        context.note(action: "agent.revoke", tenant: record.tenantName)
+        guard replica.credential(agentId: id) != nil else {
+            throw APIError(status: .conflict, code: "not_enrolled", message: "agent '\(id)' has no credential to revoke (authentication is off?)")
+        }
+        try await events.send(.agentRevoke(.init(agentId: id, by: caller.name)))
+        try await waitFor(id) { $0.isRevoked }
+        return try JSONBody.response(["revoked": id])
+    }
+
+    /// Waits (up to `deleteVisibleWithin`) for this gateway's replica to show the change.
+    private func waitFor(_ agentId: String, _ done: (AgentCredential) -> Bool) async throws {
+        let deadline = ContinuousClock.now + Self.deleteVisibleWithin
+        while !(replica.credential(agentId: agentId).map(done) ?? false) {
+            guard ContinuousClock.now < deadline else {
+                throw APIError(status: .serviceUnavailable, code: "unavailable", message: "the registry did not confirm within \(Self.deleteVisibleWithin)")
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
     }
 
     /// Longest a DELETE waits for the registry's deletion to reach this gateway's replica.
@@ -97,8 +154,8 @@ struct FleetRoutes {
     }
 
     /// `GET /api/v1/agents/{id}/metrics?since=ISO8601&limit=N`: history from the registry's store.
-    func history(_ request: Request, id: String) async throws -> Response {
-        guard replica.agent(id: id) != nil else { throw APIError.notFound("no agent with id '\(id)'") }
+    func history(_ request: Request, id: String, caller: Principal) async throws -> Response {
+        _ = try agent(id, for: caller)
         let query = request.uri.queryParameters
         var since: Date?
         if let text = query["since"] {

@@ -32,7 +32,7 @@ struct HealthRoutes {
         var agents: Int
     }
 
-    func register(on router: Router<BasicWebSocketRequestContext>) {
+    func register(on router: Router<GatewayRequestContext>) {
         router.get("openapi.yaml") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: OpenAPISpec.yaml)))
         }

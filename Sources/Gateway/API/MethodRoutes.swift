@@ -10,7 +10,7 @@ enum MethodRoutes {
     /// The methods answered this way; others (extension methods) keep the router's 404.
     static let known: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options, .trace, .init("QUERY")!]
 
-    static func register(on router: Router<BasicWebSocketRequestContext>) {
+    static func register(on router: Router<GatewayRequestContext>) {
         var paths: [(path: RouterPath, methods: Set<HTTPRequest.Method>)] = []
         for route in router.routes {
             if let index = paths.firstIndex(where: { $0.path == route.path }) {

@@ -10,21 +10,26 @@ import Hummingbird
 import HummingbirdWebSocket
 import NIOCore
 
-/// Prometheus endpoints. `/metrics`: this process (roles, bus, process). `/metrics/fleet`:
-/// every agent's latest metrics from the replica, labelled by agent id and hostname, so
-/// Prometheus and Grafana can take over fleet dashboards. Open like /healthz: the figures
-/// are what an operator's monitoring scrapes, and hold no secrets.
+/// Prometheus endpoints. `/metrics`: this process (roles, bus, process), open like /healthz:
+/// counts and timings of the master itself, no agent's data. `/metrics/fleet`: every
+/// agent's latest metrics from the replica, labelled by agent id and hostname, so Prometheus
+/// and Grafana can take over fleet dashboards; it names every host and what runs on it, so it
+/// needs a key (viewer or above; Prometheus sends it with `authorization: credentials`) and
+/// shows the key's tenant only.
 struct MetricsRoutes {
     let replica: CloneReplica
+    let keys: KeyRing
     let metricsText: @Sendable () -> [UInt8]
     static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
-    func register(on router: Router<BasicWebSocketRequestContext>) {
+    func register(on router: Router<GatewayRequestContext>) {
         router.get("metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: Self.contentType], body: .init(byteBuffer: ByteBuffer(bytes: metricsText())))
         }
-        router.get("metrics/fleet") { _, _ in
-            Response(status: .ok, headers: [.contentType: Self.contentType], body: .init(byteBuffer: ByteBuffer(string: Self.fleet(replica.agents()))))
+        router.group("metrics").add(middleware: AuthMiddleware(keys: keys)).get("fleet") { _, context in
+            let caller = try context.caller()
+            let agents = replica.agents().filter { caller.sees($0) }
+            return Response(status: .ok, headers: [.contentType: Self.contentType], body: .init(byteBuffer: ByteBuffer(string: Self.fleet(agents))))
         }
     }
 

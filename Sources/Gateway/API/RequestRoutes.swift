@@ -14,8 +14,7 @@ import HummingbirdWebSocket
 struct RequestRoutes {
     let replica: CloneReplica
     let events: EventSender
-    let waiters: RequestWaiters
-    let tokens: GatewayTokens
+    let waiters: ReplicaWaiters<RequestRecord>
 
     /// Longest `?wait=` honoured, in seconds.
     static let maxWait = 300.0
@@ -24,39 +23,55 @@ struct RequestRoutes {
     /// Largest request body on the admin API.
     static let maxBody = 1_048_576
 
-    func register(on router: Router<BasicWebSocketRequestContext>) {
-        let api = router.group("api/v1").add(middleware: AdminAuthMiddleware(tokens: tokens))
+    func register(on api: RouterGroup<GatewayRequestContext>) {
         api.post("agents/{id}/callbacks") { request, context in
-            try await self.create(request, agentId: context.parameters.require("id"))
+            try await self.create(request, agentId: context.parameters.require("id"), context: context)
         }
         api.get("requests/{id}") { request, context in
-            try await self.show(request, id: context.parameters.require("id"))
+            try await self.show(request, id: context.parameters.require("id"), caller: context.caller())
         }
     }
 
     /// Asks the registry for a callback; answers 202 `{requestId}`, or with `?wait=S` the
-    /// finished request (200) if it finishes within S seconds.
-    func create(_ request: Request, agentId: String) async throws -> Response {
+    /// finished request (200) if it finishes within S seconds. What the key needs depends on
+    /// the kind (`KeyRole.needed(for:)`): status and logs are operator's, the rest admin's.
+    func create(_ request: Request, agentId: String, context: GatewayRequestContext) async throws -> Response {
+        let caller = try context.caller()
+        context.note(action: "callback", agentId: agentId)
         let wait = try Self.waitSeconds(request)
         let buffer = try await request.body.collect(upTo: Self.maxBody)
+        let bytes = Array(buffer.readableBytesView)
         let body: CallbackRequestBody
         do {
-            body = try FleetJSON.decode(CallbackRequestBody.self, from: Array(buffer.readableBytesView))
+            body = try FleetJSON.decode(CallbackRequestBody.self, from: bytes)
         } catch let error as DecodingError {
             throw APIError.badRequest("invalid callback request: \(error.fleetDescription) (kind must be one of \(CallbackKind.allCases.map(\.rawValue).joined(separator: ", ")))")
         } catch {
             throw APIError.badRequest("invalid callback request: body is not JSON")
         }
-        guard replica.agent(id: agentId) != nil else { throw APIError.notFound("no agent with id '\(agentId)'") }
+        let args = body.args ?? .object([:])
+        context.note(action: "callback.\(body.kind.rawValue)", args: try FleetJSON.encode(args))
+        try caller.require(KeyRole.needed(for: body.kind), for: "a \(body.kind.rawValue) request")
+        guard let agent = replica.agent(id: agentId), caller.sees(agent) else { throw APIError.notFound("no agent with id '\(agentId)'") }
+        context.note(action: "callback.\(body.kind.rawValue)", tenant: agent.tenantName)
+        switch agent.state {
+        case .pending:
+            throw APIError(status: .conflict, code: "agent_pending", message: "agent '\(agentId)' is waiting for approval (master agents approve \(agentId))")
+        case .revoked:
+            throw APIError(status: .conflict, code: "agent_revoked", message: "agent '\(agentId)' was revoked")
+        default:
+            break
+        }
         let requestId = UUID().uuidString.lowercased()
-        try await events.send(.requestCreated(.init(requestId: requestId, agentId: agentId, kind: body.kind, args: body.args ?? .object([:]))))
+        context.note(action: "callback.\(body.kind.rawValue)", requestId: requestId)
+        try await events.send(.requestCreated(.init(requestId: requestId, agentId: agentId, kind: body.kind, args: args)))
         if let wait, wait > 0 {
             let replica = self.replica
             if let done = await waiters.wait(
                 for: requestId, timeout: .milliseconds(Int64(wait * 1000)), current: { replica.request(id: requestId) },
                 until: { $0.state.isFinal }
             ) {
-                return try JSONBody.response(done)
+                return try JSONBody.response(caller.view(done) ?? done)
             }
         }
         return try JSONBody.response(CallbackAccepted(requestId: requestId), status: .accepted)
@@ -67,7 +82,7 @@ struct RequestRoutes {
     /// reached this replica yet: an unknown id waits up to `appearGrace` for it to appear,
     /// not the whole `?wait` (an id that never existed is 404 in seconds, not minutes), and
     /// a string that is not a request id (a UUID) is 404 at once.
-    func show(_ request: Request, id: String) async throws -> Response {
+    func show(_ request: Request, id: String, caller: Principal) async throws -> Response {
         let wait = try Self.waitSeconds(request)
         let replica = self.replica
         var record = replica.request(id: id)
@@ -86,8 +101,8 @@ struct RequestRoutes {
                 ) ?? replica.request(id: id)
             }
         }
-        guard let record else { throw APIError.notFound("no request with id '\(id)'") }
-        return try JSONBody.response(record)
+        guard let record, let visible = caller.view(record) else { throw APIError.notFound("no request with id '\(id)'") }
+        return try JSONBody.response(visible)
     }
 
     static func waitSeconds(_ request: Request) throws -> Double? {

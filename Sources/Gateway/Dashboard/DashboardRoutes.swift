@@ -20,7 +20,7 @@ struct DashboardRoutes {
 
     static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
 
-    func register(on router: Router<BasicWebSocketRequestContext>) {
+    func register(on router: Router<GatewayRequestContext>) {
         router.get("/") { request, _ in try Self.serve("index.html", request) }
         router.get("dashboard/{file}") { request, context in
             try Self.serve(context.parameters.require("file"), request)

@@ -41,13 +41,24 @@ final class EventFeed: Sendable {
                 case .agent(let record, let seq):
                     let previous = state.lastState.updateValue(record.state, forKey: record.id)
                     let type = previous == record.state ? "agent.metrics" : "agent.\(record.state.rawValue)"
-                    event = FleetEvent(id: "\(epoch)-\(seq)", type: type, payload: .init(.agent(record)), seq: seq, epoch: epoch)
+                    event = FleetEvent(
+                        id: "\(epoch)-\(seq)", type: type, payload: .init(.agent(record)), seq: seq, epoch: epoch, tenant: record.tenantName
+                    )
                 case .alert(let alert, let seq):
-                    event = FleetEvent(id: "\(epoch)-\(seq)", type: "alert.\(alert.state.rawValue)", payload: .init(.alert(alert)), seq: seq, epoch: epoch)
+                    event = FleetEvent(
+                        id: "\(epoch)-\(seq)", type: "alert.\(alert.state.rawValue)", payload: .init(.alert(alert)), seq: seq, epoch: epoch,
+                        tenant: alert.tenant ?? Tenant.default
+                    )
                 case .request(let record, let seq):
                     let previous = state.lastRequestState.updateValue(record.state, forKey: record.id)
                     guard previous != record.state else { continue }
-                    event = FleetEvent(id: "\(epoch)-\(seq)", type: "request.\(record.state.rawValue)", payload: .init(.request(record)), seq: seq, epoch: epoch)
+                    event = FleetEvent(
+                        id: "\(epoch)-\(seq)", type: "request.\(record.state.rawValue)", payload: .init(.request(record)), seq: seq,
+                        epoch: epoch, tenant: record.tenant ?? Tenant.default
+                    )
+                case .key, .credential:
+                    // Access records are not fleet events (a key's digest is nobody's business).
+                    continue
                 }
                 guard let event else { continue }
                 append(event, to: &state)

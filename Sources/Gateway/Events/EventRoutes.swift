@@ -11,20 +11,15 @@ import NIOCore
 /// stream with `fetch()` (the dashboard does), which can send the header; EventSource cannot.
 struct EventRoutes {
     let feed: EventFeed
-    let tokens: GatewayTokens
     let shutdown: ShutdownSignal
     static let keepAlive: Duration = .seconds(15)
 
-    func register(on router: Router<BasicWebSocketRequestContext>) {
-        router.get("api/v1/events") { request, _ in try self.stream(request) }
+    func register(on api: RouterGroup<GatewayRequestContext>) {
+        api.get("events") { request, context in try self.stream(request, caller: context.caller()) }
     }
 
-    func stream(_ request: Request) throws -> Response {
-        switch tokens.check(request.headers, for: .admin) {
-        case .allowed: break
-        case .unauthenticated(let message): throw APIError(status: .unauthorized, code: "unauthorized", message: message)
-        case .forbidden(let message): throw APIError(status: .forbidden, code: "forbidden", message: message)
-        }
+    /// Each client sees its key's tenant only, and requests as its role may see them.
+    func stream(_ request: Request, caller: Principal) throws -> Response {
         let lastEventId = request.headers[HTTPField.Name("Last-Event-ID")!] ?? request.uri.queryParameters["lastEventId"].map(String.init)
         let (backlog, live, cancel) = feed.subscribe(after: lastEventId)
         let shutdown = self.shutdown
@@ -37,7 +32,7 @@ struct EventRoutes {
                 let (outputs, output) = AsyncStream.makeStream(of: String.self)
                 let pumps = [
                     Task {
-                        for await event in live { output.yield(event.frame) }
+                        for await event in live where event.visible(to: caller) { output.yield(event.frame(for: caller)) }
                         output.finish()
                     },
                     Task {
@@ -56,8 +51,8 @@ struct EventRoutes {
                     for pump in pumps { pump.cancel() }
                 }
                 try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
-                for event in backlog {
-                    try await writer.write(ByteBuffer(string: event.frame))
+                for event in backlog where event.visible(to: caller) {
+                    try await writer.write(ByteBuffer(string: event.frame(for: caller)))
                 }
                 for await text in outputs {
                     try await writer.write(ByteBuffer(string: text))

@@ -12,13 +12,16 @@ struct FleetEvent: Sendable, Equatable {
     var payload: Payload
     var seq: UInt64
     var epoch: String
+    /// The tenant whose agent the event is about; nil for events every key sees (`reset`).
+    var tenant: String?
 
-    init(id: String, type: String, payload: Payload, seq: UInt64, epoch: String) {
+    init(id: String, type: String, payload: Payload, seq: UInt64, epoch: String, tenant: String? = nil) {
         self.id = id
         self.type = type
         self.payload = payload
         self.seq = seq
         self.epoch = epoch
+        self.tenant = tenant
     }
 
     init(id: String, type: String, data: String, seq: UInt64, epoch: String) {
@@ -31,6 +34,18 @@ struct FleetEvent: Sendable, Equatable {
     /// The SSE wire form.
     var frame: String {
         "id: \(id)\nevent: \(type)\ndata: \(data)\n\n"
+    }
+
+    /// Whether `caller` may see this event at all (its tenant).
+    func visible(to caller: Principal) -> Bool {
+        tenant.map { caller.sees(tenant: $0) } ?? true
+    }
+
+    /// The SSE wire form as `caller` may see it: a request's arguments and result are left
+    /// out for keys that could not have made it (see `Principal.view`).
+    func frame(for caller: Principal) -> String {
+        guard payload.isRedactable(for: caller) else { return frame }
+        return "id: \(id)\nevent: \(type)\ndata: \(payload.redactedJSON)\n\n"
     }
 
     static func == (a: FleetEvent, b: FleetEvent) -> Bool {
@@ -52,6 +67,24 @@ struct FleetEvent: Sendable, Equatable {
 
         private let source: Source
         private let cache = Mutex<String?>(nil)
+        private let redactedCache = Mutex<String?>(nil)
+
+        func isRedactable(for caller: Principal) -> Bool {
+            guard case .request(let record) = source else { return false }
+            return !caller.role.includes(KeyRole.needed(for: record.kind))
+        }
+
+        /// The request without its arguments and result (encoded once, when first needed).
+        var redactedJSON: String {
+            if let cached = redactedCache.withLock({ $0 }) { return cached }
+            guard case .request(let record) = source else { return json }
+            var redacted = record
+            redacted.args = .null
+            redacted.result = nil
+            let encoded = (try? FleetJSON.encodeString(redacted)) ?? "{}"
+            redactedCache.withLock { $0 = encoded }
+            return encoded
+        }
 
         init(_ source: Source) { self.source = source }
 

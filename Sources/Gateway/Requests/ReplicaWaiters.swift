@@ -6,23 +6,24 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// Long-polls on requests (`?wait=SECONDS`): a handler waits until the replica shows the
-/// request in a state it wants, or the time is up. The replica's change feed wakes waiters;
-/// no polling.
-final class RequestWaiters: Sendable {
+/// Waits for the replica to show a record in a state the caller wants: long-polls on
+/// requests (`?wait=SECONDS`), an enrolling session waiting for its credential, an API key
+/// waiting to be visible before its secret is handed out. The replica's change feed wakes
+/// waiters; no polling.
+final class ReplicaWaiters<Record: Sendable>: Sendable {
     private struct Waiter {
-        let satisfied: @Sendable (RequestRecord) -> Bool
-        let continuation: CheckedContinuation<RequestRecord?, Never>
+        let satisfied: @Sendable (Record) -> Bool
+        let continuation: CheckedContinuation<Record?, Never>
     }
 
     private let waiters = Mutex<[String: [UUID: Waiter]]>([:])
 
-    /// Waits up to `timeout` for request `id` to satisfy `satisfied`. Returns the record
+    /// Waits up to `timeout` for the record `id` to satisfy `satisfied`. Returns the record
     /// that satisfied it, or nil on timeout.
     func wait(
-        for id: String, timeout: Duration, current: @Sendable () -> RequestRecord?,
-        until satisfied: @escaping @Sendable (RequestRecord) -> Bool
-    ) async -> RequestRecord? {
+        for id: String, timeout: Duration, current: @Sendable () -> Record?,
+        until satisfied: @escaping @Sendable (Record) -> Bool
+    ) async -> Record? {
         if let now = current(), satisfied(now) { return now }
         let token = UUID()
         let timer = Task { [weak self] in
@@ -37,19 +38,19 @@ final class RequestWaiters: Sendable {
         }
     }
 
-    /// Called with every request change the replica applies.
-    func notify(_ record: RequestRecord) {
+    /// Called with every change of this kind the replica applies.
+    func notify(id: String, _ record: Record) {
         let ready: [Waiter] = waiters.withLock { all in
-            guard var forID = all[record.id] else { return [] }
+            guard var forID = all[id] else { return [] }
             let matching = forID.filter { $0.value.satisfied(record) }
             for key in matching.keys { forID.removeValue(forKey: key) }
-            all[record.id] = forID.isEmpty ? nil : forID
+            all[id] = forID.isEmpty ? nil : forID
             return Array(matching.values)
         }
         for waiter in ready { waiter.continuation.resume(returning: record) }
     }
 
-    private func resume(_ id: String, _ token: UUID, with record: RequestRecord?) {
+    private func resume(_ id: String, _ token: UUID, with record: Record?) {
         let waiter = waiters.withLock { all -> Waiter? in
             let found = all[id]?.removeValue(forKey: token)
             if all[id]?.isEmpty == true { all[id] = nil }

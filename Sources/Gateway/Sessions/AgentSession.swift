@@ -24,6 +24,11 @@ struct AgentSession {
     let sessions: SessionTable
     let shutdown: ShutdownSignal
     let logger: Logger
+    /// What `shouldUpgrade` decided (the upgrade is refused before this session exists
+    /// otherwise): how this connection authenticated, and which agent id it may be.
+    let auth: AgentAuthenticator.Decision
+    let replica: CloneReplica
+    let credentialWaiters: ReplicaWaiters<AgentCredential>
 
     enum End: Sendable {
         case agentClosed
@@ -54,7 +59,7 @@ struct AgentSession {
     @inline(never)
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
         var messages = inbound.messages(maxSize: settings.maxFrameBytes).makeAsyncIterator()
-        // 1. Hello, announce, welcome.
+        // 1. Hello, announce (and for a first session, enroll), welcome.
         guard let agentId = await handshake(&messages, outbound: outbound) else { return }
         // 2. Frames until the agent goes away or the gateway shuts down. On shutdown the
         //    gateway closes every session in its table with "going away"; the agent answers
@@ -76,22 +81,58 @@ struct AgentSession {
         }
         let helloResult = await receiveHello(&messages)
         helloTimer.cancel()
-        let hello: AgentMessage.Hello
+        var hello: AgentMessage.Hello
         switch helloResult {
         case .success(let received):
             hello = received
         case .failure(let refusal):
-            logger.warning("agent connection refused", metadata: ["reason": "\(refusal.message)"])
+            Self.refusalLog.log(logger, "agent connection refused", metadata: ["reason": "\(refusal.message)"])
             try? await send(.error(.init(code: refusal.code, message: refusal.message)), outbound)
             try? await outbound.close(.policyViolation, reason: String(refusal.message.prefix(120)))
             return nil
         }
-        sessions.open(sessionId, agent: hello.agent, metrics: hello.metrics, outbound: outbound)
+        if let claimed = auth.agentId, claimed != hello.agent.id {
+            let message = "hello names agent \(hello.agent.id.prefix(64)) but the connection authenticated as \(claimed)"
+            Self.refusalLog.log(logger, "agent connection refused", metadata: ["reason": "\(message)"])
+            try? await send(.error(.init(code: "wrong_agent_id", message: message)), outbound)
+            try? await outbound.close(.init(codeNumber: FleetCloseCode.forbidden), reason: "hello names another agent id")
+            return nil
+        }
+        if let metrics = hello.metrics { hello.metrics = clamped(metrics, replay: false) }
+        // A first session makes the agent's own secret; only its digest leaves this process.
+        var secret: String?
+        let sessionAuth: SessionAuth
+        switch auth {
+        case .enroll(_, let keyId, let tenant):
+            let made = Secrets.agentCredential()
+            secret = made
+            sessionAuth = .enrollment(.init(keyId: keyId, tenant: tenant, secretSHA256: KeyRing.digest(made)))
+        case .credential:
+            sessionAuth = .credential
+        case .open, .refused:
+            sessionAuth = .none
+        }
+        sessions.open(sessionId, agent: hello.agent, metrics: hello.metrics, auth: sessionAuth, outbound: outbound)
         do {
             try await events.send(.sessionOpened(.init(
-                gatewayId: settings.gatewayId, sessionId: sessionId, agent: hello.agent, metrics: hello.metrics
+                gatewayId: settings.gatewayId, sessionId: sessionId, agent: hello.agent, metrics: hello.metrics, auth: sessionAuth
             )))
-            try await send(.welcome(.init(sessionId: sessionId, gatewayId: settings.gatewayId)), outbound)
+            var pending = replica.credential(agentId: hello.agent.id).map { !$0.approved }
+            if case .enrollment(let enrollment) = sessionAuth {
+                // The registry decides (two gateways may enroll one id at once): hand the
+                // secret out only once its digest is the id's credential everywhere.
+                guard let bound = await confirmEnrollment(hello.agent.id, digest: enrollment.secretSHA256) else {
+                    let reason = "enrollment not confirmed by the registry within \(settings.limits.enrollmentTimeout)"
+                    try? await send(.error(.init(code: "unavailable", message: reason + "; try again")), outbound)
+                    try? await outbound.close(.init(codeNumber: FleetCloseCode.tryAgainLater), reason: "enrollment not confirmed")
+                    return hello.agent.id
+                }
+                pending = !bound.approved
+                logger.notice("agent enrolled", metadata: ["agent": "\(hello.agent.id)", "tenant": "\(bound.tenant)"])
+            }
+            try await send(.welcome(.init(
+                sessionId: sessionId, gatewayId: settings.gatewayId, credential: secret, pendingApproval: pending == true ? true : nil
+            )), outbound)
         } catch {
             logger.error("session not announced", metadata: ["agent": "\(hello.agent.id)", "error": "\(error)"])
         }
@@ -100,6 +141,49 @@ struct AgentSession {
         if shutdown.isFired { try? await outbound.close(.goingAway, reason: "gateway shutting down") }
         return hello.agent.id
     }
+
+    /// Waits for the replica to show the id bound to `digest`; nil when the registry refused
+    /// (another digest, or revoked: its close command is on its way) or did not answer.
+    @inline(never)
+    private func confirmEnrollment(_ agentId: String, digest: String) async -> AgentCredential? {
+        let replica = self.replica
+        let settled = await credentialWaiters.wait(
+            for: agentId, timeout: settings.limits.enrollmentTimeout, current: { replica.credential(agentId: agentId) },
+            until: { _ in true }
+        )
+        // Any record settles the question; only ours, unrevoked, is a yes. Wait out the rest
+        // of the time for a record already there from before (a race with another gateway).
+        if let settled, settled.secretSHA256 == digest, !settled.isRevoked { return settled }
+        let confirmed = await credentialWaiters.wait(
+            for: agentId, timeout: settings.limits.enrollmentTimeout, current: { replica.credential(agentId: agentId) },
+            until: { $0.secretSHA256 == digest || $0.isRevoked }
+        )
+        guard let confirmed, confirmed.secretSHA256 == digest, !confirmed.isRevoked else { return nil }
+        return confirmed
+    }
+
+    /// The agent's clock is not trusted with history: sample times further than
+    /// `gateway.max_clock_skew` from now are clamped to that bound. Replayed samples (taken
+    /// while disconnected) may be old, but not older than `maxReplayAge`.
+    @inline(never)
+    private func clamped(_ snapshot: MetricsSnapshot, replay: Bool) -> MetricsSnapshot {
+        let now = Date()
+        let skew = settings.limits.maxClockSkew
+        let earliest = now.addingTimeInterval(-(replay ? Self.maxReplayAge : skew))
+        let latest = now.addingTimeInterval(skew)
+        guard snapshot.timestamp < earliest || snapshot.timestamp > latest else { return snapshot }
+        Self.clampedSamples.increment()
+        var fixed = snapshot
+        fixed.timestamp = min(max(snapshot.timestamp, earliest), latest)
+        return fixed
+    }
+
+    /// Oldest a replayed sample may claim to be (30 days: longer than any offline buffer).
+    static let maxReplayAge: TimeInterval = 30 * 86_400
+    private static let clampedSamples = Counter(label: "fleet_gateway_samples_clamped_total")
+    private static let throttledFrames = Counter(label: "fleet_gateway_frames_throttled_total")
+    /// Refusals are an outsider's to cause: log a few, count all.
+    static let refusalLog = LogLimiter(perInterval: 5, interval: .seconds(10))
 
     @inline(never)
     private func finish(agentId: String, end: End) async {
@@ -152,8 +236,23 @@ struct AgentSession {
     private func readFrames(
         _ iterator: inout WebSocketInboundMessageStream.AsyncIterator, agentId: String, outbound: WebSocketOutboundWriter
     ) async -> End {
+        var bucket = TokenBucket(rate: settings.limits.agentRate, burst: settings.limits.agentBurst)
+        var lastToldThrottled: ContinuousClock.Instant?
         do {
             while let message = try await iterator.next() {
+                guard bucket.take() else {
+                    // Over its rate: the frame is dropped, and the agent is told (once a second).
+                    Self.throttledFrames.increment()
+                    let now = ContinuousClock.now
+                    if lastToldThrottled.map({ now - $0 >= .seconds(1) }) ?? true {
+                        lastToldThrottled = now
+                        try await send(.error(.init(
+                            code: "rate_limited",
+                            message: "more than \(settings.limits.agentRate) frames/s (burst \(Int(settings.limits.agentBurst))): frames dropped"
+                        )), outbound)
+                    }
+                    continue
+                }
                 switch handle(message, agentId: agentId) {
                 case .none: break
                 case .publish(let event): try await events.send(event)
@@ -173,13 +272,15 @@ struct AgentSession {
         Self.countFrame(decoded)
         switch decoded {
         case .success(.heartbeat(let beat)):
-            sessions.update(sessionId, metrics: beat.metrics)
-            return .publish(.heartbeat(.init(gatewayId: settings.gatewayId, sessionId: sessionId, agentId: agentId, metrics: beat.metrics)))
+            let metrics = clamped(beat.metrics, replay: false)
+            sessions.update(sessionId, metrics: metrics)
+            return .publish(.heartbeat(.init(gatewayId: settings.gatewayId, sessionId: sessionId, agentId: agentId, metrics: metrics)))
         case .success(.samples(let replay)):
             guard replay.metrics.count <= 1000 else {
                 return .reply(.error(.init(code: "too_many", message: "at most 1000 samples per frame")))
             }
-            return .publish(.samples(.init(gatewayId: settings.gatewayId, sessionId: sessionId, agentId: agentId, metrics: replay.metrics)))
+            let metrics = replay.metrics.map { clamped($0, replay: true) }
+            return .publish(.samples(.init(gatewayId: settings.gatewayId, sessionId: sessionId, agentId: agentId, metrics: metrics)))
         case .success(.hello):
             return .reply(.error(.init(code: "unexpected", message: "hello already received on this session")))
         case .failure(let error):
@@ -200,23 +301,26 @@ struct AgentSession {
         frameCounters[(try? decoded.get().type) ?? "invalid"]?.increment()
     }
 
-    /// Tells a connection why it is refused (an `error` frame), then closes it with `code`.
+    /// Tells a connection refused at its upgrade why (an `error` frame), then closes it with
+    /// `code`.
     ///
-    /// It first waits for the agent's hello (or 5 s): frames sent by the server in the same
-    /// instant as the 101 response were seen to get lost in the client's upgrade, leaving
-    /// the agent waiting on a socket that had already been closed for it.
+    /// The decision was made before the upgrade; the socket exists only to carry the reason,
+    /// since the WebSocket library cannot answer an upgrade with 401. It waits for the agent's
+    /// first frame, or `refusalGrace` at most, because frames the server writes in the same
+    /// instant as its 101 response were seen to get lost in the client's upgrade; a real agent
+    /// sends its hello at once, and a client that sends nothing is gone within the grace.
     static func refuse(
         _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, code: Int, error: String, message: String,
         logger: Logger
     ) async {
         let timer = Task {
-            try await Task.sleep(for: .seconds(5))
+            try await Task.sleep(for: refusalGrace)
             try? await outbound.close(.init(codeNumber: code), reason: String(message.prefix(120)))
         }
         var frames = inbound.messages(maxSize: 1_048_576).makeAsyncIterator()
         _ = try? await frames.next()
         timer.cancel()
-        logger.notice("agent connection refused", metadata: ["code": "\(code)", "reason": "\(message)"])
+        refusalLog.log(logger, level: .notice, "agent connection refused", metadata: ["code": "\(code)", "reason": "\(message)"])
         Counter(label: "fleet_gateway_sessions_refused_total", dimensions: [("reason", error)]).increment()
         let frame = MasterMessage.error(.init(code: error, message: message))
         if let text = try? FleetJSON.encodeString(frame) {
@@ -242,6 +346,9 @@ struct AgentSession {
             return .failure(.malformed("not JSON"))
         }
     }
+
+    /// Longest a refused connection is held open to carry its reason.
+    static let refusalGrace: Duration = .milliseconds(500)
 
     private func send(_ message: MasterMessage, _ outbound: WebSocketOutboundWriter) async throws {
         try await outbound.write(.text(try FleetJSON.encodeString(message)))

@@ -10,6 +10,9 @@ final class SessionTable: Sendable {
     struct Session: Sendable {
         var agent: AgentInfo
         var latestMetrics: MetricsSnapshot?
+        /// How the session authenticated, announced again as is when the registry restarts
+        /// (an enrollment the new run may not have stored yet is then made again, same digest).
+        var auth: SessionAuth
         /// Writes to the agent's socket (frames, or a close).
         var outbound: WebSocketOutboundWriter
     }
@@ -17,9 +20,9 @@ final class SessionTable: Sendable {
     private let sessions = Mutex<[String: Session]>([:])
     private let gauge = Gauge(label: "fleet_gateway_sessions")
 
-    func open(_ sessionId: String, agent: AgentInfo, metrics: MetricsSnapshot?, outbound: WebSocketOutboundWriter) {
+    func open(_ sessionId: String, agent: AgentInfo, metrics: MetricsSnapshot?, auth: SessionAuth, outbound: WebSocketOutboundWriter) {
         let count = sessions.withLock { sessions in
-            sessions[sessionId] = Session(agent: agent, latestMetrics: metrics, outbound: outbound)
+            sessions[sessionId] = Session(agent: agent, latestMetrics: metrics, auth: auth, outbound: outbound)
             return sessions.count
         }
         gauge.record(count)
@@ -42,6 +45,11 @@ final class SessionTable: Sendable {
     }
 
     var count: Int { sessions.withLock { $0.count } }
+
+    /// The sessions of one agent (normally one; a scan, for the rare revocation).
+    func sessions(agentId: String) -> [(sessionId: String, session: Session)] {
+        sessions.withLock { $0.filter { $0.value.agent.id == agentId }.map { ($0.key, $0.value) } }
+    }
 
     var all: [(sessionId: String, session: Session)] {
         sessions.withLock { $0.map { ($0.key, $0.value) } }

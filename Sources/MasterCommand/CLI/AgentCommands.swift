@@ -2,16 +2,49 @@ import ArgumentParser
 import FleetProtocol
 import Foundation
 
-/// `master agents list|show`.
+/// `master agents list|show|approve|revoke`.
 struct AgentsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "agents", abstract: "List agents or show one.", subcommands: [List.self, Show.self], defaultSubcommand: List.self
+        commandName: "agents", abstract: "List agents, show one, approve or revoke one.",
+        subcommands: [List.self, Show.self, Approve.self, Revoke.self], defaultSubcommand: List.self
     )
+
+    struct Approve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Let in an agent waiting for approval (auth.approval).")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "Agent id.") var id: String
+
+        func run() async throws {
+            do {
+                _ = try await client.client().request(.POST, "/api/v1/agents/\(id)/approve")
+                print(client.json ? #"{"approved":"\#(id)"}"# : "approved \(id)")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cut an agent off now and for good: its session closes and its credential is refused from then on."
+        )
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "Agent id.") var id: String
+
+        func run() async throws {
+            do {
+                _ = try await client.client().request(.POST, "/api/v1/agents/\(id)/revoke")
+                print(client.json ? #"{"revoked":"\#(id)"}"# : "revoked \(id)")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List agents (from any gateway).")
         @OptionGroup var client: ClientOptions
-        @Option(help: "Only agents in this state (online, disconnected, offline).")
+        @Option(help: "Only agents in this state (online, disconnected, offline, pending, revoked).")
         var state: AgentState?
 
         func run() async throws {

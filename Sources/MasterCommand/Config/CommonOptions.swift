@@ -39,6 +39,13 @@ struct CommonOptions: ParsableArguments {
     /// and the Prometheus metrics backend.
     func bootstrapLogging(_ config: MasterConfig, role: String) throws {
         Telemetry.bootstrap()
+        // The data dir holds tokens, the reply secret and the store: 0700, whatever made it.
+        do {
+            try PrivateDirectory.ensure(config.dataDir)
+        } catch {
+            FileHandle.standardError.write(Data("master: data_dir: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
         let file = config.logging.file.isEmpty ? "\(config.dataDir)/logs/\(role).log" : config.logging.file
         do {
             try FleetLogging.bootstrap(.init(

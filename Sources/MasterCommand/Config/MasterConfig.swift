@@ -10,9 +10,18 @@ struct MasterConfig: Codable, Sendable {
         var host = "0.0.0.0"
         var port = 8080
         var wsPath = "/ws"
+        /// Seconds a new connection may take to send a whole request head (slowloris).
+        var headerTimeout = 10.0
+        /// Seconds an HTTP connection may stay idle between requests.
+        var idleTimeout = 60.0
+        /// Seconds a request body may stop arriving before its connection is closed.
+        var readTimeout = 30.0
         enum CodingKeys: String, CodingKey {
             case host, port
             case wsPath = "ws_path"
+            case headerTimeout = "header_timeout"
+            case idleTimeout = "idle_timeout"
+            case readTimeout = "read_timeout"
         }
     }
 
@@ -50,11 +59,24 @@ struct MasterConfig: Codable, Sendable {
         var pingInterval = 30.0
         /// Seconds a new connection may take to say hello.
         var helloTimeout = 10.0
+        /// Frames per second an agent session may send, and how many it may save up.
+        var agentRate = 2.0
+        var agentBurst = 30.0
+        /// Callback replies per second per agent, and the burst.
+        var callbackRate = 10.0
+        var callbackBurst = 50.0
+        /// Seconds an agent's clock may be off before its sample times are clamped.
+        var maxClockSkew = 300.0
         enum CodingKeys: String, CodingKey {
             case id
             case maxFrameBytes = "max_frame_bytes"
             case pingInterval = "ping_interval"
             case helloTimeout = "hello_timeout"
+            case agentRate = "agent_rate"
+            case agentBurst = "agent_burst"
+            case callbackRate = "callback_rate"
+            case callbackBurst = "callback_burst"
+            case maxClockSkew = "max_clock_skew"
         }
     }
 
@@ -78,11 +100,21 @@ struct MasterConfig: Codable, Sendable {
         var agentToken = ""
         /// Admin API token; empty = the file `<data_dir>/admin-token`.
         var adminToken = ""
+        /// New agents wait as `pending` until `master agents approve ID` (registry).
+        var approval = false
+        /// Most agents that may enroll with `agent_token`; 0 = no limit (registry).
+        var maxAgents = 0
         enum CodingKeys: String, CodingKey {
-            case enabled
+            case enabled, approval
             case agentToken = "agent_token"
             case adminToken = "admin_token"
+            case maxAgents = "max_agents"
         }
+    }
+
+    struct Audit: Codable, Sendable {
+        /// Seconds audit lines are kept (default 90 days), whatever callbacks.retention is.
+        var retention = 7_776_000.0
     }
 
     struct Callbacks: Codable, Sendable {
@@ -156,9 +188,10 @@ struct MasterConfig: Codable, Sendable {
     var store = Store()
     var metrics = Metrics()
     var alerts = Alerts()
+    var audit = Audit()
 
     enum CodingKeys: String, CodingKey {
-        case server, heartbeat, logging, bus, gateway, worker, registry, auth, callbacks, store, metrics, alerts
+        case server, heartbeat, logging, bus, gateway, worker, registry, auth, callbacks, store, metrics, alerts, audit
         case dataDir = "data_dir"
     }
 
@@ -190,6 +223,16 @@ struct MasterConfig: Codable, Sendable {
         guard callbacks.maxUpload >= 1 else { throw fail("callbacks.max_upload", "must be at least 1 byte") }
         guard callbacks.retention >= 0 else { throw fail("callbacks.retention", "must be 0 or more seconds") }
         guard gateway.maxFrameBytes >= 1024 else { throw fail("gateway.max_frame_bytes", "must be at least 1024") }
+        for (key, value) in [
+            ("server.header_timeout", server.headerTimeout), ("server.idle_timeout", server.idleTimeout),
+            ("server.read_timeout", server.readTimeout), ("gateway.agent_rate", gateway.agentRate),
+            ("gateway.agent_burst", gateway.agentBurst), ("gateway.callback_rate", gateway.callbackRate),
+            ("gateway.callback_burst", gateway.callbackBurst), ("gateway.max_clock_skew", gateway.maxClockSkew),
+        ] where !(value > 0) {
+            throw fail(key, "must be more than 0")
+        }
+        guard auth.maxAgents >= 0 else { throw fail("auth.max_agents", "must be 0 (no limit) or more") }
+        guard audit.retention >= 86_400 else { throw fail("audit.retention", "must be at least 86400 seconds (one day)") }
         for (key, endpoint) in [
             ("bus.events", bus.events), ("bus.updates", bus.updates), ("bus.snapshot", bus.snapshot),
             ("bus.jobs_in", bus.jobsIn), ("bus.jobs_out", bus.jobsOut), ("bus.blobs", bus.blobs),

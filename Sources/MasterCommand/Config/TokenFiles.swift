@@ -1,4 +1,5 @@
 import ArgumentParser
+import FleetSupport
 import Foundation
 import Gateway
 import Logging
@@ -50,10 +51,13 @@ enum TokenFiles {
         }
         var generator = SystemRandomNumberGenerator()
         let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
-        let url = URL(fileURLWithPath: file)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        guard FileManager.default.createFile(atPath: file, contents: Data("\(token)\n".utf8), attributes: [.posixPermissions: 0o600]) else {
-            FileHandle.standardError.write(Data("master: cannot write \(file)\n".utf8))
+        do {
+            // The data dir 0700 and the file 0600 from its first byte (never readable by others,
+            // not even between a create and a chmod).
+            try PrivateDirectory.ensure(URL(fileURLWithPath: file).deletingLastPathComponent().path)
+            try AtomicFile.write("\(token)\n", to: file, mode: 0o600)
+        } catch {
+            FileHandle.standardError.write(Data("master: cannot write \(file): \(error)\n".utf8))
             throw ExitCode(1)
         }
         logger.notice("generated \(key) into \(file) (mode 0600)")

@@ -26,7 +26,12 @@ enum RoleSupport {
             alerts: AlertSettings(
                 rules: config.alerts.rules, webhooks: config.alerts.webhooks, retryFor: config.alerts.retryFor,
                 retryBase: config.alerts.retryBase, retryCap: config.alerts.retryCap, retention: config.alerts.retention
-            )
+            ),
+            access: .init(
+                enabled: config.auth.enabled, approvalRequired: config.auth.approval,
+                bootstrapMaxAgents: config.auth.maxAgents > 0 ? config.auth.maxAgents : nil
+            ),
+            auditRetention: config.audit.retention
         )
     }
 
@@ -37,13 +42,22 @@ enum RoleSupport {
             maxFrameBytes: config.gateway.maxFrameBytes,
             pingInterval: .milliseconds(Int64(config.gateway.pingInterval * 1000)),
             helloTimeout: .milliseconds(Int64(config.gateway.helloTimeout * 1000)),
-            tokens: tokens, maxUploadBytes: config.callbacks.maxUpload, metricsText: { Telemetry.text() }
+            tokens: tokens, maxUploadBytes: config.callbacks.maxUpload,
+            limits: GatewayLimits(
+                headerTimeout: seconds(config.server.headerTimeout), idleTimeout: seconds(config.server.idleTimeout),
+                readTimeout: seconds(config.server.readTimeout), agentRate: config.gateway.agentRate,
+                agentBurst: config.gateway.agentBurst, callbackRate: config.gateway.callbackRate,
+                callbackBurst: config.gateway.callbackBurst, maxClockSkew: config.gateway.maxClockSkew
+            ),
+            metricsText: { Telemetry.text() }
         )
     }
 
     static func workerSettings(_ config: MasterConfig, endpoints: BusEndpoints) -> WorkerSettings {
         WorkerSettings(endpoints: endpoints, workerId: config.worker.id.isEmpty ? randomID(prefix: "wk") : config.worker.id)
     }
+
+    static func seconds(_ value: Double) -> Duration { .milliseconds(Int64(value * 1000)) }
 
     static func randomID(prefix: String) -> String {
         "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"

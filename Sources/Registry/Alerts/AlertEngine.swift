@@ -69,7 +69,8 @@ public struct AlertEngine: Sendable {
     static func breach(_ rule: AlertRule, _ agent: AgentRecord) -> Double? {
         switch rule.kind {
         case .offline:
-            return agent.state == .online ? nil : 1
+            // Pending and revoked agents are not "down": their state is an operator's decision.
+            return agent.state == .online || !agent.state.followsConnection ? nil : 1
         case .cpu:
             guard agent.state == .online, let value = agent.metrics?.cpu?.totalPercent, value > rule.above else { return nil }
             return value

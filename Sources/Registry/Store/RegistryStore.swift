@@ -67,7 +67,72 @@ public final class RegistryStore: Sendable {
         migrator.registerMigration("v3-alerts") { db in
             try db.execute(sql: "CREATE TABLE alert (id TEXT PRIMARY KEY NOT NULL, record TEXT NOT NULL)")
         }
+        migrator.registerMigration("v4-access") { db in
+            // The audit table is append-only: rows are never changed, and only the retention
+            // prune deletes (rows older than audit.retention).
+            try db.execute(sql: """
+                CREATE TABLE credential (agent_id TEXT PRIMARY KEY NOT NULL, record TEXT NOT NULL);
+                CREATE TABLE api_key (id TEXT PRIMARY KEY NOT NULL, record TEXT NOT NULL);
+                CREATE TABLE audit (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at REAL NOT NULL,
+                    tenant TEXT,
+                    agent_id TEXT,
+                    entry TEXT NOT NULL
+                );
+                CREATE INDEX audit_by_time ON audit(at);
+                CREATE TRIGGER audit_append_only BEFORE UPDATE ON audit
+                BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                """)
+        }
         return migrator
+    }
+
+    // MARK: Access (credentials, keys) and the audit log
+
+    public func loadCredentials() throws -> [AgentCredential] {
+        try pool.read { db in
+            try String.fetchAll(db, sql: "SELECT record FROM credential").compactMap { try? FleetJSON.decode(AgentCredential.self, from: $0) }
+        }
+    }
+
+    public func loadKeys() throws -> [APIKeyRecord] {
+        try pool.read { db in
+            try String.fetchAll(db, sql: "SELECT record FROM api_key").compactMap { try? FleetJSON.decode(APIKeyRecord.self, from: $0) }
+        }
+    }
+
+    /// Audit lines, newest first: only `tenant`'s when given (lines without a tenant —
+    /// key management by an all-tenant key — are shown to all-tenant keys only).
+    public func audit(tenant: String?, agentId: String?, since: Date?, limit: Int) async throws -> [AuditEntry] {
+        try await pool.read { db in
+            var sql = "SELECT id, entry FROM audit WHERE at >= ?"
+            var arguments: StatementArguments = [(since ?? .distantPast).timeIntervalSince1970]
+            if let tenant {
+                sql += " AND tenant = ?"
+                _ = arguments.append(contentsOf: [tenant])
+            }
+            if let agentId {
+                sql += " AND agent_id = ?"
+                _ = arguments.append(contentsOf: [agentId])
+            }
+            sql += " ORDER BY id DESC LIMIT ?"
+            _ = arguments.append(contentsOf: [limit])
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row -> AuditEntry? in
+                guard var entry = try? FleetJSON.decode(AuditEntry.self, from: row["entry"] as String) else { return nil }
+                entry.id = row["id"]
+                return entry
+            }
+        }
+    }
+
+    /// Deletes audit lines older than `cutoff`; returns how many.
+    @discardableResult
+    public func pruneAudit(olderThan cutoff: Date) async throws -> Int {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM audit WHERE at < ?", arguments: [cutoff.timeIntervalSince1970])
+            return db.changesCount
+        }
     }
 
     public func loadAlerts() throws -> [AlertRecord] {
@@ -202,6 +267,24 @@ public final class RegistryStore: Sendable {
             }
             for id in batch.deletedAlerts {
                 try db.execute(sql: "DELETE FROM alert WHERE id = ?", arguments: [id])
+            }
+            for (agentId, record) in batch.credentials {
+                try db.execute(
+                    sql: "INSERT INTO credential (agent_id, record) VALUES (?, ?) ON CONFLICT(agent_id) DO UPDATE SET record = excluded.record",
+                    arguments: [agentId, try FleetJSON.encodeString(record)]
+                )
+            }
+            for (id, record) in batch.keys {
+                try db.execute(
+                    sql: "INSERT INTO api_key (id, record) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record",
+                    arguments: [id, try FleetJSON.encodeString(record)]
+                )
+            }
+            for entry in batch.audit {
+                try db.execute(
+                    sql: "INSERT INTO audit (at, tenant, agent_id, entry) VALUES (?, ?, ?, ?)",
+                    arguments: [entry.at.timeIntervalSince1970, entry.tenant, entry.agentId, try FleetJSON.encodeString(entry)]
+                )
             }
             for transition in batch.transitions {
                 try db.execute(

@@ -18,10 +18,14 @@ struct StoreBatch: Sendable {
     var alerts: [String: AlertRecord] = [:]
     var deletedAlerts: [String] = []
     var transitions: [(agentId: String, at: Date, state: AgentState, reason: String?)] = []
+    var credentials: [String: AgentCredential] = [:]
+    var keys: [String: APIKeyRecord] = [:]
+    var audit: [AuditEntry] = []
 
     var isEmpty: Bool {
         agents.isEmpty && deletedAgents.isEmpty && metrics.isEmpty && requests.isEmpty && deletedRequests.isEmpty
-            && transitions.isEmpty && alerts.isEmpty && deletedAlerts.isEmpty
+            && transitions.isEmpty && alerts.isEmpty && deletedAlerts.isEmpty && credentials.isEmpty && keys.isEmpty
+            && audit.isEmpty
     }
 }
 
@@ -82,6 +86,19 @@ public final class StoreWriter: Sendable {
 
     func alert(_ record: AlertRecord) {
         pending.withLock { $0.alerts[record.id] = record }
+    }
+
+    func credential(_ record: AgentCredential) {
+        pending.withLock { $0.credentials[record.agentId] = record }
+    }
+
+    func key(_ record: APIKeyRecord) {
+        pending.withLock { $0.keys[record.id] = record }
+    }
+
+    /// Audit lines are appended, never collapsed.
+    func audit(_ entry: AuditEntry) {
+        pending.withLock { $0.audit.append(entry) }
     }
 
     func alertDeleted(_ id: String) {

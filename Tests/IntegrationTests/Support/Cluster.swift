@@ -34,8 +34,8 @@ final class Cluster: @unchecked Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
-    func start(_ name: String, _ binary: String, _ arguments: [String]) throws -> FleetProcess {
-        let process = try FleetProcess(name: name, binary: binary, arguments: arguments, directory: directory)
+    func start(_ name: String, _ binary: String, _ arguments: [String], environment: [String: String] = [:]) throws -> FleetProcess {
+        let process = try FleetProcess(name: name, binary: binary, arguments: arguments, directory: directory, environment: environment)
         processes.append(process)
         return process
     }
@@ -152,13 +152,19 @@ final class Cluster: @unchecked Sendable {
     /// Starts an agent connected to `urls` (failover order) with a 1 s heartbeat; returns
     /// the process and the agent id it created.
     func startAgent(
-        _ name: String, urls: [String], apiURL: String? = nil, id presetID: String? = nil, extra: [String] = []
+        _ name: String, urls: [String], apiURL: String? = nil, id presetID: String? = nil, copyingCredentialFrom source: String? = nil,
+        extra: [String] = [], environment: [String: String] = [:]
     ) async throws -> (FleetProcess, String) {
         if let presetID {
             // As if the state directory had been copied from another host.
             let state = directory.appendingPathComponent("\(name)/state")
             try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
             try "\(presetID)\n".write(to: state.appendingPathComponent("agent-id"), atomically: true, encoding: .utf8)
+            if let source {
+                try FileManager.default.copyItem(
+                    at: credentialFile(of: source), to: state.appendingPathComponent("credential")
+                )
+            }
         }
         var arguments = [
             "run", "--set", "master.url=\(urls[0])", "--set", "metrics.interval=1",
@@ -169,13 +175,18 @@ final class Cluster: @unchecked Sendable {
         if urls.count > 1 { arguments += ["--set", "master.urls=[\(urls.dropFirst().joined(separator: ", "))]"] }
         let api = apiURL ?? urls[0].replacingOccurrences(of: "ws://", with: "http://").replacingOccurrences(of: "/ws", with: "/api")
         arguments += ["--set", "master.api_url=\(api)"] + extra
-        let process = try start(name, "agent", arguments)
+        let process = try start(name, "agent", arguments, environment: environment)
         let idFile = directory.appendingPathComponent("\(name)/state/agent-id").path
         let found = await eventually(timeout: .seconds(10)) { FileManager.default.fileExists(atPath: idFile) }
         guard found, let id = try? String(contentsOfFile: idFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) else {
             throw HarnessError("\(name) wrote no agent id:\n\(process.stderr)")
         }
         return (process, id)
+    }
+
+    /// Where the agent started as `name` keeps the credential it was issued.
+    func credentialFile(of name: String) -> URL {
+        directory.appendingPathComponent("\(name)/state/credential")
     }
 
     /// `GET /api/v1/agents` on a gateway.

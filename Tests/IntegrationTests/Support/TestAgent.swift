@@ -24,12 +24,24 @@ final class TestAgent: Sendable {
         (frames, framesWriter) = AsyncStream.makeStream(of: MasterMessage.self)
     }
 
+    /// The credential the gateway issued in the welcome of the session that enrolled this agent.
+    var credential: String? { issued.withLock { $0 } }
+    private let issued = Mutex<String?>(nil)
+
     /// Connects, says hello, and returns once the gateway answers (welcome or error).
-    func connect(url: String, token: String) async throws -> MasterMessage {
+    /// `token` is the enrollment token (or, with `credential`, sent beside it); `helloId`
+    /// lets a test name another id in its hello than in its upgrade.
+    func connect(url: String, token: String, credential: String? = nil, helloId: String? = nil) async throws -> MasterMessage {
         var headers = HTTPFields()
-        headers[.authorization] = "Bearer \(token)"
+        headers[HTTPField.Name("X-Fleet-Agent-Id")!] = id
+        if let credential {
+            headers[.authorization] = "Bearer \(credential)"
+            headers[HTTPField.Name("X-Fleet-Enrollment-Token")!] = token
+        } else {
+            headers[.authorization] = "Bearer \(token)"
+        }
         let hello = AgentMessage.hello(.init(
-            agent: AgentInfo(id: id, hostname: "test-host", os: OSInfo(name: "Test", version: "1", kernel: "0", arch: "x"), agentVersion: "test"),
+            agent: AgentInfo(id: helloId ?? id, hostname: "test-host", os: OSInfo(name: "Test", version: "1", kernel: "0", arch: "x"), agentVersion: "test"),
             metrics: MetricsSnapshot(timestamp: Date(), seq: 1)
         ))
         let writer = framesWriter
@@ -41,6 +53,9 @@ final class TestAgent: Sendable {
                 try await outbound.write(.text(try FleetJSON.encodeString(hello)))
                 for try await message in inbound.messages(maxSize: 1 << 20) {
                     if case .text(let text) = message, let frame = try? FleetJSON.decode(MasterMessage.self, from: text) {
+                        if case .welcome(let welcome) = frame, let credential = welcome.credential {
+                            self.issued.withLock { $0 = credential }
+                        }
                         writer.yield(frame)
                     }
                 }

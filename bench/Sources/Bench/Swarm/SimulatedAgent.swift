@@ -25,6 +25,9 @@ final class SimulatedAgent: @unchecked Sendable {
     private var attempt = 0
     private var seq: UInt64 = 0
     private var stopping = false
+    /// The agent's own credential, from the welcome of the session that enrolled it; sent
+    /// instead of the enrollment token from then on, as the real agent does.
+    private var credential: String?
     /// Which gateway URL (index into the swarm's list) this agent uses now.
     private(set) var gatewayIndex: Int
     private(set) var sessionGateway: String = ""
@@ -53,8 +56,11 @@ final class SimulatedAgent: @unchecked Sendable {
             bootstrap = bootstrap.bind(to: address)
         }
         let token = swarm.settings.token
+        let credential = self.credential
         bootstrap = bootstrap.channelInitializer { [self] channel in
-            let requester = UpgradeRequester(host: gateway.host, port: gateway.port, path: gateway.path, token: token, agent: self)
+            let requester = UpgradeRequester(
+                host: gateway.host, port: gateway.port, path: gateway.path, token: token, credential: credential, agent: self
+            )
             let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: 1 << 20, automaticErrorHandling: true) { [self] channel, _ in
                 channel.pipeline.addHandler(AgentFrameHandler(agent: self))
             }
@@ -142,6 +148,7 @@ final class SimulatedAgent: @unchecked Sendable {
     func received(_ message: MasterMessage, context: ChannelHandlerContext) {
         switch message {
         case .welcome(let welcome):
+            if let issued = welcome.credential { credential = issued }
             welcomed = true
             attempt = 0
             sessionGateway = welcome.gatewayId
@@ -192,20 +199,28 @@ private final class UpgradeRequester: ChannelInboundHandler, RemovableChannelHan
     typealias OutboundOut = HTTPClientRequestPart
 
     let host: String, port: Int, path: String, token: String
+    let credential: String?
     let agent: SimulatedAgent
 
-    init(host: String, port: Int, path: String, token: String, agent: SimulatedAgent) {
+    init(host: String, port: Int, path: String, token: String, credential: String?, agent: SimulatedAgent) {
         self.host = host
         self.port = port
         self.path = path
         self.token = token
+        self.credential = credential
         self.agent = agent
     }
 
     func channelActive(context: ChannelHandlerContext) {
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: "\(host):\(port)")
-        headers.add(name: "Authorization", value: "Bearer \(token)")
+        headers.add(name: "X-Fleet-Agent-Id", value: agent.id)
+        if let credential {
+            headers.add(name: "Authorization", value: "Bearer \(credential)")
+            headers.add(name: "X-Fleet-Enrollment-Token", value: token)
+        } else {
+            headers.add(name: "Authorization", value: "Bearer \(token)")
+        }
         headers.add(name: "Content-Length", value: "0")
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
