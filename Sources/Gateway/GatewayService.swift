@@ -202,7 +202,13 @@ public final class GatewayService: Service, Sendable {
             logger.notice("closing session on registry's order", metadata: [
                 "agent": "\(close.agentId)", "session": "\(close.sessionId)", "reason": "\(close.reason)",
             ])
+            session.closing.fire()
             Task {
+                // The reason as an `error` frame first: a close reason is cut at 123 bytes.
+                let code = close.code == FleetCloseCode.superseded ? "superseded" : close.code == FleetCloseCode.forbidden ? "forbidden" : "closed"
+                if let text = try? FleetJSON.encodeString(MasterMessage.error(.init(code: code, message: close.reason))) {
+                    try? await session.outbound.write(.text(text))
+                }
                 try? await session.outbound.close(.init(codeNumber: close.code), reason: String(close.reason.prefix(120)))
             }
         case .callback(let callback):
@@ -226,6 +232,7 @@ public final class GatewayService: Service, Sendable {
     static func cutOff(_ credential: AgentCredential, sessions: SessionTable, logger: Logger) {
         for (sessionId, session) in sessions.sessions(agentId: credential.agentId) {
             logger.notice("closing a revoked agent's session", metadata: ["agent": "\(credential.agentId)", "session": "\(sessionId)"])
+            session.closing.fire()
             Task {
                 try? await session.outbound.close(.init(codeNumber: FleetCloseCode.forbidden), reason: "revoked")
             }
@@ -237,6 +244,7 @@ public final class GatewayService: Service, Sendable {
     private func closeAllSessions() async {
         await withDiscardingTaskGroup { group in
             for (_, session) in sessions.all {
+                session.closing.fire()
                 group.addTask { try? await session.outbound.close(.goingAway, reason: "gateway shutting down") }
             }
         }

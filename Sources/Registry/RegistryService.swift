@@ -210,6 +210,8 @@ public final class RegistryService: Service, Sendable {
                 return .failure(QueryError(code: "bad_request", message: "malformed audit query"))
             }
             do {
+                // What already reached the registry is in the answer, not 100 ms later.
+                await writer?.flush()
                 let entries = try await store.audit(tenant: query.tenant, agentId: query.agentId, since: query.since, limit: query.limit)
                 return .success(try FleetJSON.encode(entries))
             } catch {

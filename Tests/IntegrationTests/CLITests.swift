@@ -6,13 +6,7 @@ import Testing
 @Suite("CLI", .serialized)
 struct CLITests {
     func cli(_ cluster: Cluster, _ master: Cluster.Gateway, _ arguments: [String], token: String? = nil) async throws -> (status: Int32?, stdout: String, stderr: String) {
-        let process = try FleetProcess(
-            name: "cli-\(UUID().uuidString.prefix(6))", binary: "master", arguments: arguments, directory: cluster.directory,
-            environment: ["FLEET_URL": master.http, "FLEET_TOKEN": token ?? cluster.adminToken]
-        )
-        let status = await process.waitForExit(timeout: .seconds(60))
-        let stdout = (try? String(contentsOfFile: process.stdoutPath, encoding: .utf8)) ?? ""
-        return (status, stdout, process.stderr)
+        try await cluster.cli(master, arguments, token: token)
     }
 
     @Test("--json output parses; exit codes: 0 ok, 1 failed request or command, 3 not found, 4 bad token")

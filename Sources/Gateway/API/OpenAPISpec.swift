@@ -8,8 +8,11 @@ info:
   version: 0.1.0
   description: |
     Served by every gateway. Fleet reads come from the gateway's replica of the registry's state.
-    Admin endpoints need `Authorization: Bearer <admin token>`; agents deliver callback results with the
-    request's reply token. Errors are always `{"error":{"code","message"}}`.
+    Admin endpoints need `Authorization: Bearer <key>`: the bootstrap admin token (`auth.admin_token`) or an
+    API key made with `POST /api/v1/tokens`, whose role decides what it may do (viewer reads; operator adds
+    status and logs requests; admin adds exec, config, restart, delete, approve, revoke, keys and the audit log)
+    and whose tenant decides what it sees (another tenant's agents and requests are 404). Agents deliver
+    callback results with the request's reply token. Errors are always `{"error":{"code","message"}}`.
 servers:
   - url: http://127.0.0.1:8080
 components:
@@ -17,7 +20,7 @@ components:
     admin:
       type: http
       scheme: bearer
-      description: The admin token (`auth.admin_token`, or `<data_dir>/admin-token`).
+      description: An API key (viewer, operator or admin role), or the bootstrap admin token (`auth.admin_token`, or `<data_dir>/admin-token`).
     reply:
       type: http
       scheme: bearer
@@ -45,12 +48,12 @@ components:
         application/json:
           schema: {$ref: '#/components/schemas/Error'}
     Unauthorized:
-      description: No admin token, or an unknown one
+      description: No key, an unknown one, or a revoked one
       content:
         application/json:
           schema: {$ref: '#/components/schemas/Error'}
     Forbidden:
-      description: A token of the other scope (an agent enrollment token)
+      description: The key's role is not enough for this call, or it is an enrollment token
       content:
         application/json:
           schema: {$ref: '#/components/schemas/Error'}
@@ -135,7 +138,7 @@ components:
         os: {$ref: '#/components/schemas/OSInfo'}
         agentVersion: {type: string}
         labels: {type: object, additionalProperties: {type: string}}
-        state: {type: string, enum: [online, disconnected, offline]}
+        state: {type: string, enum: [online, disconnected, offline, pending, revoked]}
         stateReason: {type: string}
         gatewayId: {type: string}
         sessionId: {type: string}
@@ -144,6 +147,7 @@ components:
         disconnectedAt: {type: string, format: date-time}
         lastSeen: {type: string, format: date-time}
         metrics: {$ref: '#/components/schemas/MetricsSnapshot'}
+        tenant: {type: string, description: 'The tenant of the enrollment token the agent enrolled with'}
     AgentList:
       type: object
       required: [agents, total]
@@ -175,6 +179,7 @@ components:
         error: {type: string}
         duplicateReplies: {type: integer}
         replyTokenSHA256: {type: string}
+        tenant: {type: string}
     AgentReply:
       type: object
       required: [ok]
@@ -227,6 +232,37 @@ components:
         resolvedAt: {type: string, format: date-time}
         value: {type: number}
         message: {type: string}
+        tenant: {type: string}
+    APIKey:
+      type: object
+      required: [id, name, role, createdAt]
+      properties:
+        id: {type: string, pattern: '^k-[0-9a-f]{12}$'}
+        name: {type: string}
+        role: {type: string, enum: [viewer, operator, admin, enrollment]}
+        tenant: {type: string, description: 'Absent: every tenant'}
+        createdAt: {type: string, format: date-time}
+        createdBy: {type: string}
+        revokedAt: {type: string, format: date-time}
+        maxAgents: {type: integer, minimum: 1}
+        secret: {type: string, description: 'Only in the answer to the POST that made the key'}
+    AuditEntry:
+      type: object
+      required: [at, keyId, keyName, gatewayId, action, status, outcome]
+      properties:
+        id: {type: integer}
+        at: {type: string, format: date-time}
+        keyId: {type: string}
+        keyName: {type: string}
+        tenant: {type: string}
+        source: {type: string}
+        gatewayId: {type: string}
+        action: {type: string, description: 'callback.<kind>, agent.delete, agent.approve, agent.revoke, token.create, token.revoke'}
+        agentId: {type: string}
+        requestId: {type: string}
+        argsSHA256: {type: string, pattern: '^[0-9a-f]{64}$'}
+        status: {type: integer}
+        outcome: {type: string}
     FleetEvent:
       description: |
         One event of the /api/v1/events stream, by its SSE fields. `data` is the record as the REST API
@@ -238,8 +274,8 @@ components:
         id: {type: string, description: '<epoch>-<seq>, what Last-Event-ID takes to resume', pattern: '^[0-9a-z]*-[0-9]+$'}
         event:
           type: string
-          enum: [agent.online, agent.disconnected, agent.offline, agent.metrics, request.pending, request.dispatched,
-                 request.completed, request.failed, alert.firing, alert.resolved, reset]
+          enum: [agent.online, agent.disconnected, agent.offline, agent.pending, agent.revoked, agent.metrics, request.pending,
+                 request.dispatched, request.completed, request.failed, alert.firing, alert.resolved, reset]
         data: {type: string, contentMediaType: application/json}
         retry: {type: integer, minimum: 0}
       allOf:
@@ -293,9 +329,12 @@ paths:
         '200': {description: Metrics, content: {text/plain: {schema: {type: string}}}}
   /metrics/fleet:
     get:
-      summary: Every agent's latest metrics (Prometheus text format), labelled by agent and hostname
+      summary: Every agent's latest metrics (Prometheus text format), labelled by agent and hostname; the key's tenant only
+      security: [{admin: []}]
       responses:
         '200': {description: Metrics, content: {text/plain: {schema: {type: string}}}}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
   /readyz:
     get:
       summary: The gateway serves current fleet data (replica in sync, registry heard); lists bus peers
@@ -311,7 +350,7 @@ paths:
       summary: List agents
       security: [{admin: []}]
       parameters:
-        - {name: state, in: query, schema: {type: string, enum: [online, disconnected, offline]}}
+        - {name: state, in: query, schema: {type: string, enum: [online, disconnected, offline, pending, revoked]}}
         - name: label
           in: query
           description: 'key=value (the value may be empty); repeated, an agent must have every one'
@@ -354,6 +393,112 @@ paths:
           content:
             application/json:
               schema: {$ref: '#/components/schemas/Error'}
+  /api/v1/agents/{id}/approve:
+    parameters: [{$ref: '#/components/parameters/agentId'}]
+    post:
+      summary: Let in an agent waiting for approval (auth.approval); admin
+      security: [{admin: []}]
+      responses:
+        '200':
+          description: Approved (or it already was)
+          content:
+            application/json:
+              schema: {type: object, required: [approved], properties: {approved: {type: string}}}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/Error'}
+        '409': {$ref: '#/components/responses/Error'}
+        '503': {$ref: '#/components/responses/Error'}
+  /api/v1/agents/{id}/revoke:
+    parameters: [{$ref: '#/components/parameters/agentId'}]
+    post:
+      summary: Cut an agent off now and for good (its session closes; its credential is refused from then on); admin
+      security: [{admin: []}]
+      responses:
+        '200':
+          description: Revoked; answered once this gateway has closed the agent's sessions
+          content:
+            application/json:
+              schema: {type: object, required: [revoked], properties: {revoked: {type: string}}}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/Error'}
+        '409': {$ref: '#/components/responses/Error'}
+        '503': {$ref: '#/components/responses/Error'}
+  /api/v1/tokens:
+    get:
+      summary: API keys and enrollment tokens (never their secrets); admin, the key's tenant only
+      security: [{admin: []}]
+      responses:
+        '200':
+          description: Keys, oldest first
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [tokens]
+                properties:
+                  tokens: {type: array, items: {$ref: '#/components/schemas/APIKey'}}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+    post:
+      summary: Make an API key or enrollment token; its secret is in this answer only; admin
+      security: [{admin: []}]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [role, name]
+              properties:
+                role: {type: string, enum: [viewer, operator, admin, enrollment]}
+                name: {type: string, minLength: 1, maxLength: 128}
+                tenant: {type: string, pattern: '^[a-z0-9_-]{1,64}$'}
+                maxAgents: {type: integer, minimum: 1}
+      responses:
+        '201':
+          description: The key, with its secret
+          content: {application/json: {schema: {$ref: '#/components/schemas/APIKey'}}}
+        '400': {$ref: '#/components/responses/Error'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '503': {$ref: '#/components/responses/Error'}
+  /api/v1/tokens/{id}:
+    parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+    delete:
+      summary: Revoke a key; admin
+      security: [{admin: []}]
+      responses:
+        '200':
+          description: The key, revoked
+          content: {application/json: {schema: {$ref: '#/components/schemas/APIKey'}}}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/Error'}
+        '503': {$ref: '#/components/responses/Error'}
+  /api/v1/audit:
+    get:
+      summary: The audit log, newest first; admin, the key's tenant only
+      security: [{admin: []}]
+      parameters:
+        - {name: since, in: query, schema: {type: string, format: date-time}}
+        - {name: agent, in: query, schema: {type: string}}
+        - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 10000, default: 1000}}
+      responses:
+        '200':
+          description: Audit lines
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [entries]
+                properties:
+                  entries: {type: array, items: {$ref: '#/components/schemas/AuditEntry'}}
+        '400': {$ref: '#/components/responses/Error'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '503': {$ref: '#/components/responses/Error'}
   /api/v1/agents/{id}/metrics:
     parameters: [{$ref: '#/components/parameters/agentId'}]
     get:
@@ -399,6 +544,7 @@ paths:
         '401': {$ref: '#/components/responses/Unauthorized'}
         '403': {$ref: '#/components/responses/Forbidden'}
         '404': {$ref: '#/components/responses/Error'}
+        '409': {$ref: '#/components/responses/Error'}
   /api/v1/requests/{id}:
     parameters: [{$ref: '#/components/parameters/requestId'}, {$ref: '#/components/parameters/wait'}]
     get:
@@ -432,7 +578,6 @@ paths:
       summary: Live fleet events (server-sent events); resume with Last-Event-ID
       security: [{admin: []}]
       parameters:
-        - {name: token, in: query, description: 'The admin token, for EventSource clients that cannot set headers', schema: {type: string}}
         - {name: Last-Event-ID, in: header, schema: {type: string}}
         - {name: lastEventId, in: query, schema: {type: string}}
       responses:
@@ -465,6 +610,13 @@ paths:
         '404': {$ref: '#/components/responses/Error'}
         '409': {$ref: '#/components/responses/Error'}
         '413': {$ref: '#/components/responses/Error'}
+        '429':
+          description: This agent sent more replies a second than gateway.callback_rate allows; retry after Retry-After
+          headers:
+            Retry-After: {schema: {type: integer}}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Error'}
 
 """#
 }

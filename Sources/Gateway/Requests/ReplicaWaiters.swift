@@ -31,10 +31,20 @@ final class ReplicaWaiters<Record: Sendable>: Sendable {
             self?.resume(id, token, with: nil)
         }
         defer { timer.cancel() }
-        return await withCheckedContinuation { continuation in
-            waiters.withLock { $0[id, default: [:]][token] = Waiter(satisfied: satisfied, continuation: continuation) }
-            // A change may have landed between the first check and registering.
-            if let now = current(), satisfied(now) { resume(id, token, with: now) }
+        // Cancelling the waiting task ends the wait (nil), like a timeout.
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                waiters.withLock { $0[id, default: [:]][token] = Waiter(satisfied: satisfied, continuation: continuation) }
+                // A change may have landed between the first check and registering, or the
+                // task was cancelled before the handler could find the waiter.
+                if let now = current(), satisfied(now) {
+                    resume(id, token, with: now)
+                } else if Task.isCancelled {
+                    resume(id, token, with: nil)
+                }
+            }
+        } onCancel: {
+            resume(id, token, with: nil)
         }
     }
 

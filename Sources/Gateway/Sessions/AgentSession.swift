@@ -94,6 +94,7 @@ struct AgentSession {
         if let claimed = auth.agentId, claimed != hello.agent.id {
             let message = "hello names agent \(hello.agent.id.prefix(64)) but the connection authenticated as \(claimed)"
             Self.refusalLog.log(logger, "agent connection refused", metadata: ["reason": "\(message)"])
+            Counter(label: "fleet_gateway_sessions_refused_total", dimensions: [("reason", "wrong_agent_id")]).increment()
             try? await send(.error(.init(code: "wrong_agent_id", message: message)), outbound)
             try? await outbound.close(.init(codeNumber: FleetCloseCode.forbidden), reason: "hello names another agent id")
             return nil
@@ -112,7 +113,8 @@ struct AgentSession {
         case .open, .refused:
             sessionAuth = .none
         }
-        sessions.open(sessionId, agent: hello.agent, metrics: hello.metrics, auth: sessionAuth, outbound: outbound)
+        let closing = ShutdownSignal()
+        sessions.open(sessionId, agent: hello.agent, metrics: hello.metrics, auth: sessionAuth, outbound: outbound, closing: closing)
         do {
             try await events.send(.sessionOpened(.init(
                 gatewayId: settings.gatewayId, sessionId: sessionId, agent: hello.agent, metrics: hello.metrics, auth: sessionAuth
@@ -121,7 +123,9 @@ struct AgentSession {
             if case .enrollment(let enrollment) = sessionAuth {
                 // The registry decides (two gateways may enroll one id at once): hand the
                 // secret out only once its digest is the id's credential everywhere.
-                guard let bound = await confirmEnrollment(hello.agent.id, digest: enrollment.secretSHA256) else {
+                guard let bound = await confirmEnrollment(hello.agent.id, digest: enrollment.secretSHA256, closing: closing) else {
+                    // Refused by the registry: its close (with the reason) is already on the socket.
+                    if closing.isFired { return hello.agent.id }
                     let reason = "enrollment not confirmed by the registry within \(settings.limits.enrollmentTimeout)"
                     try? await send(.error(.init(code: "unavailable", message: reason + "; try again")), outbound)
                     try? await outbound.close(.init(codeNumber: FleetCloseCode.tryAgainLater), reason: "enrollment not confirmed")
@@ -143,23 +147,29 @@ struct AgentSession {
     }
 
     /// Waits for the replica to show the id bound to `digest`; nil when the registry refused
-    /// (another digest, or revoked: its close command is on its way) or did not answer.
+    /// (its close arrives and fires `closing`) or did not answer in time.
     @inline(never)
-    private func confirmEnrollment(_ agentId: String, digest: String) async -> AgentCredential? {
+    private func confirmEnrollment(_ agentId: String, digest: String, closing: ShutdownSignal) async -> AgentCredential? {
         let replica = self.replica
-        let settled = await credentialWaiters.wait(
-            for: agentId, timeout: settings.limits.enrollmentTimeout, current: { replica.credential(agentId: agentId) },
-            until: { _ in true }
-        )
-        // Any record settles the question; only ours, unrevoked, is a yes. Wait out the rest
-        // of the time for a record already there from before (a race with another gateway).
-        if let settled, settled.secretSHA256 == digest, !settled.isRevoked { return settled }
-        let confirmed = await credentialWaiters.wait(
-            for: agentId, timeout: settings.limits.enrollmentTimeout, current: { replica.credential(agentId: agentId) },
-            until: { $0.secretSHA256 == digest || $0.isRevoked }
-        )
-        guard let confirmed, confirmed.secretSHA256 == digest, !confirmed.isRevoked else { return nil }
-        return confirmed
+        let waiters = self.credentialWaiters
+        let timeout = settings.limits.enrollmentTimeout
+        let settled = await withTaskGroup(of: AgentCredential?.self) { group in
+            group.addTask {
+                await waiters.wait(
+                    for: agentId, timeout: timeout, current: { replica.credential(agentId: agentId) },
+                    until: { $0.secretSHA256 == digest || $0.isRevoked }
+                )
+            }
+            group.addTask {
+                await closing.wait()
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        guard let settled, settled.secretSHA256 == digest, !settled.isRevoked else { return nil }
+        return settled
     }
 
     /// The agent's clock is not trusted with history: sample times further than

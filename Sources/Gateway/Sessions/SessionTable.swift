@@ -1,4 +1,5 @@
 import FleetProtocol
+import FleetSupport
 import HummingbirdWebSocket
 import Metrics
 import Synchronization
@@ -15,14 +16,20 @@ final class SessionTable: Sendable {
         var auth: SessionAuth
         /// Writes to the agent's socket (frames, or a close).
         var outbound: WebSocketOutboundWriter
+        /// Fired when the gateway closes the session (the registry's order, shutdown), so a
+        /// session still waiting for something (its enrollment) stops at once.
+        var closing: ShutdownSignal
     }
 
     private let sessions = Mutex<[String: Session]>([:])
     private let gauge = Gauge(label: "fleet_gateway_sessions")
 
-    func open(_ sessionId: String, agent: AgentInfo, metrics: MetricsSnapshot?, auth: SessionAuth, outbound: WebSocketOutboundWriter) {
+    func open(
+        _ sessionId: String, agent: AgentInfo, metrics: MetricsSnapshot?, auth: SessionAuth, outbound: WebSocketOutboundWriter,
+        closing: ShutdownSignal
+    ) {
         let count = sessions.withLock { sessions in
-            sessions[sessionId] = Session(agent: agent, latestMetrics: metrics, auth: auth, outbound: outbound)
+            sessions[sessionId] = Session(agent: agent, latestMetrics: metrics, auth: auth, outbound: outbound, closing: closing)
             return sessions.count
         }
         gauge.record(count)

@@ -223,3 +223,74 @@ func memTotalBytes() throws -> UInt64 {
     else { throw HarnessError("no MemTotal in /proc/meminfo") }
     return kb * 1024
 }
+
+/// Runs `body` with a new cluster and stops every process it started, however `body` ends
+/// (returns, throws, or fails an expectation): nothing a test starts outlives it.
+func withCluster<T>(_ label: String, _ body: (Cluster) async throws -> T) async throws -> T {
+    let cluster = try Cluster(label)
+    do {
+        let result = try await body(cluster)
+        await cluster.shutdown()
+        return result
+    } catch {
+        await cluster.shutdown()
+        throw error
+    }
+}
+
+extension Cluster {
+    /// A JSON request with a bearer token; any method.
+    func call(_ method: String, _ url: String, token: String?, body: String? = nil) async throws -> (status: Int, body: Data) {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = method
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if let body {
+            request.httpBody = Data(body.utf8)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        let (data, response) = try await HTTP.session.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+
+    /// Makes a key with the bootstrap admin token (`POST /api/v1/tokens`); returns its id and secret.
+    func makeKey(_ gateway: Gateway, role: String, name: String, tenant: String? = nil, maxAgents: Int? = nil, token: String? = nil) async throws -> (id: String, secret: String) {
+        var fields = [#""role":"\#(role)""#, #""name":"\#(name)""#]
+        if let tenant { fields.append(#""tenant":"\#(tenant)""#) }
+        if let maxAgents { fields.append(#""maxAgents":\#(maxAgents)"#) }
+        let (status, body) = try await call("POST", "\(gateway.http)/api/v1/tokens", token: token ?? adminToken, body: "{\(fields.joined(separator: ","))}")
+        guard status == 201 else { throw HarnessError("POST tokens: HTTP \(status) \(String(decoding: body, as: UTF8.self))") }
+        let key = try FleetJSON.decoder().decode(APIKeySummary.self, from: body)
+        guard let secret = key.secret else { throw HarnessError("no secret in \(String(decoding: body, as: UTF8.self))") }
+        return (key.id, secret)
+    }
+
+    /// Runs the operator CLI (`master ...`) against `master` with `token` (default: the
+    /// bootstrap admin token); returns its exit status and output.
+    func cli(_ master: Gateway, _ arguments: [String], token: String? = nil) async throws -> (status: Int32?, stdout: String, stderr: String) {
+        let process = try FleetProcess(
+            name: "cli-\(UUID().uuidString.prefix(6))", binary: "master", arguments: arguments, directory: directory,
+            environment: ["FLEET_URL": master.http, "FLEET_TOKEN": token ?? adminToken]
+        )
+        let status = await process.waitForExit(timeout: .seconds(60))
+        if status == nil { process.signal(SIGKILL) }
+        let stdout = (try? String(contentsOfFile: process.stdoutPath, encoding: .utf8)) ?? ""
+        return (status, stdout, process.stderr)
+    }
+
+    /// A gateway's `/metrics` text.
+    func metricsText(_ gateway: Gateway) async throws -> String {
+        let (status, body) = try await HTTP.get("\(gateway.http)/metrics")
+        guard status == 200 else { throw HarnessError("GET /metrics: HTTP \(status)") }
+        return String(decoding: body, as: UTF8.self)
+    }
+}
+
+/// The value of the first sample of `family` whose labels contain every `label` (0 if none).
+func metricValue(_ text: String, _ family: String, _ labels: [String] = []) -> Double {
+    for line in text.split(separator: "\n") where line.hasPrefix(family) && !line.hasPrefix("#") {
+        let name = line.prefix { $0 != "{" && $0 != " " }
+        guard name == family, labels.allSatisfy({ line.contains($0) }) else { continue }
+        return Double(line.split(separator: " ").last ?? "") ?? 0
+    }
+    return 0
+}

@@ -1,0 +1,136 @@
+import FleetProtocol
+import Foundation
+import Testing
+
+/// Per-agent credentials (issue 10 item 3): an agent enrolls once with the enrollment token
+/// and from then on only its own credential opens sessions for its id; a revoked agent is cut
+/// off at once and for good; approval mode holds new agents until an operator lets them in.
+@Suite("Agent credentials", .serialized)
+struct AgentCredentialTests {
+    @Test("claiming an enrolled agent's id with the enrollment token, a forged credential, or a hello for another id is refused 4403 and counted; the real agent stays online")
+    func impostors() async throws {
+        try await withCluster("cred-impostor") { cluster in
+            let master = try await cluster.startServe()
+            let (_, id) = try await cluster.startAgent("real", urls: [master.ws])
+            #expect(await eventually(timeout: .seconds(10)) { await cluster.states(master)[id] == .online }, "\(cluster.logs())")
+            // The real agent was issued its own credential, kept 0600 in its state dir.
+            let file = cluster.credentialFile(of: "real").path
+            #expect(await eventually(timeout: .seconds(5)) { FileManager.default.fileExists(atPath: file) })
+            let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+            let secret = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(secret.hasPrefix("fac_") && secret.count == 68)
+            let before = try #require(try await cluster.agents(master).first { $0.id == id })
+
+            // 1. The enrollment token alone (the shared secret every host has).
+            let withToken = TestAgent(id: id)
+            let first = try await withToken.connect(url: master.ws, token: cluster.agentToken)
+            #expect(first == .error(.init(code: "wrong_credential", message: "agent id \(id) is enrolled: present its own credential, not an enrollment token")))
+            #expect(await withToken.closeCode(timeout: .seconds(5)) == 4403)
+            // 2. A made-up credential beside the enrollment token.
+            let forger = TestAgent(id: id)
+            let second = try await forger.connect(url: master.ws, token: cluster.agentToken, credential: "fac_" + String(repeating: "0", count: 64))
+            guard case .error(let forged) = second else {
+                Issue.record("a forged credential got \(second)")
+                return
+            }
+            #expect(forged.code == "wrong_credential")
+            #expect(await forger.closeCode(timeout: .seconds(5)) == 4403)
+            // 3. An upgrade for a new id whose hello then names the victim's id.
+            let sly = TestAgent()
+            let third = try await sly.connect(url: master.ws, token: cluster.agentToken, helloId: id)
+            guard case .error(let mismatch) = third else {
+                Issue.record("a hello for another id got \(third)")
+                return
+            }
+            #expect(mismatch.code == "wrong_agent_id")
+            #expect(await sly.closeCode(timeout: .seconds(5)) == 4403)
+
+            // The real agent kept its session the whole time and its heartbeats still arrive.
+            var moved = false
+            let deadline = ContinuousClock.now + .seconds(2)
+            while ContinuousClock.now < deadline {
+                let record = try await cluster.agents(master).first { $0.id == id }
+                if record?.state != .online || record?.sessionId != before.sessionId { moved = true }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(!moved, "the real agent's session was disturbed")
+            let after = try #require(try await cluster.agents(master).first { $0.id == id })
+            #expect(after.lastSeen > before.lastSeen)
+            #expect(try await cluster.agents(master).map(\.id) == [id], "no impostor ever appears")
+            let metrics = try await cluster.metricsText(master)
+            #expect(metricValue(metrics, "fleet_gateway_sessions_refused_total", [#"reason="wrong_credential""#]) >= 2)
+            #expect(metricValue(metrics, "fleet_gateway_sessions_refused_total", [#"reason="wrong_agent_id""#]) >= 1)
+        }
+    }
+
+    @Test("a revoked agent is cut off within 1 s and cannot come back, with its credential or the enrollment token")
+    func revoke() async throws {
+        try await withCluster("cred-revoke") { cluster in
+            let (_, gateways) = try await cluster.startSplit(gateways: 2)
+            let (gatewayA, gatewayB) = (gateways[0], gateways[1])
+            let victim = TestAgent()
+            let answer = try await victim.connect(url: gatewayA.ws, token: cluster.agentToken)
+            guard case .welcome(let welcome) = answer, let credential = welcome.credential else {
+                Issue.record("first session got \(answer), not a welcome with a credential")
+                return
+            }
+            let (process, real) = try await cluster.startAgent("real", urls: [gatewayB.ws])
+            #expect(await eventually(timeout: .seconds(10)) {
+                let states = await cluster.states(gatewayA)
+                return states[victim.id] == .online && states[real] == .online
+            }, "\(cluster.logs())")
+
+            // Revoked through the other gateway: the session on A is closed within a second.
+            let started = ContinuousClock.now
+            let (status, body) = try await cluster.call("POST", "\(gatewayB.http)/api/v1/agents/\(victim.id)/revoke", token: cluster.adminToken)
+            #expect(status == 200, "\(String(decoding: body, as: UTF8.self))")
+            let code = await victim.closeCode(timeout: .seconds(1))
+            #expect(code == 4403)
+            #expect(ContinuousClock.now - started < .seconds(1), "cut off after \(ContinuousClock.now - started)")
+            #expect(await eventually(timeout: .seconds(2)) { await cluster.states(gatewayA)[victim.id] == .revoked })
+
+            // Neither its credential nor the enrollment token lets it back in, on any gateway.
+            for (gateway, presented) in [(gatewayA, credential), (gatewayB, nil)] {
+                let again = TestAgent(id: victim.id)
+                let refused = try await again.connect(url: gateway.ws, token: cluster.agentToken, credential: presented)
+                guard case .error(let error) = refused else {
+                    Issue.record("a revoked agent got \(refused)")
+                    return
+                }
+                #expect(error.code == "revoked")
+                #expect(await again.closeCode(timeout: .seconds(5)) == 4403)
+            }
+            // A request for it fails at once instead of waiting.
+            let (requestStatus, _) = try await cluster.callback(gatewayA, agent: victim.id, kind: "status")
+            #expect(requestStatus == 409)
+
+            // The real agent binary, revoked: it says why and never comes back online.
+            #expect(try await cluster.call("POST", "\(gatewayA.http)/api/v1/agents/\(real)/revoke", token: cluster.adminToken).status == 200)
+            #expect(await eventually(timeout: .seconds(5)) { process.stderr.contains("refused this agent's token or credential") }, "\(process.stderr.suffix(2000))")
+            let cameBack = await eventually(timeout: .seconds(3)) { await cluster.states(gatewayB)[real] != .revoked }
+            #expect(!cameBack)
+        }
+    }
+
+    @Test("approval mode: a new agent waits as pending (no requests) until `master agents approve`, then works")
+    func approval() async throws {
+        try await withCluster("cred-approval") { cluster in
+            let master = try await cluster.startServe(["--set", "auth.approval=true"])
+            let (process, id) = try await cluster.startAgent("waiting", urls: [master.ws])
+            #expect(await eventually(timeout: .seconds(10)) { await cluster.states(master)[id] == .pending }, "\(cluster.logs())")
+            #expect(await eventually(timeout: .seconds(5)) { process.stderr.contains("waiting for approval") })
+            // Pending: it reports, but no request reaches it; and it stays pending.
+            let (status, body) = try await cluster.callback(master, agent: id, kind: "status")
+            #expect(status == 409 && String(decoding: body, as: UTF8.self).contains("agent_pending"))
+            let changed = await eventually(timeout: .seconds(2)) { await cluster.states(master)[id] != .pending }
+            #expect(!changed)
+
+            let approve = try await cluster.cli(master, ["agents", "approve", id])
+            #expect(approve.status == 0, "\(approve.stderr)")
+            #expect(await eventually(timeout: .seconds(5)) { await cluster.states(master)[id] == .online })
+            let record = try await cluster.finished(master, agent: id, kind: "status")
+            #expect(record.state == .completed)
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import FleetProtocol
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+
+/// Limits (issue 10 item 8): sockets that never send a request, headers trickled a byte at a
+/// time, and an agent flooding its session each cost the sender, never the others.
+@Suite("Floods and slow clients", .serialized)
+struct FloodTests {
+    /// Whether the peer has closed `fd` (EOF or reset); false while it is open and silent.
+    static func closedByPeer(_ fd: Int32) -> Bool {
+        var byte: UInt8 = 0
+        let count = recv(fd, &byte, 1, Int32(MSG_DONTWAIT))
+        if count == 0 { return true }
+        if count < 0 { return errno != EAGAIN && errno != EWOULDBLOCK }
+        return false
+    }
+
+    @Test("1,000 connections that send nothing, and slowloris headers, are cut off by the header timeout; a real agent connects meanwhile")
+    func idleConnections() async throws {
+        try await withCluster("flood-idle") { cluster in
+            let master = try await cluster.startServe(["--set", "server.header_timeout=2"])
+            var silent: [Int32] = []
+            var trickling: [Int32] = []
+            defer { for fd in silent + trickling { close(fd) } }
+            for _ in 0..<1000 { silent.append(try RawHTTP.connect(port: master.port, timeout: timeval(tv_sec: 0, tv_usec: 100_000))) }
+            for _ in 0..<20 {
+                let fd = try RawHTTP.connect(port: master.port, timeout: timeval(tv_sec: 0, tv_usec: 100_000))
+                let start = Array("GET /api/v1/agents HTTP/1.1\r\nHost: x\r\n".utf8)
+                _ = start.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                trickling.append(fd)
+            }
+            // While they hold their sockets, a real agent connects and is online.
+            let (_, id) = try await cluster.startAgent("agent", urls: [master.ws])
+            #expect(await eventually(timeout: .seconds(10)) { await cluster.states(master)[id] == .online }, "\(cluster.logs())")
+            // The slowloris clients keep sending a header byte every 300 ms: progress, but never a head.
+            let deadline = ContinuousClock.now + .seconds(8)
+            var open = Set(silent + trickling)
+            while ContinuousClock.now < deadline, !open.isEmpty {
+                for fd in trickling where open.contains(fd) {
+                    var byte = UInt8(ascii: "x")
+                    _ = send(fd, &byte, 1, Int32(MSG_NOSIGNAL))
+                }
+                open = open.filter { !Self.closedByPeer($0) }
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            #expect(open.isEmpty, "\(open.count) of \(silent.count + trickling.count) connections still open after 8 s")
+            let metrics = try await cluster.metricsText(master)
+            #expect(metricValue(metrics, "fleet_gateway_connections_timed_out_total", [#"phase="request_head""#]) >= 1020)
+            // The gateway kept serving everyone else.
+            #expect(try await HTTP.get("\(master.http)/readyz").status == 200)
+            #expect(await cluster.states(master)[id] == .online)
+        }
+    }
+
+    @Test("an agent sending 10x its frame rate is throttled and told so, stays connected, and another agent is unaffected")
+    func rateLimit() async throws {
+        try await withCluster("flood-rate") { cluster in
+            let master = try await cluster.startServe(["--set", "gateway.agent_rate=5", "--set", "gateway.agent_burst=5"])
+            let (_, calm) = try await cluster.startAgent("calm", urls: [master.ws])
+            let noisy = TestAgent()
+            guard case .welcome = try await noisy.connect(url: master.ws, token: cluster.agentToken) else {
+                Issue.record("the noisy agent was not welcomed")
+                return
+            }
+            #expect(await eventually(timeout: .seconds(10)) {
+                let states = await cluster.states(master)
+                return states[calm] == .online && states[noisy.id] == .online
+            }, "\(cluster.logs())")
+            let calmBefore = try #require(try await cluster.agents(master).first { $0.id == calm })
+
+            // 50 heartbeats a second for 2 s: ten times the 5/s allowed.
+            let started = Date()
+            for seq in 1...100 {
+                try await noisy.send(.heartbeat(.init(metrics: MetricsSnapshot(timestamp: Date(), seq: UInt64(seq)))))
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            // Told, in so many words.
+            var told: MasterMessage.ErrorBody?
+            while told == nil, let frame = try await noisy.next(timeout: .seconds(2)) {
+                if case .error(let error) = frame, error.code == "rate_limited" { told = error }
+            }
+            #expect(told != nil, "no rate_limited error frame")
+            // What got through is about the burst plus the rate over the 2 s, not the 100 sent.
+            let (_, body) = try await HTTP.get("\(master.http)/api/v1/agents/\(noisy.id)/metrics?limit=1000", token: cluster.adminToken)
+            struct History: Decodable { var metrics: [MetricsSnapshot] }
+            let accepted = try FleetJSON.decoder().decode(History.self, from: body).metrics.filter { $0.timestamp >= started.addingTimeInterval(-1) }
+            #expect(accepted.count >= 5 && accepted.count <= 25, "\(accepted.count) of 100 heartbeats accepted")
+            let metrics = try await cluster.metricsText(master)
+            #expect(metricValue(metrics, "fleet_gateway_frames_throttled_total") >= 70)
+            // Throttled, not cut off; and the calm agent's heartbeats kept arriving throughout.
+            #expect(await cluster.states(master)[noisy.id] == .online)
+            let calmAfter = try #require(try await cluster.agents(master).first { $0.id == calm })
+            #expect(calmAfter.state == .online && calmAfter.lastSeen.timeIntervalSince(calmBefore.lastSeen) >= 1.5)
+            await noisy.close()
+        }
+    }
+}
