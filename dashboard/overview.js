@@ -6,7 +6,7 @@ import { sparkline, bar } from "./charts.js";
 import * as format from "./format.js";
 import { fleet, subscribe, queueHistory } from "./store.js";
 
-const STATES = ["online", "disconnected", "offline"];
+const STATES = ["online", "disconnected", "offline", "pending", "revoked"];
 const SPARK_POINTS = 60;
 /** Rows drawn at most; a search narrows the rest. */
 const MAX_ROWS = 500;

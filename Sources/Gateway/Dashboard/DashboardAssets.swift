@@ -1254,7 +1254,7 @@ export function fullestDisk(metrics) {
 """#
         ),
         "overview.js": Asset(
-            contentType: "text/javascript; charset=utf-8", etag: #""a189b2e45b2367875d00""#,
+            contentType: "text/javascript; charset=utf-8", etag: #""28560ca1e0f1954592dc""#,
             body: #"""
 // The fleet overview (#/): counts by state, alerts firing, and the searchable, sortable table
 // of agents with CPU and memory sparklines.
@@ -1264,7 +1264,7 @@ import { sparkline, bar } from "./charts.js";
 import * as format from "./format.js";
 import { fleet, subscribe, queueHistory } from "./store.js";
 
-const STATES = ["online", "disconnected", "offline"];
+const STATES = ["online", "disconnected", "offline", "pending", "revoked"];
 const SPARK_POINTS = 60;
 /** Rows drawn at most; a search narrows the rest. */
 const MAX_ROWS = 500;
@@ -1715,7 +1715,7 @@ export function reset() {
 """#
         ),
         "style.css": Asset(
-            contentType: "text/css; charset=utf-8", etag: #""0ab3a2539eb4cf54881e""#,
+            contentType: "text/css; charset=utf-8", etag: #""93223c0a5d2f72072ebb""#,
             body: #"""
 /* fleet dashboard: dense, light, system fonts only. */
 :root {
@@ -1730,6 +1730,7 @@ export function reset() {
   --online: #15803d;
   --disconnected: #b45309;
   --offline: #b91c1c;
+  --revoked: #4b5563;
   --cpu: #2563eb;
   --mem: #7c3aed;
   --rx: #0e7490;
@@ -1839,6 +1840,8 @@ input:focus, button:focus-visible { outline: 2px solid #93b4f5; outline-offset: 
 .count-online .count-value { color: var(--online); }
 .count-disconnected .count-value { color: var(--disconnected); }
 .count-offline .count-value { color: var(--offline); }
+.count-pending .count-value { color: var(--disconnected); }
+.count-revoked .count-value { color: var(--revoked); }
 .count.active { border-color: var(--accent); background: var(--accent-soft); }
 .count-alerts .count-value { color: var(--muted); }
 .count-alerts.firing { border-color: #f5c2c2; background: #fdecec; }
@@ -1861,6 +1864,7 @@ input:focus, button:focus-visible { outline: 2px solid #93b4f5; outline-offset: 
 .state-online, .state-completed { background: #e2f4e8; color: var(--online); }
 .state-disconnected, .state-pending, .state-dispatched { background: #fdf1de; color: var(--disconnected); }
 .state-offline, .state-failed { background: #fde6e6; color: var(--offline); }
+.state-revoked { background: #e5e7eb; color: var(--revoked); }
 .kind-offline, .kind-cpu, .kind-memory, .kind-disk { background: #fde6e6; color: var(--offline); }
 
 /* Agents table */
@@ -1903,6 +1907,8 @@ table.agents td.labels { max-width: 150px; overflow: hidden; text-overflow: elli
 .dot-online { background: var(--online); }
 .dot-disconnected { background: var(--disconnected); }
 .dot-offline { background: var(--offline); }
+.dot-pending { background: var(--disconnected); }
+.dot-revoked { background: var(--revoked); }
 
 /* Sparklines and charts */
 .spark { overflow: visible; }
@@ -2017,6 +2023,7 @@ table.agents td.labels { max-width: 150px; overflow: hidden; text-overflow: elli
 .ev-online .ev-type, .ev-completed .ev-type { color: var(--online); }
 .ev-disconnected .ev-type, .ev-pending .ev-type, .ev-dispatched .ev-type { color: var(--disconnected); }
 .ev-offline .ev-type, .ev-failed .ev-type, .ev-firing .ev-type { color: var(--offline); }
+.ev-revoked .ev-type { color: var(--revoked); }
 .ev-resolved .ev-type { color: var(--online); }
 .ev-metrics .ev-type, .ev-reset .ev-type { color: var(--muted); }
 
