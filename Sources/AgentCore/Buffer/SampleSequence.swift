@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import FleetSupport
 import Synchronization
 
 /// The agent's sample counter, increasing across restarts so a sample's (agent, seq) is

@@ -9,6 +9,7 @@ import Glibc
 import Darwin
 #endif
 import FleetProtocol
+import FleetSupport
 
 /// The agent's stable id: created once, stored in `<state_dir>/agent-id`, reused for ever.
 ///

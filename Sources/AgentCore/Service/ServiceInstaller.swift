@@ -8,6 +8,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import FleetSupport
 
 /// `agent install|uninstall|start|stop|restart|status`: puts the agent in the OS's standard
 /// places and registers it with the service manager (systemd on Linux, launchd on macOS).

@@ -7,12 +7,12 @@ import Darwin
 /// Writes a whole file or nothing: a temporary file created with the final mode, synced,
 /// then renamed over the target. A crash leaves the old file or the new one, never half of
 /// one, and a secret is never readable by others, not even for an instant.
-enum AtomicFile {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+public enum AtomicFile {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
     }
 
-    static func write(_ bytes: some Collection<UInt8>, to path: String, mode: mode_t) throws {
+    public static func write(_ bytes: some Collection<UInt8>, to path: String, mode: mode_t) throws {
         let temporary = "\(path).tmp-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
@@ -27,7 +27,7 @@ enum AtomicFile {
         }
     }
 
-    static func write(_ text: String, to path: String, mode: mode_t) throws {
+    public static func write(_ text: String, to path: String, mode: mode_t) throws {
         try write(Array(text.utf8), to: path, mode: mode)
     }
 }
