@@ -38,6 +38,10 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
+        // TLS (issue 10): certificates for `master certs init`, TLS configurations for gateway and agent.
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.3.0"),
     ],
     targets: [
         // MARK: ZeroMQ
@@ -67,6 +71,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // PEM loading with clear errors, the TLS configurations of gateway, agent and CLI, and
+        // TLS failures explained (issue 10).
+        .target(
+            name: "FleetTLS",
+            dependencies: [.product(name: "NIOSSL", package: "swift-nio-ssl")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Bus",
             dependencies: [
@@ -93,7 +104,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "CSystemShims",
+                "CSystemShims", "FleetTLS",
                 .product(name: "Metrics", package: "swift-metrics"),
                 "Bus", "FleetProtocol", "FleetSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -101,6 +112,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -119,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "MasterCommand",
             dependencies: [
-                "Registry", "Gateway", "CallbackWorker", "Bus", "ZeroMQ", "FleetSupport", "FleetProtocol",
+                "Registry", "Gateway", "CallbackWorker", "Bus", "ZeroMQ", "FleetSupport", "FleetProtocol", "FleetTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -129,6 +143,10 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -137,7 +155,7 @@ let package = Package(
         .target(
             name: "AgentCore",
             dependencies: [
-                "FleetProtocol", "FleetSupport",
+                "FleetProtocol", "FleetSupport", "FleetTLS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
@@ -145,6 +163,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -191,7 +210,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FleetTests",
-            dependencies: ["FleetProtocol", "FleetSupport", "AgentCore", "Registry", "Gateway", "Bus", "ZeroMQ"],
+            dependencies: ["FleetProtocol", "FleetSupport", "FleetTLS", "AgentCore", "Registry", "Gateway", "Bus", "ZeroMQ"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
@@ -203,6 +222,9 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                // An HTTPS client with a private CA, for the TLS tests.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),

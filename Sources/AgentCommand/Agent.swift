@@ -57,6 +57,10 @@ struct Run: AsyncParsableCommand {
         let service: AgentService
         do {
             service = try AgentService(config: config, logger: logger)
+        } catch let error as ConfigError {
+            // An unusable master.ca_file / cert_file / key_file: a config error like any other.
+            FileHandle.standardError.write(Data("agent: \(error)\n".utf8))
+            throw ExitCode(2)
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             throw ExitCode(1)

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import AsyncHTTPClient
 import FleetProtocol
 import Logging
 import ServiceLifecycle
@@ -25,8 +26,14 @@ public final class AgentService: Service, Sendable {
     private let sampler: MetricsSampler
     private let buffer: OfflineBuffer
     private let runtime: RuntimeSettings
+    /// The reply POSTs' client, configured with the agent's TLS settings (HTTPClient.shared
+    /// knows only the system's roots). Shut down when `run()` ends: an HTTPClient must not
+    /// be released running.
+    private let http: HTTPClient
 
+    /// - Throws: `ConfigError` for unusable TLS files (`master.ca_file`, …).
     public init(config: AgentConfig, logger: Logger) throws {
+        let tls = try AgentTLS(config.master)
         let id = try AgentIdentity.loadOrCreate(stateDir: config.resolvedStateDir)
         self.info = AgentInfo(
             id: id, hostname: OSFacts.hostname(), os: OSFacts.current(), agentVersion: Self.version,
@@ -45,8 +52,12 @@ public final class AgentService: Service, Sendable {
         tagged[metadataKey: "agent"] = "\(id)"
         let logger = tagged
         let slot = LinkSlot()
+        // Created last: nothing after it can throw and leave it unreleased-but-running.
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls.configuration))
+        self.http = http
         let link = AgentLink(
             config: config, info: self.info, sampler: sampler, runtime: runtime, buffer: buffer, logger: logger,
+            tls: tls, http: http,
             restart: {
                 // The same binary, the same arguments, the same pid: a service manager sees no
                 // exit, and the new process reads the persisted runtime settings.
@@ -91,6 +102,7 @@ public final class AgentService: Service, Sendable {
             await link.run()
             group.cancelAll()
         }
+        try? await http.shutdown()
         // Stopped for a restart: the hook is about to exec; returning now would end the
         // process first (the service group treats a finished service as a failure).
         while slot.restarting.load(ordering: .relaxed) {

@@ -4,10 +4,13 @@ import FleetProtocol
 import FleetSupport
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import HummingbirdWebSocket
 import Logging
 import Metrics
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 import ZeroMQ
 
@@ -148,18 +151,16 @@ public final class GatewayService: Service, Sendable {
         )
         let onListening = self.onListening
         let appLogger = self.logger
+        let tlsOn = settings.tls != nil
         let app = Application(
             router: router,
-            server: GatewayChannel.builder(
-                webSocketRouter: router, ws: wsConfiguration, idleTimeout: .init(settings.limits.idleTimeout),
-                headTimeout: .init(settings.limits.headerTimeout)
-            ),
+            server: try Self.server(webSocketRouter: router, ws: wsConfiguration, limits: settings.limits, tls: settings.tls),
             configuration: ApplicationConfiguration(
                 address: .hostname(settings.host, port: settings.port), serverName: "fleet-gateway"
             ),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
-                appLogger.info("gateway listening", metadata: ["port": "\(port)"])
+                appLogger.info("gateway listening", metadata: ["port": "\(port)", "tls": "\(tlsOn)"])
                 await onListening(channel.localAddress?.ipAddress ?? "", port)
             },
             logger: appLogger
@@ -181,6 +182,19 @@ public final class GatewayService: Service, Sendable {
             group.cancelAll()
         }
         logger.info("gateway stopped")
+    }
+
+    /// HTTP/1.1 with the WebSocket upgrade, inside TLS when `server.tls` is set: then the one
+    /// listener speaks HTTPS and WSS only, so no token or command can cross it in clear.
+    static func server(
+        webSocketRouter router: Router<GatewayRequestContext>, ws: WebSocketServerConfiguration, limits: GatewayLimits,
+        tls: TLSConfiguration?
+    ) throws -> HTTPServerBuilder {
+        let plain = GatewayChannel.builder(
+            webSocketRouter: router, ws: ws, idleTimeout: .init(limits.idleTimeout), headTimeout: .init(limits.headerTimeout)
+        )
+        guard let tls else { return plain }
+        return try .tls(plain, tlsConfiguration: tls)
     }
 
     /// A command from the registry on `gw.<id>.`: `[topic][kind][body]`.

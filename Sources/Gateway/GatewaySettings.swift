@@ -1,4 +1,5 @@
 import Bus
+import NIOSSL
 
 /// What the gateway role needs to run; built by `master` from its configuration.
 public struct GatewaySettings: Sendable {
@@ -26,15 +27,20 @@ public struct GatewaySettings: Sendable {
     /// The process's metrics in Prometheus text format, served at `/metrics` (the backend is
     /// chosen by `master`; in `master serve` it covers all three roles).
     public var metricsText: @Sendable () -> [UInt8]
+    /// With a configuration the gateway serves HTTPS and WSS only (`server.tls.*`, already read
+    /// and checked by `TLSSettings.server`); nil serves plain HTTP and WS.
+    public var tls: TLSConfiguration?
 
     public init(
         endpoints: BusEndpoints, host: String = "0.0.0.0", port: Int = 8080, wsPath: String = "/ws",
         gatewayId: String, maxFrameBytes: Int = 1_048_576, pingInterval: Duration = .seconds(30),
         helloTimeout: Duration = .seconds(10), tokens: GatewayTokens, maxUploadBytes: Int = 256 * 1_048_576,
-        limits: GatewayLimits = GatewayLimits(), metricsText: @escaping @Sendable () -> [UInt8] = { [] }
+        limits: GatewayLimits = GatewayLimits(), metricsText: @escaping @Sendable () -> [UInt8] = { [] },
+        tls: TLSConfiguration? = nil
     ) {
         self.limits = limits
         self.metricsText = metricsText
+        self.tls = tls
         self.tokens = tokens
         self.maxUploadBytes = maxUploadBytes
         self.endpoints = endpoints

@@ -17,9 +17,22 @@ public struct AgentConfig: Codable, Sendable {
         /// Enrollment token, sent as `Authorization: Bearer` when opening the WebSocket
         /// (the master's `<data_dir>/agent-token`).
         public var token = ""
+        /// PEM bundle of the CA(s) the gateway's certificate must chain to (a private CA from
+        /// `master certs init`); empty = the system's roots. Used for wss:// and https://.
+        public var caFile = ""
+        /// This agent's client certificate and key (PEM), for gateways that require one
+        /// (`server.tls.client_ca`); both or neither.
+        public var certFile = ""
+        public var keyFile = ""
+        /// Allow sending the token over ws:// or http:// to a host that is not loopback. Off:
+        /// the agent refuses to start rather than let the token travel in clear.
+        public var insecure = false
         enum CodingKeys: String, CodingKey {
-            case url, urls, token
+            case url, urls, token, insecure
             case apiURL = "api_url"
+            case caFile = "ca_file"
+            case certFile = "cert_file"
+            case keyFile = "key_file"
         }
     }
 
@@ -134,6 +147,7 @@ public struct AgentConfig: Codable, Sendable {
         for (index, url) in gatewayURLs.enumerated() where !(url.hasPrefix("ws://") || url.hasPrefix("wss://")) {
             throw fail(index == 0 ? "master.url" : "master.urls", "'\(url)' is not a ws:// or wss:// URL")
         }
+        try validateTransport()
         guard metrics.interval >= 0.1 else { throw fail("metrics.interval", "must be at least 0.1 seconds") }
         guard FleetLogging.level(logging.level) != nil else {
             throw fail("logging.level", "must be one of trace, debug, info, notice, warning, error, critical")

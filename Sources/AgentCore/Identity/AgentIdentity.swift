@@ -10,6 +10,7 @@ import Darwin
 #endif
 import FleetSupport
 import FleetProtocol
+import FleetSupport
 
 /// The agent's stable id: created once, stored in `<state_dir>/agent-id`, reused for ever.
 ///

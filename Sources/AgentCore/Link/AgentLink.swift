@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import FleetProtocol
 import FleetSupport
 import HTTPTypes
@@ -18,6 +19,9 @@ public final class AgentLink: Sendable {
         case superseded(reason: String)
         /// The master refused our enrollment token (4401) or its scope (4403).
         case refused(code: Int, reason: String)
+        /// TLS failed (untrusted certificate, wrong host, client certificate refused):
+        /// `explanation` names the setting to check.
+        case tlsFailed(explanation: String, error: String)
     }
 
     /// Shortest wait after being superseded: long enough that two hosts sharing an id (a
@@ -44,11 +48,16 @@ public final class AgentLink: Sendable {
     private let credential: AgentCredentialFile
     /// The credential issued in this run, in case the file could not be written.
     private let issued = Mutex<String?>(nil)
+    private let tls: AgentTLS
 
+    /// - Parameters:
+    ///   - tls: for wss:// gateways; also the reply POSTs' settings, through `http`.
+    ///   - http: the client replies are POSTed with; its owner shuts it down.
     public init(
         config: AgentConfig, info: AgentInfo, sampler: MetricsSampler, runtime: RuntimeSettings, buffer: OfflineBuffer?,
-        logger: Logger, restart: @escaping @Sendable () async -> Void
+        logger: Logger, tls: AgentTLS, http: HTTPClient, restart: @escaping @Sendable () async -> Void
     ) {
+        self.tls = tls
         self.config = config
         self.info = info
         self.sampler = sampler
@@ -56,7 +65,7 @@ public final class AgentLink: Sendable {
         self.buffer = buffer
         self.logger = logger
         self.credential = AgentCredentialFile(stateDir: config.resolvedStateDir)
-        self.callbacks = CallbackHandler(config: config, sampler: sampler, runtime: runtime, logger: logger, restart: restart)
+        self.callbacks = CallbackHandler(config: config, sampler: sampler, runtime: runtime, logger: logger, http: http, restart: restart)
     }
 
     /// Connects and reconnects until graceful shutdown or cancellation.
@@ -152,6 +161,12 @@ public final class AgentLink: Sendable {
                 // Retrying soon cannot help until someone fixes the token: wait long.
                 failures += 1
                 delay = backoff.ceiling(failures: failures)
+            case .tlsFailed(let explanation, let error):
+                // An error, not a warning: this does not heal by itself, but a certificate
+                // renewed at the gateway does, so keep the normal backoff.
+                logger.error("\(explanation)", metadata: ["url": "\(url)", "error": "\(error)"])
+                failures += 1
+                delay = backoff.delay(failures: failures)
             }
             // Fail over: the next attempt goes to the next URL in the list.
             index += 1
@@ -188,7 +203,9 @@ public final class AgentLink: Sendable {
             autoPing: .enabled(timePeriod: .milliseconds(Int64(config.connection.pingInterval * 1000)))
         )
         do {
-            let close = try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) {
+            let close = try await WebSocketClient.connect(
+                url: url, configuration: configuration, tlsConfiguration: tls.configuration, logger: logger
+            ) {
                 inbound, outbound, _ in
                 try await self.session(inbound: inbound, outbound: outbound)
             }
@@ -205,6 +222,7 @@ public final class AgentLink: Sendable {
             return .closed(welcomed: state.withLock { $0.welcomed }, reason: reason)
         } catch {
             state.withLock { $0.outbound = nil }
+            if let explanation = AgentTLS.explain(error) { return .tlsFailed(explanation: explanation, error: "\(error)") }
             return .failed(welcomed: state.withLock { $0.welcomed }, error: "\(error)")
         }
     }

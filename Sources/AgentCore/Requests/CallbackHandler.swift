@@ -19,6 +19,8 @@ public final class CallbackHandler: Sendable {
     /// Called after a `restart` reply has been delivered.
     private let restart: @Sendable () async -> Void
     private let logger: Logger
+    /// The agent's client, with its TLS settings (`master.ca_file`, client certificate).
+    private let http: HTTPClient
     private let recent = Mutex<[(id: String, reply: Outcome)]>([])
 
     /// What a callback produced: a JSON reply, or a file to upload (`logs`).
@@ -30,9 +32,10 @@ public final class CallbackHandler: Sendable {
     static let postAttempts = 5
 
     public init(
-        config: AgentConfig, sampler: MetricsSampler, runtime: RuntimeSettings, logger: Logger,
+        config: AgentConfig, sampler: MetricsSampler, runtime: RuntimeSettings, logger: Logger, http: HTTPClient,
         restart: @escaping @Sendable () async -> Void
     ) {
+        self.http = http
         self.config = config
         self.sampler = sampler
         self.runtime = runtime
@@ -168,7 +171,7 @@ public final class CallbackHandler: Sendable {
                 request.body = .stream(FileChunks(path: path, offset: offset, length: length), length: .known(length))
             }
             do {
-                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(600))
+                let response = try await http.execute(request, timeout: .seconds(600))
                 _ = try? await response.body.collect(upTo: 65_536)
                 switch response.status.code {
                 case 200..<300:
@@ -185,7 +188,11 @@ public final class CallbackHandler: Sendable {
                     return false
                 }
             } catch {
-                logger.notice("reply not delivered", metadata: ["request": "\(callback.requestId)", "error": "\(error)", "attempt": "\(attempt + 1)"])
+                if let explanation = AgentTLS.explain(error) {
+                    logger.error("reply not delivered: \(explanation)", metadata: ["request": "\(callback.requestId)", "url": "\(url)", "attempt": "\(attempt + 1)"])
+                } else {
+                    logger.notice("reply not delivered", metadata: ["request": "\(callback.requestId)", "error": "\(error)", "attempt": "\(attempt + 1)"])
+                }
             }
             try? await Task.sleep(for: .milliseconds(Int64(backoff.delay(failures: attempt) * 1000)))
         }

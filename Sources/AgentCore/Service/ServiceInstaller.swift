@@ -130,9 +130,10 @@ public struct ServiceInstaller: Sendable {
     static let defaultConfig = """
         # fleet agent configuration (see config/agent.yaml in the source for every key).
         master:
-          url: ws://MASTER-HOST:8080/ws      # set this
-          api_url: http://MASTER-HOST:8080/api
+          url: wss://MASTER-HOST:8080/ws     # set this (ws:// carries the token in clear: loopback only,
+          api_url: https://MASTER-HOST:8080/api  # unless insecure: true)
           token: ""                          # set this: the master's agent-token
+          ca_file: ""                        # the gateway's CA (ca.crt of `master certs init`); empty = system roots
         metrics:
           interval: 300
 

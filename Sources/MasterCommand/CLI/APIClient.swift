@@ -1,9 +1,11 @@
 import ArgumentParser
 import AsyncHTTPClient
 import FleetProtocol
+import FleetTLS
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// Connection options every CLI command takes.
 struct ClientOptions: ParsableArguments {
@@ -16,6 +18,15 @@ struct ClientOptions: ParsableArguments {
     @Flag(help: "Machine-readable JSON on stdout instead of a table.")
     var json = false
 
+    @Option(help: "PEM CA bundle to verify an https:// gateway against, e.g. the ca.crt of `master certs init` (or FLEET_CA_FILE; default: the system's roots).")
+    var caFile: String?
+
+    @Option(help: "PEM client certificate, for a gateway that requires one (server.tls.client_ca) (or FLEET_CERT_FILE).")
+    var certFile: String?
+
+    @Option(help: "PEM key of --cert-file (or FLEET_KEY_FILE).")
+    var keyFile: String?
+
     var baseURL: String {
         let value = url ?? ProcessInfo.processInfo.environment["FLEET_URL"] ?? "http://127.0.0.1:8080"
         return value.hasSuffix("/") ? String(value.dropLast()) : value
@@ -27,7 +38,26 @@ struct ClientOptions: ParsableArguments {
         return (try? String(contentsOfFile: "data/admin-token", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    func client() -> APIClient { APIClient(base: baseURL, token: resolvedToken) }
+    /// - Throws: an unusable --ca-file, --cert-file or --key-file, named.
+    func client() throws -> APIClient {
+        APIClient(base: baseURL, token: resolvedToken, tls: try tlsConfiguration())
+    }
+
+    /// For an https:// gateway: the CA and client certificate given (flags, then environment),
+    /// else the system's roots. nil for http://.
+    func tlsConfiguration() throws -> TLSConfiguration? {
+        let environment = ProcessInfo.processInfo.environment
+        func source(_ flag: String?, _ name: String, _ variable: String) -> TLSSource? {
+            if let flag { return TLSSource(path: flag, key: "--\(name)") }
+            if let value = environment[variable], !value.isEmpty { return TLSSource(path: value, key: variable) }
+            return nil
+        }
+        let ca = source(caFile, "ca-file", "FLEET_CA_FILE")
+        let certificate = source(certFile, "cert-file", "FLEET_CERT_FILE")
+        let key = source(keyFile, "key-file", "FLEET_KEY_FILE")
+        guard baseURL.hasPrefix("https://") else { return nil }
+        return try TLSSettings.client(ca: ca, certificate: certificate, privateKey: key)
+    }
 }
 
 /// Exit codes, so scripts can tell failures apart.
@@ -42,6 +72,37 @@ enum CLIExit {
 struct APIClient {
     let base: String
     let token: String?
+    /// An https:// gateway's TLS settings; nil (http://) uses HTTPClient.shared.
+    var tls: TLSConfiguration?
+
+    static let tlsHints = TLSFailure.Hints(caFile: "--ca-file or FLEET_CA_FILE", clientCertificate: "--cert-file and --key-file")
+
+    /// Runs `body` with a client for this gateway: HTTPClient.shared for http://, else one
+    /// made with `tls` (the shared one knows only the system's roots), shut down afterwards.
+    /// It tries to connect once: a CLI should report a refused certificate now, not retry it
+    /// until the connect timeout.
+    private func withHTTPClient<T>(_ body: (HTTPClient) async throws -> T) async throws -> T {
+        guard let tls else { return try await body(HTTPClient.shared) }
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        do {
+            let result = try await body(client)
+            try await client.shutdown()
+            return result
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    /// "cannot reach …", with the TLS cause spelled out when that is what failed.
+    private func unreachable(_ error: any Error) -> Failure {
+        if let failure = TLSFailure(error) {
+            return Failure(status: 0, message: "cannot reach \(base): \(failure.explanation(Self.tlsHints))")
+        }
+        return Failure(status: 0, message: "cannot reach \(base): \(error)")
+    }
 
     struct Failure: Error, CustomStringConvertible {
         let status: Int
@@ -66,14 +127,15 @@ struct APIClient {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
         }
-        let response: HTTPClientResponse
-        do {
-            response = try await HTTPClient.shared.execute(request, timeout: timeout)
-        } catch {
-            throw Failure(status: 0, message: "cannot reach \(base): \(error)")
+        let (status, data) = try await withHTTPClient { http -> (Int, ByteBuffer) in
+            let response: HTTPClientResponse
+            do {
+                response = try await http.execute(request, timeout: timeout)
+            } catch {
+                throw unreachable(error)
+            }
+            return (Int(response.status.code), try await response.body.collect(upTo: 64 * 1_048_576))
         }
-        let data = try await response.body.collect(upTo: 64 * 1_048_576)
-        let status = Int(response.status.code)
         guard (200..<300).contains(status) else {
             let message = (try? FleetJSON.decode(APIErrorBody.self, from: Array(data.readableBytesView)))?.error.message
                 ?? String(buffer: data)
@@ -102,17 +164,24 @@ struct APIClient {
     func download(_ requestId: String, into sink: (ByteBuffer) throws -> Void) async throws -> Int {
         var request = HTTPClientRequest(url: base + "/api/v1/requests/\(requestId)/content")
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(600))
-        guard response.status == .ok else {
-            let data = try await response.body.collect(upTo: 1_048_576)
-            throw Failure(status: Int(response.status.code), message: String(buffer: data))
+        return try await withHTTPClient { http in
+            let response: HTTPClientResponse
+            do {
+                response = try await http.execute(request, timeout: .seconds(600))
+            } catch {
+                throw unreachable(error)
+            }
+            guard response.status == .ok else {
+                let data = try await response.body.collect(upTo: 1_048_576)
+                throw Failure(status: Int(response.status.code), message: String(buffer: data))
+            }
+            var total = 0
+            for try await chunk in response.body {
+                total += chunk.readableBytes
+                try sink(chunk)
+            }
+            return total
         }
-        var total = 0
-        for try await chunk in response.body {
-            total += chunk.readableBytes
-            try sink(chunk)
-        }
-        return total
     }
 }
 

@@ -96,7 +96,7 @@ struct LogsCommand: AsyncParsableCommand {
         do {
             var args: [String: JSONValue] = ["file": .string(file)]
             if let tail { args["tail"] = .number(Double(tail)) }
-            let api = client.client()
+            let api = try client.client()
             let record = try await api.callback(agent: id, kind: .logs, args: .object(args), wait: 300)
             guard record.state == .completed else {
                 FileHandle.standardError.write(Data("master: \(record.error ?? record.state.rawValue)\n".utf8))

@@ -7,6 +7,21 @@ import FleetSupport
 /// Every key is documented in README.md ("Configuration reference") and config/master.yaml.
 struct MasterConfig: Codable, Sendable {
     struct Server: Codable, Sendable {
+        /// PEM files of the gateway's TLS identity. With `cert` and `key` the gateway serves
+        /// HTTPS and WSS only; with `client_ca` too, every client must present a certificate
+        /// issued by that CA (mTLS). Empty = plain HTTP/WS (loopback and labs).
+        struct TLS: Codable, Sendable {
+            var cert = ""
+            var key = ""
+            var clientCA = ""
+            enum CodingKeys: String, CodingKey {
+                case cert, key
+                case clientCA = "client_ca"
+            }
+
+            var enabled: Bool { !cert.isEmpty }
+        }
+
         var host = "0.0.0.0"
         var port = 8080
         var wsPath = "/ws"
@@ -16,8 +31,9 @@ struct MasterConfig: Codable, Sendable {
         var idleTimeout = 60.0
         /// Seconds a request body may stop arriving before its connection is closed.
         var readTimeout = 30.0
+        var tls = TLS()
         enum CodingKeys: String, CodingKey {
-            case host, port
+            case host, port, tls
             case wsPath = "ws_path"
             case headerTimeout = "header_timeout"
             case idleTimeout = "idle_timeout"
@@ -204,6 +220,12 @@ struct MasterConfig: Codable, Sendable {
         }
         guard (0...65535).contains(server.port) else { throw fail("server.port", "must be 0...65535 (0 = any free port)") }
         guard server.wsPath.hasPrefix("/") else { throw fail("server.ws_path", "must start with /") }
+        guard server.tls.cert.isEmpty == server.tls.key.isEmpty else {
+            throw fail(server.tls.cert.isEmpty ? "server.tls.cert" : "server.tls.key", "server.tls.cert and server.tls.key go together: set both (PEM files) or neither")
+        }
+        guard server.tls.clientCA.isEmpty || server.tls.enabled else {
+            throw fail("server.tls.client_ca", "client certificates need TLS: set server.tls.cert and server.tls.key too")
+        }
         guard heartbeat.timeout >= 1 else { throw fail("heartbeat.timeout", "must be at least 1 second") }
         guard heartbeat.cleanupInterval >= 1 else { throw fail("heartbeat.cleanup_interval", "must be at least 1 second") }
         guard FleetLogging.level(logging.level) != nil else {

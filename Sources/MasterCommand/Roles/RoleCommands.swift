@@ -42,12 +42,12 @@ struct Serve: AsyncParsableCommand {
             logger: Logger(label: "worker")
         )
         let tokens = try TokenFiles.resolve(config, createMissing: true, logger: logger)
-        let gatewaySettings = RoleSupport.gatewaySettings(config, endpoints: endpoints, tokens: tokens)
+        let gatewaySettings = try RoleSupport.gatewaySettings(config, endpoints: endpoints, tokens: tokens)
         let gateway = try GatewayService(
             context: context, settings: gatewaySettings, logger: Logger(label: "gateway")
         ) { host, port in
-            let url = RoleSupport.httpURL(host: host, port: port)
-            logger.notice("master ready", metadata: ["api": "\(url)/api/v1/agents", "ws": "\(url.replacingOccurrences(of: "http://", with: "ws://"))\(gatewaySettings.wsPath)"])
+            let url = RoleSupport.httpURL(host: host, port: port, tls: gatewaySettings.tls != nil)
+            logger.notice("master ready", metadata: ["api": "\(url)/api/v1/agents", "ws": "\(RoleSupport.wsURL(base: url, path: gatewaySettings.wsPath))"])
             if config.auth.enabled && config.auth.adminToken.isEmpty {
                 logger.notice("admin API: curl -H \"Authorization: Bearer $(cat \(TokenFiles.adminPath(config)))\" \(url)/api/v1/agents")
             }
@@ -113,12 +113,12 @@ struct GatewayCommand: AsyncParsableCommand {
         let logger = Logger(label: "gateway")
         let context = ZMQContext()
         let tokens = try TokenFiles.resolve(config, createMissing: false, logger: logger)
-        let settings = RoleSupport.gatewaySettings(config, endpoints: config.bus, tokens: tokens)
+        let settings = try RoleSupport.gatewaySettings(config, endpoints: config.bus, tokens: tokens)
         let readyFile = options.readyFile
         let gateway = try GatewayService(context: context, settings: settings, logger: logger) { host, port in
             RoleSupport.announce(
                 ReadyFile(
-                    role: "gateway", pid: getpid(), http: RoleSupport.httpURL(host: host, port: port),
+                    role: "gateway", pid: getpid(), http: RoleSupport.httpURL(host: host, port: port, tls: settings.tls != nil),
                     gatewayId: settings.gatewayId, bus: config.bus
                 ),
                 to: readyFile, logger: logger

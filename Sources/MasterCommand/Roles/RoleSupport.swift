@@ -1,9 +1,12 @@
+import ArgumentParser
 import Bus
 import CallbackWorker
+import FleetTLS
 import Foundation
 import Gateway
 import Hummingbird
 import Logging
+import NIOSSL
 import Registry
 import ServiceLifecycle
 import ZeroMQ
@@ -35,7 +38,7 @@ enum RoleSupport {
         )
     }
 
-    static func gatewaySettings(_ config: MasterConfig, endpoints: BusEndpoints, tokens: GatewayTokens) -> GatewaySettings {
+    static func gatewaySettings(_ config: MasterConfig, endpoints: BusEndpoints, tokens: GatewayTokens) throws -> GatewaySettings {
         GatewaySettings(
             endpoints: endpoints, host: config.server.host, port: config.server.port, wsPath: config.server.wsPath,
             gatewayId: config.gateway.id.isEmpty ? randomID(prefix: "gw") : config.gateway.id,
@@ -49,8 +52,27 @@ enum RoleSupport {
                 agentBurst: config.gateway.agentBurst, callbackRate: config.gateway.callbackRate,
                 callbackBurst: config.gateway.callbackBurst, maxClockSkew: config.gateway.maxClockSkew
             ),
-            metricsText: { Telemetry.text() }
+            metricsText: { Telemetry.text() },
+            tls: try gatewayTLS(config)
         )
+    }
+
+    /// The gateway's TLS configuration from `server.tls.*`, read and checked before anything
+    /// listens: a missing, unreadable, expired or mismatched file stops the process with exit
+    /// status 2 and a message naming the key, not a failure at the first client.
+    static func gatewayTLS(_ config: MasterConfig) throws -> TLSConfiguration? {
+        let tls = config.server.tls
+        guard tls.enabled else { return nil }
+        do {
+            return try TLSSettings.server(
+                certificate: TLSSource(path: tls.cert, key: "server.tls.cert"),
+                privateKey: TLSSource(path: tls.key, key: "server.tls.key"),
+                clientCA: tls.clientCA.isEmpty ? nil : TLSSource(path: tls.clientCA, key: "server.tls.client_ca")
+            )
+        } catch {
+            FileHandle.standardError.write(Data("master: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
     }
 
     static func workerSettings(_ config: MasterConfig, endpoints: BusEndpoints) -> WorkerSettings {
@@ -120,8 +142,21 @@ enum RoleSupport {
         return [app]
     }
 
-    static func httpURL(host: String, port: Int) -> String {
-        let shown = (host.isEmpty || host == "0.0.0.0" || host == "::") ? "127.0.0.1" : host
-        return "http://\(shown):\(port)"
+    /// The base URL to show for a listener. With TLS it is https:// and a loopback or
+    /// wildcard address is shown as `localhost`: a certificate names hosts (`master certs init`
+    /// always adds localhost), and the agent's WebSocket client cannot verify a bare IP address.
+    static func httpURL(host: String, port: Int, tls: Bool = false) -> String {
+        let wildcard = host.isEmpty || host == "0.0.0.0" || host == "::"
+        if tls {
+            let shown = wildcard || host == "127.0.0.1" || host == "::1" ? "localhost" : host
+            return "https://\(shown.contains(":") ? "[\(shown)]" : shown):\(port)"
+        }
+        return "http://\(wildcard ? "127.0.0.1" : host):\(port)"
+    }
+
+    /// The agents' WebSocket URL beside an http(s) base URL: ws:// or wss:// to match.
+    static func wsURL(base: String, path: String) -> String {
+        let scheme = base.hasPrefix("https://") ? "wss://" : "ws://"
+        return scheme + base.drop { $0 != "/" }.dropFirst(2) + path
     }
 }

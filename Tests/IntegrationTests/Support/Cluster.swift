@@ -26,7 +26,35 @@ final class Cluster: @unchecked Sendable {
         var http: String
         var id: String
         var port: Int
-        var ws: String { http.replacingOccurrences(of: "http://", with: "ws://") + "/ws" }
+        /// ws:// beside http://, wss:// beside https:// (a TLS gateway).
+        var ws: String { Cluster.webSocketURL(http) + "/ws" }
+        var isTLS: Bool { http.hasPrefix("https://") }
+    }
+
+    /// `http(s)://host:port` -> `ws(s)://host:port`.
+    static func webSocketURL(_ http: String) -> String {
+        http.hasPrefix("https://") ? "wss://\(http.dropFirst("https://".count))" : "ws://\(http.dropFirst("http://".count))"
+    }
+
+    /// The REST base beside a gateway's WebSocket URL: `ws(s)://host:port/ws` -> `http(s)://host:port/api`.
+    static func apiURL(forWebSocket ws: String) -> String {
+        let base = ws.hasPrefix("wss://") ? "https://\(ws.dropFirst("wss://".count))" : "http://\(ws.dropFirst("ws://".count))"
+        return base.hasSuffix("/ws") ? "\(base.dropLast("/ws".count))/api" : base
+    }
+
+    /// Runs one of our binaries (or an absolute path) to completion: its exit status (nil if
+    /// it had to be killed after `timeout`), stdout and stderr.
+    func run(
+        _ binary: String, _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(60)
+    ) async throws -> (status: Int32?, stdout: String, stderr: String) {
+        let process = try FleetProcess(
+            name: "\(binary.split(separator: "/").last ?? "run")-\(UUID().uuidString.prefix(6))", binary: binary,
+            arguments: arguments, directory: directory, environment: environment
+        )
+        let status = await process.waitForExit(timeout: timeout)
+        if status == nil { await process.stop() }
+        let stdout = (try? String(contentsOfFile: process.stdoutPath, encoding: .utf8)) ?? ""
+        return (status, stdout, process.stderr)
     }
 
     init(_ label: String) throws {
@@ -173,7 +201,7 @@ final class Cluster: @unchecked Sendable {
             "--set", "master.token=\(agentToken)",
         ]
         if urls.count > 1 { arguments += ["--set", "master.urls=[\(urls.dropFirst().joined(separator: ", "))]"] }
-        let api = apiURL ?? urls[0].replacingOccurrences(of: "ws://", with: "http://").replacingOccurrences(of: "/ws", with: "/api")
+        let api = apiURL ?? Self.apiURL(forWebSocket: urls[0])
         arguments += ["--set", "master.api_url=\(api)"] + extra
         let process = try start(name, "agent", arguments, environment: environment)
         let idFile = directory.appendingPathComponent("\(name)/state/agent-id").path
