@@ -67,10 +67,12 @@ struct AuthTests {
         let master = try Cluster.gateway(first, try await cluster.ready(first, file: "serve.json"))
         let adminFile = cluster.directory.appendingPathComponent("data/admin-token").path
         let agentFile = cluster.directory.appendingPathComponent("data/agent-token").path
-        for file in [adminFile, agentFile] {
+        for file in [adminFile, agentFile, cluster.directory.appendingPathComponent("data/reply-secret").path] {
             let permissions = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
-            #expect(permissions == 0o600)
+            #expect(permissions == 0o600, "\(file)")
         }
+        let dataDir = try FileManager.default.attributesOfItem(atPath: cluster.directory.appendingPathComponent("data").path)
+        #expect(dataDir[.posixPermissions] as? Int == 0o700, "the data dir holds secrets: 0700")
         let admin = try String(contentsOfFile: adminFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(admin.count == 64)
         #expect(try await HTTP.get("\(master.http)/api/v1/agents", token: admin).status == 200)

@@ -97,4 +97,41 @@ struct FloodTests {
             await noisy.close()
         }
     }
+
+    @Test("an agent's clock is not trusted with history: sample times past gateway.max_clock_skew are clamped, replays may be old")
+    func clockSkew() async throws {
+        try await withCluster("flood-clock") { cluster in
+            let master = try await cluster.startServe(["--set", "gateway.max_clock_skew=60"])
+            let agent = TestAgent()
+            guard case .welcome = try await agent.connect(url: master.ws, token: cluster.agentToken) else {
+                Issue.record("not welcomed")
+                return
+            }
+            let now = Date()
+            try await agent.send(.heartbeat(.init(metrics: MetricsSnapshot(timestamp: now.addingTimeInterval(86_400 * 365 * 50), seq: 10))))
+            try await agent.send(.heartbeat(.init(metrics: MetricsSnapshot(timestamp: Date(timeIntervalSince1970: 0), seq: 11))))
+            // A replayed sample from two hours ago is history, not a wrong clock; one from 1970 is not.
+            try await agent.send(.samples(.init(metrics: [
+                MetricsSnapshot(timestamp: now.addingTimeInterval(-7200), seq: 5),
+                MetricsSnapshot(timestamp: Date(timeIntervalSince1970: 0), seq: 6),
+            ])))
+            struct History: Decodable { var metrics: [MetricsSnapshot] }
+            var history: [MetricsSnapshot] = []
+            #expect(await eventually(timeout: .seconds(5)) {
+                let (_, body) = try await HTTP.get("\(master.http)/api/v1/agents/\(agent.id)/metrics?since=1970-01-01T00:00:00Z", token: cluster.adminToken)
+                history = try FleetJSON.decoder().decode(History.self, from: body).metrics
+                return Set(history.map(\.seq)).isSuperset(of: [5, 6, 10, 11])
+            }, "\(history)")
+            let bySeq = Dictionary(history.map { ($0.seq, $0.timestamp) }, uniquingKeysWith: { first, _ in first })
+            let future = try #require(bySeq[10]), past = try #require(bySeq[11])
+            #expect(future.timeIntervalSince(now) <= 61 && future.timeIntervalSince(now) >= 59, "50 years ahead clamped to +60 s: \(future)")
+            #expect(now.timeIntervalSince(past) <= 61 && now.timeIntervalSince(past) >= 59, "1970 clamped to -60 s: \(past)")
+            let replay = try #require(bySeq[5]), ancient = try #require(bySeq[6])
+            #expect(abs(replay.timeIntervalSince(now.addingTimeInterval(-7200))) < 0.01, "a two-hour-old replay keeps its time")
+            #expect(abs(now.timeIntervalSince(ancient) - 30 * 86_400) < 5, "a replay from 1970 is clamped to 30 days")
+            let metrics = try await cluster.metricsText(master)
+            #expect(metricValue(metrics, "fleet_gateway_samples_clamped_total") >= 3)
+            await agent.close()
+        }
+    }
 }
