@@ -1,5 +1,8 @@
 import FleetProtocol
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 
 /// TLS on the gateway (HTTPS and WSS from `server.tls.*`, optional client certificates),
@@ -139,6 +142,35 @@ struct TLSTests {
         #expect(agent.stderr.contains("reply delivered"), "the reply went over https:// (master.api_url \(Cluster.apiURL(forWebSocket: master.ws)))")
         #expect(!agent.stderr.contains("TLS:"))
         await cluster.shutdown()
+    }
+
+    @Test("a connection that never finishes its TLS handshake is closed by the header timeout; HTTPS keeps serving")
+    func stalledHandshakes() async throws {
+        try await withCluster("tls-stall") { cluster in
+            let pki = try await certsInit(cluster, "pki")
+            let master = try await cluster.startServe(pki.serverArguments() + ["--set", "server.header_timeout=2"])
+            var sockets: [Int32] = []
+            defer { for fd in sockets { close(fd) } }
+            for index in 0..<25 {
+                let fd = try RawHTTP.connect(port: master.port, timeout: timeval(tv_sec: 0, tv_usec: 100_000))
+                if index % 5 == 0 {
+                    // The first bytes of a ClientHello record, then nothing.
+                    let partial: [UInt8] = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01]
+                    _ = partial.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                }
+                sockets.append(fd)
+            }
+            let https = try HTTPSClient(ca: pki.ca)
+            #expect(try await https.get("\(master.http)/healthz").status == 200)
+            var open = Set(sockets)
+            let deadline = ContinuousClock.now + .seconds(6)
+            while ContinuousClock.now < deadline, !open.isEmpty {
+                open = open.filter { !FloodTests.closedByPeer($0) }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(open.isEmpty, "\(open.count) stalled handshakes still open after 6 s")
+            #expect(try await https.get("\(master.http)/healthz").status == 200)
+        }
     }
 
     @Test("an agent trusting another CA fails with a clear TLS line, backs off, and never goes online")
