@@ -71,12 +71,17 @@ struct FloodTests {
             }, "\(cluster.logs())")
             let calmBefore = try #require(try await cluster.agents(master).first { $0.id == calm })
 
-            // 50 heartbeats a second for 2 s: ten times the 5/s allowed.
+            // 100 heartbeats at 50 a second or faster: ten times the 5/s allowed (the bounds
+            // below follow from how long the sending really took, on a busy machine too).
             let started = Date()
+            let clock = ContinuousClock.now
             for seq in 1...100 {
                 try await noisy.send(.heartbeat(.init(metrics: MetricsSnapshot(timestamp: Date(), seq: UInt64(seq)))))
-                try await Task.sleep(for: .milliseconds(20))
+                try await Task.sleep(for: .milliseconds(10))
             }
+            let took = (ContinuousClock.now - clock).inSeconds
+            #expect(100 / took >= 50, "sent at \(100 / took)/s, not 10x the limit: the test proves nothing")
+            let allowed = Int(5 + 5 * took) + 2
             // Told, in so many words.
             var told: MasterMessage.ErrorBody?
             while told == nil, let frame = try await noisy.next(timeout: .seconds(2)) {
@@ -87,13 +92,15 @@ struct FloodTests {
             let (_, body) = try await HTTP.get("\(master.http)/api/v1/agents/\(noisy.id)/metrics?limit=1000", token: cluster.adminToken)
             struct History: Decodable { var metrics: [MetricsSnapshot] }
             let accepted = try FleetJSON.decoder().decode(History.self, from: body).metrics.filter { $0.timestamp >= started.addingTimeInterval(-1) }
-            #expect(accepted.count >= 5 && accepted.count <= 25, "\(accepted.count) of 100 heartbeats accepted")
+            #expect(accepted.count >= 5 && accepted.count <= allowed, "\(accepted.count) of 100 heartbeats accepted in \(took) s (allowed \(allowed))")
             let metrics = try await cluster.metricsText(master)
-            #expect(metricValue(metrics, "fleet_gateway_frames_throttled_total") >= 70)
+            #expect(metricValue(metrics, "fleet_gateway_frames_throttled_total") >= Double(100 - allowed))
             // Throttled, not cut off; and the calm agent's heartbeats kept arriving throughout.
             #expect(await cluster.states(master)[noisy.id] == .online)
-            let calmAfter = try #require(try await cluster.agents(master).first { $0.id == calm })
-            #expect(calmAfter.state == .online && calmAfter.lastSeen.timeIntervalSince(calmBefore.lastSeen) >= 1.5)
+            #expect(await eventually(timeout: .seconds(5)) {
+                let calmAfter = try await cluster.agents(master).first { $0.id == calm }
+                return calmAfter?.state == .online && (calmAfter?.lastSeen.timeIntervalSince(calmBefore.lastSeen) ?? 0) >= 1
+            }, "the calm agent's heartbeats kept arriving")
             await noisy.close()
         }
     }

@@ -51,7 +51,7 @@ struct LogTransferTests {
         }
 
         let url = "\(gatewayA.http)/api/v1/agents/\(id)/callbacks?wait=120"
-        let (status, body) = try await HTTP.post(url, token: cluster.adminToken, body: Data(#"{"kind":"logs","args":{"file":"big.log"}}"#.utf8))
+        let (status, body) = try await HTTP.post(url, token: cluster.adminToken, body: Data(#"{"kind":"logs","args":{"file":"big.log"}}"#.utf8), timeout: 130)
         #expect(status == 200, "\(String(decoding: body.prefix(500), as: UTF8.self))\n\(cluster.logs())")
         let record = try FleetJSON.decoder().decode(RequestRecord.self, from: body)
         #expect(record.state == .completed, "\(record.error ?? "")")

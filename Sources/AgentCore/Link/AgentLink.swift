@@ -27,6 +27,8 @@ public final class AgentLink: Sendable {
     /// Shortest wait after being superseded: long enough that two hosts sharing an id (a
     /// cloned VM with its state dir) take turns slowly instead of flapping every second.
     static let supersededMinimumDelay = 60.0
+    /// Wait after the master said this agent was revoked (an operator's decision, not a fault).
+    static let revokedMinimumDelay = 600.0
 
     private struct State {
         var outbound: WebSocketOutboundWriter?
@@ -158,9 +160,13 @@ public final class AgentLink: Sendable {
                         : "the master refused this agent's token or credential (revoked, or the id is enrolled with another credential)",
                     metadata: ["code": "\(code)", "reason": "\(reason)", "credential": "\(credential.path)"]
                 )
-                // Retrying soon cannot help until someone fixes the token: wait long.
+                // Retrying soon cannot help until someone fixes the token: wait long. A revoked
+                // agent stays revoked: it asks again only every ten minutes or so.
                 failures += 1
                 delay = backoff.ceiling(failures: failures)
+                if reason.contains("revoked") {
+                    delay = Double.random(in: (Self.revokedMinimumDelay / 2)...Self.revokedMinimumDelay)
+                }
             case .tlsFailed(let explanation, let error):
                 // An error, not a warning: this does not heal by itself, but a certificate
                 // renewed at the gateway does, so keep the normal backoff.

@@ -77,29 +77,30 @@ struct CallbackIntake {
             ContentChunkHeader(requestId: record.id, agentId: record.agentId, index: index, final: final, aborted: aborted, name: name)
         }
         do {
-          try await body.watch { progress in
-            for try await buffer in request.body {
-                progress.tick()
-                total += UInt64(buffer.readableBytes)
-                guard total <= UInt64(maxUploadBytes) else {
-                    try await jobs.send(chunk: header(final: true, aborted: true), kind: ContentChunkHeader.jobKind, bytes: [])
-                    throw APIError(status: .contentTooLarge, code: "too_large", message: "upload is over the \(maxUploadBytes)-byte limit (callbacks.max_upload)")
-                }
-                let view = buffer.readableBytesView
-                hasher.update(data: view)
-                var start = view.startIndex
-                while start < view.endIndex {
-                    let take = min(ContentChunkHeader.size - pending.count, view.endIndex - start)
-                    pending.append(contentsOf: view[start..<(start + take)])
-                    start += take
-                    if pending.count == ContentChunkHeader.size {
-                        try await jobs.send(chunk: header(final: false), kind: ContentChunkHeader.jobKind, bytes: pending)
-                        index += 1
-                        pending.removeAll(keepingCapacity: true)
+            try await body.watch { progress in
+                for try await buffer in request.body {
+                    progress.tick()
+                    total += UInt64(buffer.readableBytes)
+                    guard total <= UInt64(maxUploadBytes) else {
+                        try await jobs.send(chunk: header(final: true, aborted: true), kind: ContentChunkHeader.jobKind, bytes: [])
+                        throw APIError(status: .contentTooLarge, code: "too_large", message: "upload is over the \(maxUploadBytes)-byte limit (callbacks.max_upload)")
+                    }
+                    let view = buffer.readableBytesView
+                    hasher.update(data: view)
+                    var start = view.startIndex
+                    while start < view.endIndex {
+                        let take = min(ContentChunkHeader.size - pending.count, view.endIndex - start)
+                        pending.append(contentsOf: view[start..<(start + take)])
+                        start += take
+                        if pending.count == ContentChunkHeader.size {
+                            let chunk = header(final: false)
+                            try await progress.busy { try await jobs.send(chunk: chunk, kind: ContentChunkHeader.jobKind, bytes: pending) }
+                            index += 1
+                            pending.removeAll(keepingCapacity: true)
+                        }
                     }
                 }
             }
-          }
         } catch let error as APIError {
             throw error
         } catch {

@@ -453,9 +453,12 @@ paths:
               required: [role, name]
               properties:
                 role: {type: string, enum: [viewer, operator, admin, enrollment]}
-                name: {type: string, minLength: 1, maxLength: 128}
-                tenant: {type: string, pattern: '^[a-z0-9_-]{1,64}$'}
-                maxAgents: {type: integer, minimum: 1}
+                name: {type: string, minLength: 1, maxLength: 128, pattern: '\S'}
+                tenant: {type: ['string', 'null'], pattern: '^[a-z0-9_-]{1,64}$', description: 'null or absent: the calling key''s tenant (every tenant for an all-tenant key; default for enrollment tokens)'}
+                maxAgents: {type: ['integer', 'null'], minimum: 1, description: 'enrollment tokens only; null or absent: no limit'}
+              allOf:
+                - if: {properties: {role: {not: {const: enrollment}}}}
+                  then: {properties: {maxAgents: {type: 'null'}}}
       responses:
         '201':
           description: The key, with its secret

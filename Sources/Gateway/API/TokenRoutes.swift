@@ -43,8 +43,11 @@ struct TokenRoutes {
             throw APIError.badRequest("invalid token request: needs role (\(KeyRole.allCases.map(\.rawValue).joined(separator: ", "))) and name")
         }
         context.note(action: "token.create", args: bytes)
-        let name = body.name.trimmingCharacters(in: .whitespaces)
-        guard (1...128).contains(name.count) else { throw APIError.badRequest("name must be 1 to 128 characters") }
+        // Counted in code points, as JSON Schema's maxLength does (docs/openapi.yaml).
+        let name = body.name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...128).contains(body.name.unicodeScalars.count), !name.isEmpty else {
+            throw APIError.badRequest("name must be 1 to 128 characters, not only blanks")
+        }
         // A key never reaches further than the key that made it.
         var tenant = body.tenant ?? caller.tenant
         if body.role == .enrollment && tenant == nil { tenant = Tenant.default }

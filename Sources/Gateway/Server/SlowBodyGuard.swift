@@ -13,11 +13,26 @@ struct SlowBodyGuard: Sendable {
 
     static let closed = Counter(label: "fleet_gateway_connections_timed_out_total", dimensions: [("phase", "request_body")])
 
-    /// Marks progress; the guard closes the connection when none was marked for `timeout`.
+    /// Marks progress; the guard closes the connection when none was marked for `timeout`
+    /// while the handler was waiting for the client. Time the handler spends on its own work
+    /// (`busy`: waiting for the bus to take a chunk, which is how an upload is slowed to what
+    /// the store can take) is not the client's stall.
     final class Progress: Sendable {
         private let last = Atomic<Int64>(Progress.now())
+        private let working = Atomic<Int>(0)
         func tick() { last.store(Self.now(), ordering: .relaxed) }
-        func idle() -> Duration { .nanoseconds(Self.now() - last.load(ordering: .relaxed)) }
+        func idle() -> Duration {
+            working.load(ordering: .relaxed) > 0 ? .zero : .nanoseconds(Self.now() - last.load(ordering: .relaxed))
+        }
+        /// Runs `work` as the handler's own time, then counts as progress.
+        func busy<T>(_ work: () async throws -> T) async rethrows -> T {
+            working.add(1, ordering: .relaxed)
+            defer {
+                working.subtract(1, ordering: .relaxed)
+                tick()
+            }
+            return try await work()
+        }
         private static func now() -> Int64 {
             let instant = ContinuousClock.now - ContinuousClock.Instant.reference
             return instant.components.seconds * 1_000_000_000 + instant.components.attoseconds / 1_000_000_000

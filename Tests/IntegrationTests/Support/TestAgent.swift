@@ -141,8 +141,13 @@ final class TestAgent: Sendable {
 }
 
 extension HTTP {
-    static func post(_ url: String, token: String?, body: Data, contentType: String = "application/json") async throws -> (status: Int, body: Data) {
+    /// `timeout`: how long the answer may take to start (a long poll with `?wait=` needs more
+    /// than the session's 5 s).
+    static func post(
+        _ url: String, token: String?, body: Data, contentType: String = "application/json", timeout: TimeInterval? = nil
+    ) async throws -> (status: Int, body: Data) {
         var request = URLRequest(url: URL(string: url)!)
+        if let timeout { request.timeoutInterval = timeout }
         request.httpMethod = "POST"
         request.httpBody = body
         request.setValue(contentType, forHTTPHeaderField: "Content-Type")
