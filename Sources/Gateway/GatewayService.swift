@@ -38,17 +38,19 @@ public final class GatewayService: Service, Sendable {
         self.logger = tagged
         let logger = tagged
         self.onListening = onListening
-        let events = try EventSender(context: context, endpoint: settings.endpoints.events, logger: logger)
+        let events = try EventSender(context: context, endpoint: settings.endpoints.events, security: settings.security, logger: logger)
         self.events = events
-        self.jobs = try JobSender(context: context, endpoint: settings.endpoints.jobsIn)
-        self.registry = try RegistryClient(context: context, endpoint: settings.endpoints.snapshot, logger: logger)
+        self.jobs = try JobSender(context: context, endpoint: settings.endpoints.jobsIn, security: settings.security)
+        self.registry = try RegistryClient(
+            context: context, endpoint: settings.endpoints.snapshot, security: settings.security, logger: logger
+        )
         let sessions = self.sessions
         let waiters = self.waiters
         let feed = self.feed
         let gatewayId = settings.gatewayId
         self.replica = try CloneReplica(
             context: context, updates: settings.endpoints.updates, snapshot: settings.endpoints.snapshot,
-            extraSubscriptions: [BusTopic.gateway(settings.gatewayId)], logger: logger,
+            security: settings.security, extraSubscriptions: [BusTopic.gateway(settings.gatewayId)], logger: logger,
             onMessage: { message in
                 Self.handleCommand(message, gatewayId: gatewayId, sessions: sessions, logger: logger)
             },

@@ -4,6 +4,8 @@ import Bus
 public struct GatewaySettings: Sendable {
     /// Bus endpoints of the registry to connect to.
     public var endpoints: BusEndpoints
+    /// CURVE keys for the bus (`bus.curve.*`): this gateway's keypair and the registry's key.
+    public var security: BusSecurity
     /// HTTP listen address (`server.host`, `server.port`; port 0 picks a free one).
     public var host: String
     public var port: Int
@@ -29,8 +31,9 @@ public struct GatewaySettings: Sendable {
         endpoints: BusEndpoints, host: String = "0.0.0.0", port: Int = 8080, wsPath: String = "/ws",
         gatewayId: String, maxFrameBytes: Int = 1_048_576, pingInterval: Duration = .seconds(30),
         helloTimeout: Duration = .seconds(10), tokens: GatewayTokens, maxUploadBytes: Int = 256 * 1_048_576,
-        metricsText: @escaping @Sendable () -> [UInt8] = { [] }
+        metricsText: @escaping @Sendable () -> [UInt8] = { [] }, security: BusSecurity = .none
     ) {
+        self.security = security
         self.metricsText = metricsText
         self.tokens = tokens
         self.maxUploadBytes = maxUploadBytes

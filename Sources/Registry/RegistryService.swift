@@ -26,6 +26,10 @@ public final class RegistryService: Service, Sendable {
     private let streamer: Streamer
     /// File chunks from the workers, for the store (`blobs`).
     private let blobs: ZMQSocket
+    /// Admits bus peers by key when CURVE is on (bound before every other socket).
+    private let zap: ZAPHandler?
+    private let authorization: EventAuthorization
+    private let refusals: RefusalLog
     /// Final chunks whose earlier chunks (from other workers) have not all arrived yet.
     private let awaitingChunks = Mutex<[String: ContentChunkHeader]>([:])
     private let core: Mutex<Core>
@@ -102,15 +106,28 @@ public final class RegistryService: Service, Sendable {
                 requests: RequestTable(settings: settings.requests), alertEngine: AlertEngine(rules: settings.alerts.rules), tokens: tokens
             ))
         }
+        // The ZAP handler first: a CURVE socket bound while none is there admits any key.
+        if case .curve(let curve) = settings.security {
+            self.zap = try ZAPHandler(context: context, peers: curve.peers, logger: logger) { socket, reason in
+                RegistryMetrics().authRefused(socket: socket, reason: reason.rawValue)
+            }
+        } else {
+            self.zap = nil
+        }
+        self.authorization = EventAuthorization(enforced: settings.security.isEnforced)
+        self.refusals = RefusalLog(logger: logger)
         self.events = try context.socket(.pull)
         try BusTuning.apply(to: events, highWaterMark: BusTuning.taskHighWaterMark)
+        try settings.security.serve(events, as: .events)
+        events.setReceivesUserId(settings.security.isEnforced)
         let eventsEndpoint = try events.bind(settings.endpoints.events)
         self.clone = try CloneServer(
             context: context, updates: settings.endpoints.updates, snapshot: settings.endpoints.snapshot,
-            epoch: epoch, logger: logger
+            security: settings.security, epoch: epoch, logger: logger
         )
         self.streamer = try Streamer(
-            context: context, input: settings.endpoints.jobsIn, output: settings.endpoints.jobsOut, logger: logger
+            context: context, input: settings.endpoints.jobsIn, output: settings.endpoints.jobsOut,
+            security: settings.security, logger: logger
         )
         self.webhooks = WebhookSender(
             webhooks: settings.alerts.webhooks, retryFor: settings.alerts.retryFor, retryBase: settings.alerts.retryBase,
@@ -118,6 +135,7 @@ public final class RegistryService: Service, Sendable {
         )
         self.blobs = try context.socket(.pull)
         try BusTuning.apply(to: blobs, highWaterMark: BusTuning.jobHighWaterMark)
+        try settings.security.serve(blobs, as: .blobs)
         let blobsEndpoint = try blobs.bind(settings.endpoints.blobs)
         self.boundEndpoints = BusEndpoints(
             events: eventsEndpoint, updates: clone.boundUpdates, snapshot: clone.boundSnapshot,
@@ -129,6 +147,7 @@ public final class RegistryService: Service, Sendable {
     public func run() async throws {
         logger.info("registry running", metadata: ["epoch": "\(epoch)", "events": "\(boundEndpoints.events)"])
         await withTaskGroup(of: Void.self) { group in
+            if let zap { group.addTask { await zap.run() } }
             group.addTask { await self.consumeEvents() }
             group.addTask { await self.publishUpdates() }
             group.addTask {
@@ -297,6 +316,10 @@ public final class RegistryService: Service, Sendable {
                 decoded.reserveCapacity(batch.count)
                 var kinds: [String: Int] = [:]
                 for message in batch {
+                    if let refusal = authorization.refusal(for: message) {
+                        refuse(refusal)
+                        continue
+                    }
                     do {
                         let event = try BusEvent(message: message)
                         kinds[event.kind, default: 0] += 1
@@ -363,6 +386,15 @@ public final class RegistryService: Service, Sendable {
         } catch {
             logger.error("registry event intake stopped", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Counts and (rate-limited) logs an event its sender's role may not send.
+    private func refuse(_ refusal: EventAuthorization.Refusal) {
+        metrics.eventRefused(kind: refusal.kind, role: refusal.role)
+        refusals.refused(
+            "\(refusal.kind)/\(refusal.role)", "bus event refused: not allowed for the sender's role",
+            metadata: ["kind": "\(refusal.kind)", "role": "\(refusal.role)", "peer": "\(refusal.userId ?? "-")"]
+        )
     }
 
     private func publishUpdates() async {
@@ -452,7 +484,9 @@ public final class RegistryService: Service, Sendable {
 
     private func finish(_ result: BusEvent.RequestResult, now: Date, in core: inout Core) {
         guard let (record, duplicate) = core.requests.complete(result, now: now) else {
-            logger.notice("result for an unknown request ignored", metadata: ["request": "\(result.requestId)"])
+            logger.notice("result for an unknown request, or naming another agent, ignored", metadata: [
+                "request": "\(result.requestId)", "agent": "\(result.agentId)",
+            ])
             return
         }
         commit(.request(record), in: &core)

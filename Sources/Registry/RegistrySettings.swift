@@ -29,13 +29,17 @@ public struct RegistrySettings: Sendable {
     public var replySecret: [UInt8]?
     /// Alert rules and where notifications go (`alerts.*`).
     public var alerts: AlertSettings
+    /// CURVE keys for the bus (`bus.curve.*`): with them every socket is a CURVE server that
+    /// admits only the listed peer keys, and events are checked against the sender's role.
+    public var security: BusSecurity
 
     public init(
         endpoints: BusEndpoints, heartbeatTimeout: Duration = .seconds(600), cleanupInterval: Duration = .seconds(300),
         peerTimeout: Duration = .seconds(5), hugzInterval: Duration = .seconds(1),
         requests: RequestTable.Settings = .init(), storePath: String? = nil, metricsRetention: TimeInterval = 7 * 86_400,
-        replySecret: [UInt8]? = nil, alerts: AlertSettings = AlertSettings()
+        replySecret: [UInt8]? = nil, alerts: AlertSettings = AlertSettings(), security: BusSecurity = .none
     ) {
+        self.security = security
         self.alerts = alerts
         self.requests = requests
         self.storePath = storePath

@@ -10,7 +10,9 @@ import ZeroMQ
 
 /// Turns configuration into each role's settings, and runs services until SIGTERM/SIGINT.
 enum RoleSupport {
-    static func registrySettings(_ config: MasterConfig, endpoints: BusEndpoints, replySecret: [UInt8]?) -> RegistrySettings {
+    static func registrySettings(
+        _ config: MasterConfig, endpoints: BusEndpoints, replySecret: [UInt8]?, security: BusSecurity = .none
+    ) -> RegistrySettings {
         RegistrySettings(
             endpoints: endpoints,
             heartbeatTimeout: .milliseconds(Int64(config.heartbeat.timeout * 1000)),
@@ -26,23 +28,28 @@ enum RoleSupport {
             alerts: AlertSettings(
                 rules: config.alerts.rules, webhooks: config.alerts.webhooks, retryFor: config.alerts.retryFor,
                 retryBase: config.alerts.retryBase, retryCap: config.alerts.retryCap, retention: config.alerts.retention
-            )
+            ),
+            security: security
         )
     }
 
-    static func gatewaySettings(_ config: MasterConfig, endpoints: BusEndpoints, tokens: GatewayTokens) -> GatewaySettings {
+    static func gatewaySettings(
+        _ config: MasterConfig, endpoints: BusEndpoints, tokens: GatewayTokens, security: BusSecurity = .none
+    ) -> GatewaySettings {
         GatewaySettings(
             endpoints: endpoints, host: config.server.host, port: config.server.port, wsPath: config.server.wsPath,
             gatewayId: config.gateway.id.isEmpty ? randomID(prefix: "gw") : config.gateway.id,
             maxFrameBytes: config.gateway.maxFrameBytes,
             pingInterval: .milliseconds(Int64(config.gateway.pingInterval * 1000)),
             helloTimeout: .milliseconds(Int64(config.gateway.helloTimeout * 1000)),
-            tokens: tokens, maxUploadBytes: config.callbacks.maxUpload, metricsText: { Telemetry.text() }
+            tokens: tokens, maxUploadBytes: config.callbacks.maxUpload, metricsText: { Telemetry.text() }, security: security
         )
     }
 
-    static func workerSettings(_ config: MasterConfig, endpoints: BusEndpoints) -> WorkerSettings {
-        WorkerSettings(endpoints: endpoints, workerId: config.worker.id.isEmpty ? randomID(prefix: "wk") : config.worker.id)
+    static func workerSettings(_ config: MasterConfig, endpoints: BusEndpoints, security: BusSecurity = .none) -> WorkerSettings {
+        WorkerSettings(
+            endpoints: endpoints, workerId: config.worker.id.isEmpty ? randomID(prefix: "wk") : config.worker.id, security: security
+        )
     }
 
     static func randomID(prefix: String) -> String {
