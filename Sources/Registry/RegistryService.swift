@@ -28,6 +28,7 @@ public final class RegistryService: Service, Sendable {
     private let blobs: ZMQSocket
     /// Admits bus peers by key when CURVE is on (bound before every other socket).
     private let zap: ZAPHandler?
+    private let handshakes: HandshakeWatch?
     private let authorization: EventAuthorization
     private let refusals: RefusalLog
     /// Final chunks whose earlier chunks (from other workers) have not all arrived yet.
@@ -107,27 +108,36 @@ public final class RegistryService: Service, Sendable {
             ))
         }
         // The ZAP handler first: a CURVE socket bound while none is there admits any key.
-        if case .curve(let curve) = settings.security {
+        // Then every socket's failed handshakes are watched (peers without keys never reach ZAP).
+        var security = settings.security
+        if case .curve(var curve) = security {
             self.zap = try ZAPHandler(context: context, peers: curve.peers, logger: logger) { socket, reason in
                 RegistryMetrics().authRefused(socket: socket, reason: reason.rawValue)
             }
+            let handshakes = HandshakeWatch(logger: logger) { socket, reason in
+                RegistryMetrics().authRefused(socket: socket, reason: reason)
+            }
+            curve.handshakes = handshakes
+            security = .curve(curve)
+            self.handshakes = handshakes
         } else {
             self.zap = nil
+            self.handshakes = nil
         }
-        self.authorization = EventAuthorization(enforced: settings.security.isEnforced)
+        self.authorization = EventAuthorization(enforced: security.isEnforced)
         self.refusals = RefusalLog(logger: logger)
         self.events = try context.socket(.pull)
         try BusTuning.apply(to: events, highWaterMark: BusTuning.taskHighWaterMark)
-        try settings.security.serve(events, as: .events)
-        events.setReceivesUserId(settings.security.isEnforced)
+        try security.serve(events, as: .events)
+        events.setReceivesUserId(security.isEnforced)
         let eventsEndpoint = try events.bind(settings.endpoints.events)
         self.clone = try CloneServer(
             context: context, updates: settings.endpoints.updates, snapshot: settings.endpoints.snapshot,
-            security: settings.security, epoch: epoch, logger: logger
+            security: security, epoch: epoch, logger: logger
         )
         self.streamer = try Streamer(
             context: context, input: settings.endpoints.jobsIn, output: settings.endpoints.jobsOut,
-            security: settings.security, logger: logger
+            security: security, logger: logger
         )
         self.webhooks = WebhookSender(
             webhooks: settings.alerts.webhooks, retryFor: settings.alerts.retryFor, retryBase: settings.alerts.retryBase,
@@ -135,7 +145,7 @@ public final class RegistryService: Service, Sendable {
         )
         self.blobs = try context.socket(.pull)
         try BusTuning.apply(to: blobs, highWaterMark: BusTuning.jobHighWaterMark)
-        try settings.security.serve(blobs, as: .blobs)
+        try security.serve(blobs, as: .blobs)
         let blobsEndpoint = try blobs.bind(settings.endpoints.blobs)
         self.boundEndpoints = BusEndpoints(
             events: eventsEndpoint, updates: clone.boundUpdates, snapshot: clone.boundSnapshot,
@@ -148,6 +158,7 @@ public final class RegistryService: Service, Sendable {
         logger.info("registry running", metadata: ["epoch": "\(epoch)", "events": "\(boundEndpoints.events)"])
         await withTaskGroup(of: Void.self) { group in
             if let zap { group.addTask { await zap.run() } }
+            if let handshakes { group.addTask { await handshakes.run() } }
             group.addTask { await self.consumeEvents() }
             group.addTask { await self.publishUpdates() }
             group.addTask {

@@ -15,7 +15,7 @@ public final class ZMQSocket: Sendable {
     public let type: SocketType
     let lock: Mutex<Handle>
     private let receiverSlot = Mutex<ZMQReceiver?>(nil)
-    private let context: ZMQContext
+    let context: ZMQContext
     let counters = Counters()
     /// Whether received messages get their connection's ZAP `User-Id` (see `setReceivesUserId`).
     let readsUserId = Atomic<Bool>(false)

@@ -68,6 +68,28 @@ struct CurveTests {
         await setup.stop()
     }
 
+    @Test("the socket monitor reports a peer without keys (mechanism mismatch) and one with the wrong server key (cryptographic)")
+    func monitorSeesFailedHandshakes() async throws {
+        let context = ZMQContext(lingerMilliseconds: 0)
+        defer { Task { await context.shutdown() } }
+        let server = try CurveKeyPair.generate()
+        let pull = try context.socket(.pull)
+        try pull.makeCurveServer(secretKey: server.secretKey, zapDomain: "test")
+        let monitor = try pull.monitor(events: ZMQSocketEvent.handshakeFailedProtocol)
+        let endpoint = try pull.bind("tcp://127.0.0.1:*")
+        let plain = try context.socket(.push)
+        try plain.connect(endpoint)
+        let impostor = try context.socket(.push)
+        try impostor.makeCurveClient(serverKey: try CurveKeyPair.generate().publicKey, keyPair: try CurveKeyPair.generate())
+        try impostor.connect(endpoint)
+        let events = try await collect(from: try monitor.receiver()) { messages in
+            let values = Set(messages.compactMap(ZMQSocketEvent.init).map(\.value))
+            return values.contains(ZMQSocketEvent.protocolErrorMechanismMismatch) && values.contains(ZMQSocketEvent.protocolErrorCryptographic)
+        }.compactMap(ZMQSocketEvent.init)
+        #expect(events.allSatisfy { $0.event == ZMQSocketEvent.handshakeFailedProtocol && $0.endpoint.hasPrefix("tcp://127.0.0.1:") })
+        await context.shutdown()
+    }
+
     @Test("without setReceivesUserId the field stays nil (the hot path reads no metadata)")
     func userIdOnlyWhenAsked() async throws {
         let setup = try await CurveSetup(readUserId: false)

@@ -24,6 +24,7 @@ public enum BusSecurity: Sendable, CustomStringConvertible {
     public func serve(_ zmq: ZMQSocket, as socket: BusSocket) throws {
         guard case .curve(let curve) = self else { return }
         try zmq.makeCurveServer(secretKey: curve.keyPair.secretKey, zapDomain: socket.rawValue)
+        try curve.handshakes?.watch(zmq, as: socket)
     }
 
     /// Prepares a gateway's or worker's socket before it connects: a CURVE client that
@@ -49,11 +50,15 @@ public struct BusCurve: Sendable {
     public var registryKey: CurveKey
     /// Registry only: the client keys it admits, each with its role.
     public var peers: [BusPeerKey]
+    /// Registry only: where handshakes that fail before ZAP (no keys, wrong registry key) are
+    /// counted; every socket `serve` prepares is watched.
+    public var handshakes: HandshakeWatch?
 
-    public init(keyPair: CurveKeyPair, registryKey: CurveKey, peers: [BusPeerKey] = []) {
+    public init(keyPair: CurveKeyPair, registryKey: CurveKey, peers: [BusPeerKey] = [], handshakes: HandshakeWatch? = nil) {
         self.keyPair = keyPair
         self.registryKey = registryKey
         self.peers = peers
+        self.handshakes = handshakes
     }
 }
 
