@@ -81,7 +81,7 @@ let package = Package(
         .target(
             name: "Bus",
             dependencies: [
-                "ZeroMQ", "FleetProtocol",
+                "ZeroMQ", "FleetProtocol", "FleetSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -13,10 +13,11 @@ public final class EventSender: Sendable {
     private let socket: ZMQSocket
     private let logger: Logger
 
-    public init(context: ZMQContext, endpoint: String, logger: Logger) throws {
+    public init(context: ZMQContext, endpoint: String, security: BusSecurity, logger: Logger) throws {
         self.socket = try context.socket(.push)
         self.logger = logger
         try BusTuning.apply(to: socket, highWaterMark: BusTuning.taskHighWaterMark)
+        try security.connect(socket)
         try socket.connect(endpoint)
     }
 

@@ -9,9 +9,10 @@ import ZeroMQ
 public final class JobSender: Sendable {
     private let socket: ZMQSocket
 
-    public init(context: ZMQContext, endpoint: String) throws {
+    public init(context: ZMQContext, endpoint: String, security: BusSecurity) throws {
         self.socket = try context.socket(.push)
         try BusTuning.apply(to: socket, highWaterMark: BusTuning.jobHighWaterMark)
+        try security.connect(socket)
         try socket.connect(endpoint)
     }
 

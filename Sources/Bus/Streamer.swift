@@ -1,3 +1,4 @@
+import FleetProtocol
 import Logging
 import ZeroMQ
 
@@ -13,7 +14,9 @@ public final class Streamer: Sendable {
     public let boundInput: String
     public let boundOutput: String
 
-    public init(context: ZMQContext, input: String, output: String, logger: Logger) throws {
+    /// - Parameter security: with CURVE, `input` admits gateways only and `output` workers
+    ///   only (their ZAP domains `jobs_in` and `jobs_out`).
+    public init(context: ZMQContext, input: String, output: String, security: BusSecurity, logger: Logger) throws {
         self.input = try context.socket(.pull)
         self.output = try context.socket(.push)
         self.logger = logger
@@ -21,6 +24,8 @@ public final class Streamer: Sendable {
         try BusTuning.apply(to: self.output, highWaterMark: BusTuning.jobHighWaterMark)
         // Only hand a job to a worker whose connection is complete.
         try self.output.setImmediate(true)
+        try security.serve(self.input, as: .jobsIn)
+        try security.serve(self.output, as: .jobsOut)
         self.boundInput = try self.input.bind(input)
         self.boundOutput = try self.output.bind(output)
     }

@@ -27,9 +27,10 @@ public final class WorkerService: Service, Sendable {
         self.logger = logger
         self.jobs = try context.socket(.pull)
         try BusTuning.apply(to: jobs, highWaterMark: BusTuning.jobHighWaterMark)
+        try settings.security.connect(jobs)
         try jobs.connect(settings.endpoints.jobsOut)
-        self.events = try EventSender(context: context, endpoint: settings.endpoints.events, logger: logger)
-        self.blobs = try JobSender(context: context, endpoint: settings.endpoints.blobs)
+        self.events = try EventSender(context: context, endpoint: settings.endpoints.events, security: settings.security, logger: logger)
+        self.blobs = try JobSender(context: context, endpoint: settings.endpoints.blobs, security: settings.security)
     }
 
     public func run() async throws {

@@ -27,6 +27,7 @@ public final class GatewayService: Service, Sendable {
     private let waiters = ReplicaWaiters<RequestRecord>()
     private let credentialWaiters = ReplicaWaiters<AgentCredential>()
     private let keyWaiters = ReplicaWaiters<APIKeyRecord>()
+    private let refusals: RefusalLog
     private let feed = EventFeed()
     private let jobs: JobSender
     private let registry: RegistryClient
@@ -43,11 +44,14 @@ public final class GatewayService: Service, Sendable {
         tagged[metadataKey: "gateway"] = "\(settings.gatewayId)"
         self.logger = tagged
         let logger = tagged
+        self.refusals = RefusalLog(logger: logger)
         self.onListening = onListening
-        let events = try EventSender(context: context, endpoint: settings.endpoints.events, logger: logger)
+        let events = try EventSender(context: context, endpoint: settings.endpoints.events, security: settings.security, logger: logger)
         self.events = events
-        self.jobs = try JobSender(context: context, endpoint: settings.endpoints.jobsIn)
-        self.registry = try RegistryClient(context: context, endpoint: settings.endpoints.snapshot, logger: logger)
+        self.jobs = try JobSender(context: context, endpoint: settings.endpoints.jobsIn, security: settings.security)
+        self.registry = try RegistryClient(
+            context: context, endpoint: settings.endpoints.snapshot, security: settings.security, logger: logger
+        )
         let sessions = self.sessions
         let waiters = self.waiters
         let credentialWaiters = self.credentialWaiters
@@ -56,7 +60,7 @@ public final class GatewayService: Service, Sendable {
         let gatewayId = settings.gatewayId
         self.replica = try CloneReplica(
             context: context, updates: settings.endpoints.updates, snapshot: settings.endpoints.snapshot,
-            extraSubscriptions: [BusTopic.gateway(settings.gatewayId)], logger: logger,
+            security: settings.security, extraSubscriptions: [BusTopic.gateway(settings.gatewayId)], logger: logger,
             onMessage: { message in
                 Self.handleCommand(message, gatewayId: gatewayId, sessions: sessions, logger: logger)
             },
@@ -132,12 +136,12 @@ public final class GatewayService: Service, Sendable {
                     // hummingbird-websocket can only answer a refused upgrade with an empty
                     // 400, which tells an agent nothing: the socket carries the reason instead.
                     Counter(label: "fleet_gateway_sessions_refused_total", dimensions: [("reason", error)]).increment()
-                    await AgentSession.refuse(inbound, outbound, code: code, error: error, message: message, logger: logger)
+                    await AgentSession.refuse(inbound, outbound, code: code, error: error, message: message, refusals: refusals, logger: logger)
                     return
                 }
                 let session = AgentSession(
                     settings: settings, events: events, sessions: sessions, shutdown: shutdownSignal, logger: logger,
-                    auth: decision, replica: replica, credentialWaiters: credentialWaiters
+                    auth: decision, replica: replica, credentialWaiters: credentialWaiters, refusals: refusals
                 )
                 await session.run(inbound: inbound, outbound: outbound)
             }

@@ -5,6 +5,8 @@ import NIOSSL
 public struct GatewaySettings: Sendable {
     /// Bus endpoints of the registry to connect to.
     public var endpoints: BusEndpoints
+    /// CURVE keys for the bus (`bus.curve.*`): this gateway's keypair and the registry's key.
+    public var security: BusSecurity
     /// HTTP listen address (`server.host`, `server.port`; port 0 picks a free one).
     public var host: String
     public var port: Int
@@ -36,9 +38,10 @@ public struct GatewaySettings: Sendable {
         gatewayId: String, maxFrameBytes: Int = 1_048_576, pingInterval: Duration = .seconds(30),
         helloTimeout: Duration = .seconds(10), tokens: GatewayTokens, maxUploadBytes: Int = 256 * 1_048_576,
         limits: GatewayLimits = GatewayLimits(), metricsText: @escaping @Sendable () -> [UInt8] = { [] },
-        tls: TLSConfiguration? = nil
+        tls: TLSConfiguration? = nil, security: BusSecurity = .none
     ) {
         self.limits = limits
+        self.security = security
         self.metricsText = metricsText
         self.tls = tls
         self.tokens = tokens

@@ -14,7 +14,7 @@ struct Master: AsyncParsableCommand {
             (--url/FLEET_URL, --token/FLEET_TOKEN, --json for scripts).
             """,
         subcommands: [
-            Serve.self, RegistryCommand.self, GatewayCommand.self, WorkerCommand.self, Demo.self,
+            Serve.self, RegistryCommand.self, GatewayCommand.self, WorkerCommand.self, Demo.self, KeysCommand.self,
             AgentsCommand.self, StatusCommand.self, LogsCommand.self, ExecCommand.self, ConfigCommand.self, RequestsCommand.self,
             TokensCommand.self, AuditCommand.self, CertsCommand.self,
         ]

@@ -13,6 +13,16 @@ struct RegistryMetrics: Sendable {
     /// an id taken, an enrollment token at its cap).
     let sessionsRefused = Counter(label: "fleet_registry_sessions_refused_total")
 
+    /// A bus connection the ZAP handler refused (CURVE on): which socket, and why.
+    func authRefused(socket: String, reason: String) {
+        Counter(label: "fleet_bus_auth_refused_total", dimensions: [("socket", socket), ("reason", reason)]).increment()
+    }
+
+    /// An event whose kind the sender's role may not send (CURVE on).
+    func eventRefused(kind: String, role: String) {
+        Counter(label: "fleet_registry_events_refused_total", dimensions: [("kind", kind), ("role", role)]).increment()
+    }
+
     func events(_ counts: [String: Int]) {
         for (kind, count) in counts {
             Counter(label: "fleet_registry_events_total", dimensions: [("kind", kind)]).increment(by: count)

@@ -27,6 +27,11 @@ public final class RegistryService: Service, Sendable {
     private let streamer: Streamer
     /// File chunks from the workers, for the store (`blobs`).
     private let blobs: ZMQSocket
+    /// Admits bus peers by key when CURVE is on (bound before every other socket).
+    private let zap: ZAPHandler?
+    private let handshakes: HandshakeWatch?
+    private let authorization: EventAuthorization
+    private let refusals: RefusalLog
     /// Final chunks whose earlier chunks (from other workers) have not all arrived yet.
     private let awaitingChunks = Mutex<[String: ContentChunkHeader]>([:])
     private let core: Mutex<Core>
@@ -35,9 +40,6 @@ public final class RegistryService: Service, Sendable {
     private let writer: StoreWriter?
     private let startedAt = ContinuousClock.now
     private let metrics = RegistryMetrics()
-    /// Refused sessions are logged, but never more than a few lines a second: a host retrying
-    /// a revoked credential must not fill the disk.
-    private let refusals = LogLimiter(perInterval: 5, interval: .seconds(10))
     private let webhooks: WebhookSender
     /// Everything to publish, in order, from whichever task made it to the one publishing task.
     private let outbox: AsyncStream<Outgoing>
@@ -112,15 +114,37 @@ public final class RegistryService: Service, Sendable {
                 access: AccessTable(settings: settings.access), tokens: tokens
             ))
         }
+        // The ZAP handler first: a CURVE socket bound while none is there admits any key.
+        // Then every socket's failed handshakes are watched (peers without keys never reach ZAP).
+        var security = settings.security
+        if case .curve(var curve) = security {
+            self.zap = try ZAPHandler(context: context, peers: curve.peers, logger: logger) { socket, reason in
+                RegistryMetrics().authRefused(socket: socket, reason: reason.rawValue)
+            }
+            let handshakes = HandshakeWatch(logger: logger) { socket, reason in
+                RegistryMetrics().authRefused(socket: socket, reason: reason)
+            }
+            curve.handshakes = handshakes
+            security = .curve(curve)
+            self.handshakes = handshakes
+        } else {
+            self.zap = nil
+            self.handshakes = nil
+        }
+        self.authorization = EventAuthorization(enforced: security.isEnforced)
+        self.refusals = RefusalLog(logger: logger)
         self.events = try context.socket(.pull)
         try BusTuning.apply(to: events, highWaterMark: BusTuning.taskHighWaterMark)
+        try security.serve(events, as: .events)
+        events.setReceivesUserId(security.isEnforced)
         let eventsEndpoint = try events.bind(settings.endpoints.events)
         self.clone = try CloneServer(
             context: context, updates: settings.endpoints.updates, snapshot: settings.endpoints.snapshot,
-            epoch: epoch, logger: logger
+            security: security, epoch: epoch, logger: logger
         )
         self.streamer = try Streamer(
-            context: context, input: settings.endpoints.jobsIn, output: settings.endpoints.jobsOut, logger: logger
+            context: context, input: settings.endpoints.jobsIn, output: settings.endpoints.jobsOut,
+            security: security, logger: logger
         )
         self.webhooks = WebhookSender(
             webhooks: settings.alerts.webhooks, retryFor: settings.alerts.retryFor, retryBase: settings.alerts.retryBase,
@@ -128,6 +152,7 @@ public final class RegistryService: Service, Sendable {
         )
         self.blobs = try context.socket(.pull)
         try BusTuning.apply(to: blobs, highWaterMark: BusTuning.jobHighWaterMark)
+        try security.serve(blobs, as: .blobs)
         let blobsEndpoint = try blobs.bind(settings.endpoints.blobs)
         self.boundEndpoints = BusEndpoints(
             events: eventsEndpoint, updates: clone.boundUpdates, snapshot: clone.boundSnapshot,
@@ -139,6 +164,8 @@ public final class RegistryService: Service, Sendable {
     public func run() async throws {
         logger.info("registry running", metadata: ["epoch": "\(epoch)", "events": "\(boundEndpoints.events)"])
         await withTaskGroup(of: Void.self) { group in
+            if let zap { group.addTask { await zap.run() } }
+            if let handshakes { group.addTask { await handshakes.run() } }
             group.addTask { await self.consumeEvents() }
             group.addTask { await self.publishUpdates() }
             group.addTask {
@@ -324,6 +351,10 @@ public final class RegistryService: Service, Sendable {
                 decoded.reserveCapacity(batch.count)
                 var kinds: [String: Int] = [:]
                 for message in batch {
+                    if let refusal = authorization.refusal(for: message) {
+                        refuse(refusal)
+                        continue
+                    }
                     do {
                         let event = try BusEvent(message: message)
                         kinds[event.kind, default: 0] += 1
@@ -405,6 +436,15 @@ public final class RegistryService: Service, Sendable {
         }
     }
 
+    /// Counts and (rate-limited) logs an event its sender's role may not send.
+    private func refuse(_ refusal: EventAuthorization.Refusal) {
+        metrics.eventRefused(kind: refusal.kind, role: refusal.role)
+        refusals.refused(
+            "\(refusal.kind)/\(refusal.role)", "bus event refused: not allowed for the sender's role",
+            metadata: ["kind": "\(refusal.kind)", "role": "\(refusal.role)", "peer": "\(refusal.userId ?? "-")"]
+        )
+    }
+
     private func publishUpdates() async {
         for await outgoing in outbox {
             do {
@@ -484,7 +524,8 @@ public final class RegistryService: Service, Sendable {
             }
         case .refused(let reason):
             metrics.sessionsRefused.increment()
-            refusals.log(logger, "agent session refused", metadata: ["agent": "\(opened.agent.id)", "gateway": "\(opened.gatewayId)", "reason": "\(reason)"])
+            // A host retrying a revoked credential must not fill the disk: a line per 10 s.
+            refusals.refused("session", "agent session refused", metadata: ["agent": "\(opened.agent.id)", "gateway": "\(opened.gatewayId)", "reason": "\(reason)"])
             outboxWriter.yield(.command(gatewayId: opened.gatewayId, .closeSession(.init(
                 sessionId: opened.sessionId, agentId: opened.agent.id, code: FleetCloseCode.forbidden, reason: "refused: \(reason)"
             ))))
@@ -581,7 +622,9 @@ public final class RegistryService: Service, Sendable {
 
     private func finish(_ result: BusEvent.RequestResult, now: Date, in core: inout Core) {
         guard let (record, duplicate) = core.requests.complete(result, now: now) else {
-            logger.notice("result for an unknown request ignored", metadata: ["request": "\(result.requestId)"])
+            logger.notice("result for an unknown request, or naming another agent, ignored", metadata: [
+                "request": "\(result.requestId)", "agent": "\(result.agentId)",
+            ])
             return
         }
         commit(.request(record), in: &core)

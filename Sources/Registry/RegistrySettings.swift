@@ -33,16 +33,20 @@ public struct RegistrySettings: Sendable {
     public var access: AccessTable.Settings
     /// How long audit lines are kept (`audit.retention`, default 90 days).
     public var auditRetention: TimeInterval
+    /// CURVE keys for the bus (`bus.curve.*`): with them every socket is a CURVE server that
+    /// admits only the listed peer keys, and events are checked against the sender's role.
+    public var security: BusSecurity
 
     public init(
         endpoints: BusEndpoints, heartbeatTimeout: Duration = .seconds(600), cleanupInterval: Duration = .seconds(300),
         peerTimeout: Duration = .seconds(5), hugzInterval: Duration = .seconds(1),
         requests: RequestTable.Settings = .init(), storePath: String? = nil, metricsRetention: TimeInterval = 7 * 86_400,
         replySecret: [UInt8]? = nil, alerts: AlertSettings = AlertSettings(),
-        access: AccessTable.Settings = .init(), auditRetention: TimeInterval = 90 * 86_400
+        access: AccessTable.Settings = .init(), auditRetention: TimeInterval = 90 * 86_400, security: BusSecurity = .none
     ) {
         self.access = access
         self.auditRetention = auditRetention
+        self.security = security
         self.alerts = alerts
         self.requests = requests
         self.storePath = storePath

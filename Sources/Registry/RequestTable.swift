@@ -79,9 +79,11 @@ public struct RequestTable: Sendable {
     }
 
     /// A worker's result. The first one completes the request; any later one is a duplicate
-    /// reply: ignored, but counted on the record. Unknown ids return nil.
+    /// reply: ignored, but counted on the record. Unknown ids return nil, and so does a
+    /// result naming another agent than the request's: a request is only ever completed by
+    /// its own agent's reply (a forged or misrouted result changes nothing).
     public mutating func complete(_ result: BusEvent.RequestResult, now: Date) -> (record: RequestRecord, duplicate: Bool)? {
-        guard var record = requests[result.requestId] else { return nil }
+        guard var record = requests[result.requestId], record.agentId == result.agentId else { return nil }
         if record.state.isFinal {
             record.duplicateReplies += 1
             requests[record.id] = record

@@ -4,9 +4,15 @@
 /// above it decides what the bytes mean.
 public struct ZMQMessage: Sendable, Equatable {
     public var frames: [[UInt8]]
+    /// The ZAP `User-Id` of the connection the message came on: who the context's ZAP
+    /// handler said the peer is (with CURVE, the owner of the client key it admitted). Read
+    /// only on sockets that ask for it (`ZMQSocket.setReceivesUserId`); nil elsewhere, on
+    /// sent messages, and where no ZAP handler was asked (inproc, no security).
+    public var userId: String?
 
-    public init(_ frames: [[UInt8]]) {
+    public init(_ frames: [[UInt8]], userId: String? = nil) {
         self.frames = frames
+        self.userId = userId
     }
 
     /// Builds a message from UTF-8 strings (handy for topics and tests).

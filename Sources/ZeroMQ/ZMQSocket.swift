@@ -15,8 +15,10 @@ public final class ZMQSocket: Sendable {
     public let type: SocketType
     let lock: Mutex<Handle>
     private let receiverSlot = Mutex<ZMQReceiver?>(nil)
-    private let context: ZMQContext
+    let context: ZMQContext
     let counters = Counters()
+    /// Whether received messages get their connection's ZAP `User-Id` (see `setReceivesUserId`).
+    let readsUserId = Atomic<Bool>(false)
 
     /// The raw handle, only valid while the lock is held; nil once closed.
     /// `@unchecked Sendable`: the pointer is only ever dereferenced by libzmq calls made
@@ -118,13 +120,15 @@ public final class ZMQSocket: Sendable {
     /// Receives one message without waiting; nil when none is queued.
     /// Used by the receive thread; callers normally use `receiver()`.
     func receiveNow() throws -> ZMQMessage? {
-        try withRaw("recv") { raw in
-            try Self.receiveLocked(raw)
+        let withUserId = readsUserId.load(ordering: .relaxed)
+        return try withRaw("recv") { raw in
+            try Self.receiveLocked(raw, withUserId: withUserId)
         }
     }
 
-    static func receiveLocked(_ raw: UnsafeMutableRawPointer) throws -> ZMQMessage? {
+    static func receiveLocked(_ raw: UnsafeMutableRawPointer, withUserId: Bool = false) throws -> ZMQMessage? {
         var frames: [[UInt8]] = []
+        var userId: String?
         var part = zmq_msg_t()
         zmq_msg_init(&part)
         defer { zmq_msg_close(&part) }
@@ -143,10 +147,15 @@ public final class ZMQSocket: Sendable {
                 let data = zmq_msg_data(&part)!
                 frames.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
             }
+            // Metadata belongs to the connection, so every part carries the same: read it
+            // once, from the first, while `part` still holds it.
+            if withUserId && frames.count == 1, let value = zmq_msg_gets(&part, "User-Id") {
+                userId = String(cString: value)
+            }
             // Multipart messages arrive atomically: once the first frame is here, the rest are.
             if zmq_msg_more(&part) == 0 { break }
         }
-        return ZMQMessage(frames)
+        return ZMQMessage(frames, userId: userId)
     }
 
     /// Counters kept for metrics: what moved and what had to wait or was dropped.

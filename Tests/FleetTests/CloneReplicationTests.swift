@@ -47,9 +47,11 @@ struct CloneReplicationTests {
         let context = ZMQContext(lingerMilliseconds: 0)
         let logger = Logger(label: "test")
         let server = try CloneServer(
-            context: context, updates: "inproc://\(name).u", snapshot: "inproc://\(name).s", epoch: epoch, logger: logger
+            context: context, updates: "inproc://\(name).u", snapshot: "inproc://\(name).s", security: .none, epoch: epoch, logger: logger
         )
-        let replica = try CloneReplica(context: context, updates: "inproc://\(name).u", snapshot: "inproc://\(name).s", logger: logger)
+        let replica = try CloneReplica(
+            context: context, updates: "inproc://\(name).u", snapshot: "inproc://\(name).s", security: .none, logger: logger
+        )
         let tasks = [
             Task { await server.serve(snapshot: { source.snapshot }) },
             Task { await replica.run() },

@@ -62,6 +62,27 @@ struct RequestTableTests {
         // Until then it waited as pending, ready for the agent's return.
     }
 
+    @Test("a result naming another agent than the request's changes nothing; the right agent's completes it")
+    func resultFromAnotherAgent() throws {
+        var table = RequestTable(settings: settings)
+        _ = table.create(created(), now: start)
+        _ = table.dispatched("r-1", now: start)
+        let forged = BusEvent.RequestResult(requestId: "r-1", agentId: "db-7", ok: true, result: .string("forged"), error: nil)
+        let refused = table.complete(forged, now: start.addingTimeInterval(1))
+        #expect(refused == nil)
+        let untouched = try #require(table.requests["r-1"])
+        #expect(untouched.state == .dispatched && untouched.result == nil && untouched.duplicateReplies == 0)
+        // The request's own agent still completes it, once.
+        let real = BusEvent.RequestResult(requestId: "r-1", agentId: "web-1", ok: true, result: .string("real"), error: nil)
+        let outcome = table.complete(real, now: start.addingTimeInterval(2))
+        let completed = try #require(outcome)
+        #expect(!completed.duplicate && completed.record.state == .completed && completed.record.result == .string("real"))
+        // And a forged one after that is not even counted as a duplicate on the record.
+        let late = table.complete(forged, now: start.addingTimeInterval(3))
+        #expect(late == nil)
+        #expect(table.requests["r-1"]?.duplicateReplies == 0)
+    }
+
     @Test("an agent that comes back within the budget gets the request again")
     func agentCameBack() throws {
         var table = RequestTable(settings: settings)

@@ -93,7 +93,7 @@ public final class CloneReplica: Sendable {
     ///   - onEpochChange: called when a snapshot from a new registry run has been applied
     ///     (not for the first one), so the owner can re-announce what the new run lost.
     public init(
-        context: ZMQContext, updates: String, snapshot: String, extraSubscriptions: [String] = [],
+        context: ZMQContext, updates: String, snapshot: String, security: BusSecurity, extraSubscriptions: [String] = [],
         logger: Logger,
         onMessage: @escaping @Sendable (ZMQMessage) -> Void = { _ in },
         onEpochChange: @escaping @Sendable (_ epoch: String, _ previous: String?) -> Void = { _, _ in },
@@ -114,6 +114,9 @@ public final class CloneReplica: Sendable {
         try subscriber.subscribe(BusTopic.credentialPrefix)
         try subscriber.subscribe(BusTopic.hugz)
         for topic in extraSubscriptions { try subscriber.subscribe(topic) }
+        // With CURVE both verify the registry's key: nobody else can publish to this replica.
+        try security.connect(subscriber)
+        try security.connect(dealer)
         try subscriber.connect(updates)
         try dealer.connect(snapshot)
     }

@@ -25,7 +25,9 @@ public final class CloneServer: Sendable {
     /// Records per snapshot chunk: keeps each bus message well under `BusTuning.maxMessageBytes`.
     static let chunkSize = 500
 
-    public init(context: ZMQContext, updates: String, snapshot: String, epoch: String, logger: Logger) throws {
+    /// - Parameter security: with CURVE, both sockets admit gateways only (ZAP domains
+    ///   `updates` and `snapshot`): reply tokens travel on the PUB, file contents on the ROUTER.
+    public init(context: ZMQContext, updates: String, snapshot: String, security: BusSecurity, epoch: String, logger: Logger) throws {
         self.publisher = try context.socket(.pub)
         self.router = try context.socket(.router)
         self.epoch = epoch
@@ -34,6 +36,8 @@ public final class CloneServer: Sendable {
         try BusTuning.apply(to: router, highWaterMark: BusTuning.taskHighWaterMark)
         // A replica that went away mid-snapshot: fail the send (and stop) instead of queueing.
         try router.setRouterMandatory(true)
+        try security.serve(publisher, as: .updates)
+        try security.serve(router, as: .snapshot)
         self.boundUpdates = try publisher.bind(updates)
         self.boundSnapshot = try router.bind(snapshot)
     }

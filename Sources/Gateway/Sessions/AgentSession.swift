@@ -29,6 +29,8 @@ struct AgentSession {
     let auth: AgentAuthenticator.Decision
     let replica: CloneReplica
     let credentialWaiters: ReplicaWaiters<AgentCredential>
+    /// Refusals are an outsider's to cause: logged a line per kind per 10 s, all counted.
+    let refusals: RefusalLog
 
     enum End: Sendable {
         case agentClosed
@@ -86,14 +88,14 @@ struct AgentSession {
         case .success(let received):
             hello = received
         case .failure(let refusal):
-            Self.refusalLog.log(logger, "agent connection refused", metadata: ["reason": "\(refusal.message)"])
+            refusals.refused("hello", "agent connection refused", metadata: ["reason": "\(refusal.message)"])
             try? await send(.error(.init(code: refusal.code, message: refusal.message)), outbound)
             try? await outbound.close(.policyViolation, reason: String(refusal.message.prefix(120)))
             return nil
         }
         if let claimed = auth.agentId, claimed != hello.agent.id {
             let message = "hello names agent \(hello.agent.id.prefix(64)) but the connection authenticated as \(claimed)"
-            Self.refusalLog.log(logger, "agent connection refused", metadata: ["reason": "\(message)"])
+            refusals.refused("wrong_agent_id", "agent connection refused", metadata: ["reason": "\(message)"])
             Counter(label: "fleet_gateway_sessions_refused_total", dimensions: [("reason", "wrong_agent_id")]).increment()
             try? await send(.error(.init(code: "wrong_agent_id", message: message)), outbound)
             try? await outbound.close(.init(codeNumber: FleetCloseCode.forbidden), reason: "hello names another agent id")
@@ -192,8 +194,6 @@ struct AgentSession {
     static let maxReplayAge: TimeInterval = 30 * 86_400
     private static let clampedSamples = Counter(label: "fleet_gateway_samples_clamped_total")
     private static let throttledFrames = Counter(label: "fleet_gateway_frames_throttled_total")
-    /// Refusals are an outsider's to cause: log a few, count all.
-    static let refusalLog = LogLimiter(perInterval: 5, interval: .seconds(10))
 
     @inline(never)
     private func finish(agentId: String, end: End) async {
@@ -321,7 +321,7 @@ struct AgentSession {
     /// sends its hello at once, and a client that sends nothing is gone within the grace.
     static func refuse(
         _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, code: Int, error: String, message: String,
-        logger: Logger
+        refusals: RefusalLog, logger: Logger
     ) async {
         let timer = Task {
             try await Task.sleep(for: refusalGrace)
@@ -330,7 +330,7 @@ struct AgentSession {
         var frames = inbound.messages(maxSize: 1_048_576).makeAsyncIterator()
         _ = try? await frames.next()
         timer.cancel()
-        refusalLog.log(logger, level: .notice, "agent connection refused", metadata: ["code": "\(code)", "reason": "\(message)"])
+        refusals.refused(error, "agent connection refused", metadata: ["code": "\(code)", "reason": "\(message)"])
         Counter(label: "fleet_gateway_sessions_refused_total", dimensions: [("reason", error)]).increment()
         let frame = MasterMessage.error(.init(code: error, message: message))
         if let text = try? FleetJSON.encodeString(frame) {

@@ -190,12 +190,9 @@ struct MasterConfig: Codable, Sendable {
     var heartbeat = Heartbeat()
     var logging = Logging()
     var dataDir = "./data"
-    /// Registry endpoints: the registry binds them, gateways and workers connect to them.
-    /// `master serve` ignores this and uses inproc:// endpoints.
-    var bus = BusEndpoints(
-        events: "tcp://127.0.0.1:5701", updates: "tcp://127.0.0.1:5702", snapshot: "tcp://127.0.0.1:5703",
-        jobsIn: "tcp://127.0.0.1:5704", jobsOut: "tcp://127.0.0.1:5705", blobs: "tcp://127.0.0.1:5706"
-    )
+    /// Registry endpoints (the registry binds them, gateways and workers connect to them) and
+    /// their CURVE keys. `master serve` ignores this and uses inproc:// endpoints.
+    var bus = BusConfig()
     var gateway = Gateway()
     var worker = Worker()
     var registry = Registry()
@@ -260,6 +257,10 @@ struct MasterConfig: Codable, Sendable {
             ("bus.jobs_in", bus.jobsIn), ("bus.jobs_out", bus.jobsOut), ("bus.blobs", bus.blobs),
         ] where !["tcp://", "ipc://", "inproc://"].contains(where: endpoint.hasPrefix) {
             throw fail(key, "must be a ZeroMQ endpoint (tcp://host:port, ipc://path or inproc://name)")
+        }
+        let keyName = bus.curve.key
+        guard keyName.isEmpty || (!keyName.hasPrefix(".") && keyName.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) })) else {
+            throw fail("bus.curve.key", "must be a key file name without .key (letters, digits, . _ -), e.g. gateway-1")
         }
     }
 }

@@ -76,13 +76,15 @@ struct RegistryCommand: AsyncParsableCommand {
         let config = try options.loadConfig()
         try options.bootstrapLogging(config, role: "registry")
         let logger = Logger(label: "registry")
+        let security = try RoleSupport.busSecurity(config, side: .registry, logger: logger)
         let context = ZMQContext()
         let registry: RegistryService
         do {
             registry = try RegistryService(
                 context: context,
                 settings: RoleSupport.registrySettings(
-                    config, endpoints: config.bus, replySecret: try TokenFiles.replySecret(config, logger: logger)
+                    config, endpoints: config.bus.endpoints, replySecret: try TokenFiles.replySecret(config, logger: logger),
+                    security: security
                 ),
                 logger: logger
             )
@@ -111,15 +113,16 @@ struct GatewayCommand: AsyncParsableCommand {
         let config = try options.loadConfig()
         try options.bootstrapLogging(config, role: "gateway")
         let logger = Logger(label: "gateway")
+        let security = try RoleSupport.busSecurity(config, side: .gateway, logger: logger)
         let context = ZMQContext()
         let tokens = try TokenFiles.resolve(config, createMissing: false, logger: logger)
-        let settings = try RoleSupport.gatewaySettings(config, endpoints: config.bus, tokens: tokens)
+        let settings = try RoleSupport.gatewaySettings(config, endpoints: config.bus.endpoints, tokens: tokens, security: security)
         let readyFile = options.readyFile
         let gateway = try GatewayService(context: context, settings: settings, logger: logger) { host, port in
             RoleSupport.announce(
                 ReadyFile(
                     role: "gateway", pid: getpid(), http: RoleSupport.httpURL(host: host, port: port, tls: settings.tls != nil),
-                    gatewayId: settings.gatewayId, bus: config.bus
+                    gatewayId: settings.gatewayId, bus: config.bus.endpoints
                 ),
                 to: readyFile, logger: logger
             )
@@ -140,11 +143,13 @@ struct WorkerCommand: AsyncParsableCommand {
         let config = try options.loadConfig()
         try options.bootstrapLogging(config, role: "worker")
         let logger = Logger(label: "worker")
+        let security = try RoleSupport.busSecurity(config, side: .worker, logger: logger)
         let context = ZMQContext()
         let worker = try WorkerService(
-            context: context, settings: RoleSupport.workerSettings(config, endpoints: config.bus), logger: logger
+            context: context, settings: RoleSupport.workerSettings(config, endpoints: config.bus.endpoints, security: security),
+            logger: logger
         )
-        let ready = ReadyFile(role: "worker", pid: getpid(), bus: config.bus)
+        let ready = ReadyFile(role: "worker", pid: getpid(), bus: config.bus.endpoints)
         try await RoleSupport.run(
             [worker] + RoleSupport.metricsListener(config, ready: ready, readyFile: options.readyFile, logger: logger),
             context: context, logger: logger

@@ -13,7 +13,9 @@ import ZeroMQ
 
 /// Turns configuration into each role's settings, and runs services until SIGTERM/SIGINT.
 enum RoleSupport {
-    static func registrySettings(_ config: MasterConfig, endpoints: BusEndpoints, replySecret: [UInt8]?) -> RegistrySettings {
+    static func registrySettings(
+        _ config: MasterConfig, endpoints: BusEndpoints, replySecret: [UInt8]?, security: BusSecurity = .none
+    ) -> RegistrySettings {
         RegistrySettings(
             endpoints: endpoints,
             heartbeatTimeout: .milliseconds(Int64(config.heartbeat.timeout * 1000)),
@@ -34,11 +36,14 @@ enum RoleSupport {
                 enabled: config.auth.enabled, approvalRequired: config.auth.approval,
                 bootstrapMaxAgents: config.auth.maxAgents > 0 ? config.auth.maxAgents : nil
             ),
-            auditRetention: config.audit.retention
+            auditRetention: config.audit.retention,
+            security: security
         )
     }
 
-    static func gatewaySettings(_ config: MasterConfig, endpoints: BusEndpoints, tokens: GatewayTokens) throws -> GatewaySettings {
+    static func gatewaySettings(
+        _ config: MasterConfig, endpoints: BusEndpoints, tokens: GatewayTokens, security: BusSecurity = .none
+    ) throws -> GatewaySettings {
         GatewaySettings(
             endpoints: endpoints, host: config.server.host, port: config.server.port, wsPath: config.server.wsPath,
             gatewayId: config.gateway.id.isEmpty ? randomID(prefix: "gw") : config.gateway.id,
@@ -53,7 +58,7 @@ enum RoleSupport {
                 callbackBurst: config.gateway.callbackBurst, maxClockSkew: config.gateway.maxClockSkew
             ),
             metricsText: { Telemetry.text() },
-            tls: try gatewayTLS(config)
+            tls: try gatewayTLS(config), security: security
         )
     }
 
@@ -75,8 +80,10 @@ enum RoleSupport {
         }
     }
 
-    static func workerSettings(_ config: MasterConfig, endpoints: BusEndpoints) -> WorkerSettings {
-        WorkerSettings(endpoints: endpoints, workerId: config.worker.id.isEmpty ? randomID(prefix: "wk") : config.worker.id)
+    static func workerSettings(_ config: MasterConfig, endpoints: BusEndpoints, security: BusSecurity = .none) -> WorkerSettings {
+        WorkerSettings(
+            endpoints: endpoints, workerId: config.worker.id.isEmpty ? randomID(prefix: "wk") : config.worker.id, security: security
+        )
     }
 
     static func seconds(_ value: Double) -> Duration { .milliseconds(Int64(value * 1000)) }

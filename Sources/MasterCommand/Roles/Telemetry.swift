@@ -39,6 +39,8 @@ enum Telemetry {
         "fleet_bus_messages": "Messages through each of the registry's bus sockets, by direction (cumulative).",
         "fleet_bus_send_waits": "Sends that found the socket's high-water mark reached and waited (cumulative).",
         "fleet_bus_dropped": "Messages dropped at a socket's high-water mark (cumulative).",
+        "fleet_bus_auth_refused_total": "Bus connections the registry's ZAP handler refused (CURVE on), by socket and reason.",
+        "fleet_registry_events_refused_total": "Bus events refused because the sender's role may not send that kind (CURVE on).",
         "fleet_gateway_sessions": "Agent WebSocket sessions open on this gateway.",
         "fleet_gateway_frames_total": "Frames received from agents, by type.",
         "fleet_gateway_sessions_refused_total": "Agent connections refused, by reason.",

@@ -57,9 +57,59 @@ final class Cluster: @unchecked Sendable {
         return (status, stdout, process.stderr)
     }
 
-    init(_ label: String) throws {
+    /// With `curve`, the bus keys `master keys generate` wrote (registry, gateway-1…3,
+    /// worker-1…3); every split role started by this cluster then uses CURVE.
+    let keysDirectory: URL?
+    private var gatewayKeys = 0
+    private var workerKeys = 0
+
+    /// - Parameter curve: run the bus with CURVE keys (`bus.curve.*`), as a deployment across
+    ///   hosts must; without, the loopback bus has no security, as before.
+    init(_ label: String, curve: Bool = false) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-it-\(label)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        if curve {
+            let keys = directory.appendingPathComponent("bus-keys")
+            let generate = Process()
+            generate.executableURL = FleetProcess.productsDirectory.appendingPathComponent("master")
+            generate.arguments = ["keys", "generate", "--dir", keys.path, "--gateways", "3", "--workers", "3"]
+            generate.standardOutput = FileHandle.nullDevice
+            let errors = Pipe()
+            generate.standardError = errors
+            try generate.run()
+            generate.waitUntilExit()
+            guard generate.terminationStatus == 0 else {
+                let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                throw HarnessError("master keys generate exited \(generate.terminationStatus): \(text)")
+            }
+            keysDirectory = keys
+        } else {
+            keysDirectory = nil
+        }
+    }
+
+    /// A key of the cluster's keys directory, in Z85 (`registry.pub`, `gateway-1.key`, …).
+    func key(_ file: String) throws -> String {
+        guard let keysDirectory else { throw HarnessError("this cluster has no CURVE keys") }
+        return try String(contentsOf: keysDirectory.appendingPathComponent(file), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// `bus.curve.*` for a role using keypair `name` (none without CURVE).
+    func curveArguments(key name: String?) -> [String] {
+        guard let keysDirectory else { return [] }
+        return ["--set", "bus.curve.dir=\(keysDirectory.path)"] + (name.map { ["--set", "bus.curve.key=\($0)"] } ?? [])
+    }
+
+    /// The next unused gateway or worker keypair (`gateway-1`, `gateway-2`, …).
+    private func nextKey(_ role: String) -> String? {
+        guard keysDirectory != nil else { return nil }
+        if role == "gateway" {
+            gatewayKeys += 1
+            return "gateway-\(gatewayKeys)"
+        }
+        workerKeys += 1
+        return "worker-\(workerKeys)"
     }
 
     func start(_ name: String, _ binary: String, _ arguments: [String], environment: [String: String] = [:]) throws -> FleetProcess {
@@ -94,7 +144,10 @@ final class Cluster: @unchecked Sendable {
             "--set", "bus.jobs_in=\(star)", "--set", "bus.jobs_out=\(star)", "--set", "bus.blobs=\(star)",
         ]
         let file = "\(name).json"
-        let process = try start(name, "master", ["registry", "--ready-file", file, "--set", "data_dir=registry"] + endpoints + Self.fastLiveness + extra)
+        let process = try start(
+            name, "master",
+            ["registry", "--ready-file", file, "--set", "data_dir=registry"] + endpoints + Self.fastLiveness + curveArguments(key: nil) + extra
+        )
         guard let bus = try await ready(process, file: file).bus else { throw HarnessError("registry reported no bus") }
         return bus
     }
@@ -143,19 +196,24 @@ final class Cluster: @unchecked Sendable {
 
     static func busArguments(_ bus: Ready.Bus) -> [String] { Topology.busArguments(bus) }
 
-    func startGateway(_ name: String, bus: Ready.Bus, port: Int = 0) async throws -> Gateway {
+    /// - Parameter key: with CURVE, the gateway keypair to use (default: the next unused one).
+    func startGateway(_ name: String, bus: Ready.Bus, port: Int = 0, key: String? = nil) async throws -> Gateway {
         let file = "\(name)-\(UUID().uuidString.prefix(4)).json"
         let process = try start(name, "master", [
             "gateway", "--ready-file", file, "--set", "data_dir=\(name)", "--set", "server.host=127.0.0.1",
             "--set", "server.port=\(port)",
-        ] + Self.busArguments(bus) + tokenArguments)
+        ] + Self.busArguments(bus) + tokenArguments + curveArguments(key: key ?? nextKey("gateway")))
         let ready = try await ready(process, file: file)
         return try Self.gateway(process, ready)
     }
 
     @discardableResult
-    func startWorker(_ name: String, bus: Ready.Bus) async throws -> FleetProcess {
-        let process = try start(name, "master", ["worker", "--ready-file", "\(name).json", "--set", "data_dir=\(name)"] + Self.busArguments(bus))
+    func startWorker(_ name: String, bus: Ready.Bus, key: String? = nil) async throws -> FleetProcess {
+        let process = try start(
+            name, "master",
+            ["worker", "--ready-file", "\(name).json", "--set", "data_dir=\(name)"] + Self.busArguments(bus)
+                + curveArguments(key: key ?? nextKey("worker"))
+        )
         _ = try await ready(process, file: "\(name).json")
         return process
     }

@@ -14,6 +14,15 @@ public final class RoleProcess: @unchecked Sendable {
             public var jobs_in: String
             public var jobs_out: String
             public var blobs: String
+
+            public init(events: String, updates: String, snapshot: String, jobs_in: String, jobs_out: String, blobs: String) {
+                self.events = events
+                self.updates = updates
+                self.snapshot = snapshot
+                self.jobs_in = jobs_in
+                self.jobs_out = jobs_out
+                self.blobs = blobs
+            }
         }
         public var role: String
         public var http: String?

@@ -31,6 +31,10 @@ public final class Topology: @unchecked Sendable {
     public private(set) var gateways: [RoleProcess] = []
     public private(set) var workers: [RoleProcess] = []
     private var lab: NetworkLab?
+    /// With network namespaces the bus crosses a real (bridge) network, where `master` refuses
+    /// to run it without keys: the roles then use CURVE keys made by `master keys generate`,
+    /// so the bench measures what a deployment across hosts runs. Per role: its `bus.curve.*`.
+    private var curveSettings: [String: [String]] = [:]
 
     /// The layout, and whether roles have namespaces of their own: how results name the topology.
     public var summary: String { layout.description + (lab != nil ? ", one network namespace per role" : "") }
@@ -66,6 +70,7 @@ public final class Topology: @unchecked Sendable {
         case .split(let gatewayCount, let workerCount):
             let registryHost = try lab?.addRole("registry") ?? "127.0.0.1"
             let star = "tcp://\(registryHost):*"
+            if lab != nil { try generateKeys(gateways: gatewayCount, workers: workerCount) }
             let registry = try await launch("registry", role: ["registry"], host: registryHost, http: false, liveness: true, extra: [
                 "--set", "bus.events=\(star)", "--set", "bus.updates=\(star)", "--set", "bus.snapshot=\(star)",
                 "--set", "bus.jobs_in=\(star)", "--set", "bus.jobs_out=\(star)", "--set", "bus.blobs=\(star)",
@@ -111,6 +116,27 @@ public final class Topology: @unchecked Sendable {
         lab = nil
     }
 
+    /// `master keys generate` into `<directory>/bus-keys`, and each role's `bus.curve.*`.
+    private func generateKeys(gateways: Int, workers: Int) throws {
+        let keys = directory.appendingPathComponent("bus-keys")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: masterBinary)
+        process.arguments = ["keys", "generate", "--dir", keys.path, "--gateways", "\(gateways)", "--workers", "\(workers)", "--force"]
+        process.standardOutput = FileHandle.nullDevice
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            throw TopologyError("master keys generate exited \(process.terminationStatus): \(text)")
+        }
+        let dir = ["--set", "bus.curve.dir=\(keys.path)"]
+        curveSettings["registry"] = dir
+        for index in 0..<gateways { curveSettings["gateway-\(index + 1)"] = dir + ["--set", "bus.curve.key=gateway-\(index + 1)"] }
+        for index in 0..<workers { curveSettings["worker-\(index + 1)"] = dir + ["--set", "bus.curve.key=worker-\(index + 1)"] }
+    }
+
     /// `--set bus.*=` arguments that point a gateway or worker at a registry's bus.
     public static func busArguments(_ bus: RoleProcess.Ready.Bus) -> [String] {
         [
@@ -134,7 +160,7 @@ public final class Topology: @unchecked Sendable {
         ]
         if http { arguments += ["--set", "server.host=\(host)", "--set", "server.port=\(port)"] }
         if liveness { arguments += ["--set", "registry.peer_timeout=3"] }
-        arguments += extra + extraSettings.flatMap { ["--set", $0] }
+        arguments += extra + (curveSettings[name] ?? []) + extraSettings.flatMap { ["--set", $0] }
 
         let logFile = directory.appendingPathComponent("\(name).log")
         if !FileManager.default.fileExists(atPath: logFile.path) { _ = FileManager.default.createFile(atPath: logFile.path, contents: nil) }
