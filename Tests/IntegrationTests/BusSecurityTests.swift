@@ -102,9 +102,13 @@ struct BusSecurityTests {
         )))
     }
 
+    /// A session announcement as a gateway makes it for an enrolling agent: the registry trusts
+    /// the gateway's word that it checked the enrollment token, which is why only a gateway's key
+    /// may send one.
     static func opened(_ agentId: String, gateway: String) throws -> (String, String) {
         let info = AgentInfo(id: agentId, hostname: "intruder", os: OSInfo(name: "x", version: "1", kernel: "1", arch: "x"), agentVersion: "0")
-        return ("session.opened", try json(BusEvent.SessionOpened(gatewayId: gateway, sessionId: UUID().uuidString, agent: info, metrics: nil)))
+        let auth = SessionAuth.enrollment(.init(keyId: "bootstrap", tenant: Tenant.default, secretSHA256: String(repeating: "ab", count: 32)))
+        return ("session.opened", try json(BusEvent.SessionOpened(gatewayId: gateway, sessionId: UUID().uuidString, agent: info, metrics: nil, auth: auth)))
     }
 
     @Test("CURVE split topology: two gateways and a worker with generated keys; agent online, status and logs callbacks complete")
