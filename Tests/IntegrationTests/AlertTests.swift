@@ -23,17 +23,37 @@ struct AlertTests {
         http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Hook).serve_forever()
         """
 
-    func freePort() throws -> Int {
-        let fd = try RawHTTP.listen()
-        defer { close(fd.fd) }
-        return fd.port
+    /// A loopback port held (bound with SO_REUSEADDR, not listening) until the receiver has
+    /// bound it too: a port merely found free and released can be taken meanwhile by any
+    /// process's outgoing connection (seen when the flood test's 1,000 sockets ran alongside).
+    func reservePort() throws -> (fd: Int32, port: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw HarnessError("socket: errno \(errno)") }
+        var on: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
+                guard bind(fd, pointer, length) == 0 else { return -1 }
+                return getsockname(fd, pointer, &length)
+            }
+        }
+        guard bound == 0 else {
+            close(fd)
+            throw HarnessError("bind: errno \(errno)")
+        }
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 
     @Test("agent killed -> one 'firing'; agent back -> one 'resolved'; a receiver that was down gets them after retries")
     func offlineAlert() async throws {
         let cluster = try Cluster("alerts")
         defer { Task { await cluster.shutdown() } }
-        let port = try freePort()
+        let (reservation, port) = try reservePort()
+        defer { close(reservation) }
         let config = cluster.directory.appendingPathComponent("master.yaml")
         try """
             alerts:
