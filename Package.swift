@@ -134,10 +134,13 @@ let package = Package(
         ),
 
         // MARK: Agent
+        // fork + execve for `exec` requests: own session and process group, run-as user,
+        // clean environment, every other fd closed (Sources/CSpawn/spawn.c says why in C).
+        .target(name: "CSpawn"),
         .target(
             name: "AgentCore",
             dependencies: [
-                "FleetProtocol", "FleetSupport",
+                "CSpawn", "FleetProtocol", "FleetSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

@@ -34,8 +34,8 @@ final class Cluster: @unchecked Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
-    func start(_ name: String, _ binary: String, _ arguments: [String]) throws -> FleetProcess {
-        let process = try FleetProcess(name: name, binary: binary, arguments: arguments, directory: directory)
+    func start(_ name: String, _ binary: String, _ arguments: [String], environment: [String: String] = [:]) throws -> FleetProcess {
+        let process = try FleetProcess(name: name, binary: binary, arguments: arguments, directory: directory, environment: environment)
         processes.append(process)
         return process
     }
@@ -152,7 +152,8 @@ final class Cluster: @unchecked Sendable {
     /// Starts an agent connected to `urls` (failover order) with a 1 s heartbeat; returns
     /// the process and the agent id it created.
     func startAgent(
-        _ name: String, urls: [String], apiURL: String? = nil, id presetID: String? = nil, extra: [String] = []
+        _ name: String, urls: [String], apiURL: String? = nil, id presetID: String? = nil, extra: [String] = [],
+        environment: [String: String] = [:]
     ) async throws -> (FleetProcess, String) {
         if let presetID {
             // As if the state directory had been copied from another host.
@@ -169,7 +170,7 @@ final class Cluster: @unchecked Sendable {
         if urls.count > 1 { arguments += ["--set", "master.urls=[\(urls.dropFirst().joined(separator: ", "))]"] }
         let api = apiURL ?? urls[0].replacingOccurrences(of: "ws://", with: "http://").replacingOccurrences(of: "/ws", with: "/api")
         arguments += ["--set", "master.api_url=\(api)"] + extra
-        let process = try start(name, "agent", arguments)
+        let process = try start(name, "agent", arguments, environment: environment)
         let idFile = directory.appendingPathComponent("\(name)/state/agent-id").path
         let found = await eventually(timeout: .seconds(10)) { FileManager.default.fileExists(atPath: idFile) }
         guard found, let id = try? String(contentsOfFile: idFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) else {
