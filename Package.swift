@@ -38,6 +38,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
+        // Test-only: property tests of the decoders that read untrusted bytes.
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
     ],
     targets: [
         // MARK: ZeroMQ
@@ -194,7 +196,10 @@ let package = Package(
         ),
         .testTarget(
             name: "FleetTests",
-            dependencies: ["FleetProtocol", "FleetSupport", "AgentCore", "Registry", "Gateway", "Bus", "ZeroMQ"],
+            dependencies: [
+                "FleetProtocol", "FleetSupport", "AgentCore", "Registry", "Gateway", "CallbackWorker", "Bus", "ZeroMQ",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
