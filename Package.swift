@@ -42,6 +42,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.3.0"),
+        // Test-only: property tests of the decoders that read untrusted bytes.
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
     ],
     targets: [
         // MARK: ZeroMQ
@@ -152,10 +154,13 @@ let package = Package(
         ),
 
         // MARK: Agent
+        // fork + execve for `exec` requests: own session and process group, run-as user,
+        // clean environment, every other fd closed (Sources/CSpawn/spawn.c says why in C).
+        .target(name: "CSpawn"),
         .target(
             name: "AgentCore",
             dependencies: [
-                "FleetProtocol", "FleetSupport", "FleetTLS",
+                "CSpawn", "FleetProtocol", "FleetSupport", "FleetTLS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
@@ -210,7 +215,10 @@ let package = Package(
         ),
         .testTarget(
             name: "FleetTests",
-            dependencies: ["FleetProtocol", "FleetSupport", "FleetTLS", "AgentCore", "Registry", "Gateway", "Bus", "ZeroMQ"],
+            dependencies: [
+                "FleetProtocol", "FleetSupport", "FleetTLS", "AgentCore", "Registry", "Gateway", "CallbackWorker", "Bus", "ZeroMQ",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),

@@ -5,14 +5,23 @@ import Testing
 /// exec, config and restart requests answered by the real agent.
 @Suite("Agent requests", .serialized)
 struct AgentRequestTests {
-    @Test("exec: allowed commands run (argv, exit code, output), with timeout and output cap; others refused, agent stays connected")
+    @Test("exec: allowed command lines run (argv, exit code, output), with timeout and output cap; others refused, agent stays connected")
     func exec() async throws {
         let cluster = try Cluster("exec")
         defer { Task { await cluster.shutdown() } }
         let master = try await cluster.startServe()
-        let (_, id) = try await cluster.startAgent("agent", urls: [master.ws], extra: [
-            "--set", "exec.allow=[echo, sleep, head, sh]", "--set", "exec.timeout=5", "--set", "exec.max_output=1000",
-        ])
+        let config = cluster.directory.appendingPathComponent("exec.yaml")
+        try """
+            exec:
+              allow:
+                - /usr/bin/echo *
+                - /usr/bin/sleep 30
+                - /usr/bin/head -c 200000 /dev/zero
+                - '/bin/sh -c "echo oops >&2; exit 3"'
+              timeout: 5
+              max_output: 1000
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let (_, id) = try await cluster.startAgent("agent", urls: [master.ws], extra: ["--config", config.path])
         #expect(await eventually(timeout: .seconds(10)) { await cluster.states(master)[id] == .online })
 
         let echo = try await cluster.finished(master, agent: id, kind: "exec", args: #"{"argv":["echo","hello; rm -rf /"]}"#)
@@ -27,7 +36,7 @@ struct AgentRequestTests {
         let slow = try await cluster.finished(master, agent: id, kind: "exec", args: #"{"argv":["sleep","30"],"timeout":1}"#)
         #expect(slow.state == .completed)
         #expect(slow.result?["timedOut"] == .bool(true))
-        #expect(slow.result?["signal"]?.numberValue == 9)
+        #expect(slow.result?["signal"]?.numberValue == 15, "SIGTERM to the process group (SIGKILL only if it lingers)")
 
         let loud = try await cluster.finished(master, agent: id, kind: "exec", args: #"{"argv":["head","-c","200000","/dev/zero"]}"#)
         #expect(loud.result?["truncated"] == .bool(true))

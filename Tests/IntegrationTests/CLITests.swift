@@ -14,7 +14,7 @@ struct CLITests {
         let cluster = try Cluster("cli")
         defer { Task { await cluster.shutdown() } }
         let master = try await cluster.startServe()
-        let (_, id) = try await cluster.startAgent("agent", urls: [master.ws], extra: ["--set", "exec.allow=[sh]"])
+        let (_, id) = try await cluster.startAgent("agent", urls: [master.ws], extra: ["--set", #"exec.allow=["/bin/sh -c *"]"#])
         #expect(await eventually(timeout: .seconds(10)) { await cluster.states(master)[id] == .online })
         try "line one\nline two\n".write(to: cluster.directory.appendingPathComponent("agent/logs/app.log"), atomically: true, encoding: .utf8)
 

@@ -60,7 +60,7 @@ struct DashboardTests {
         var ids: [String] = []
         for (index, role) in ["web", "db", "web"].enumerated() {
             let (_, id) = try await cluster.startAgent(
-                "agent-\(index + 1)", urls: [master.ws], extra: ["--set", "agent.labels.role=\(role)", "--set", "exec.allow=[uptime]"]
+                "agent-\(index + 1)", urls: [master.ws], extra: ["--set", "agent.labels.role=\(role)", "--set", "exec.allow=[/usr/bin/uptime]"]
             )
             ids.append(id)
         }

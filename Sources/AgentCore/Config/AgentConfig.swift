@@ -82,14 +82,21 @@ public struct AgentConfig: Codable, Sendable {
     }
 
     public struct Exec: Codable, Sendable {
-        /// Commands an `exec` request may run, matched exactly against argv[0]. Empty = exec off.
+        /// Argv patterns an `exec` request must match, one entry per allowed command line:
+        /// absolute program path, then one shell-style pattern per argument
+        /// (`/usr/bin/systemctl status *`); see `ExecPattern`. Empty = exec off. Only this
+        /// file can set it: the master cannot change it at runtime.
         public var allow: [String] = []
-        /// Default and largest timeout in seconds; the process is killed after it.
+        /// Default and largest timeout in seconds; then the command's whole process group is
+        /// sent SIGTERM, and SIGKILL a second later.
         public var timeout = 30.0
         /// Bytes kept per output stream (stdout, stderr); the rest is cut and flagged.
         public var maxOutput = 65_536
+        /// User (name or uid) commands run as; empty = the agent's own user. Switching needs
+        /// the agent to run as root.
+        public var user = ""
         enum CodingKeys: String, CodingKey {
-            case allow, timeout
+            case allow, timeout, user
             case maxOutput = "max_output"
         }
     }
@@ -155,6 +162,8 @@ public struct AgentConfig: Codable, Sendable {
         guard logging.rotationSize >= 1 else { throw fail("logging.rotation_size", "must be at least 1 (MB)") }
         guard logging.maxBackups >= 0 else { throw fail("logging.max_backups", "must be 0 or more") }
         guard exec.timeout > 0, exec.maxOutput >= 0 else { throw fail("exec.timeout", "exec.timeout must be > 0 and exec.max_output >= 0") }
+        // Every exec.allow entry parses and exec.user exists (and can be switched to).
+        _ = try ExecPolicy(exec)
         guard connection.backoffBase > 0, connection.backoffCap >= connection.backoffBase else {
             throw fail("connection.backoff_cap", "backoff_base must be > 0 and backoff_cap >= backoff_base")
         }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Dispatch
 import FleetProtocol
+import FleetSupport
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -21,6 +22,9 @@ public final class CallbackHandler: Sendable {
     private let logger: Logger
     /// The agent's client, with its TLS settings (`master.ca_file`, client certificate).
     private let http: HTTPClient
+    /// Parsed once at start; `AgentConfig.validate()` has already refused a bad one, so the
+    /// failure case only reaches a caller that skipped validation (and is reported per request).
+    private let execPolicy: Result<ExecPolicy, ConfigError>
     private let recent = Mutex<[(id: String, reply: Outcome)]>([])
 
     /// What a callback produced: a JSON reply, or a file to upload (`logs`).
@@ -41,6 +45,13 @@ public final class CallbackHandler: Sendable {
         self.runtime = runtime
         self.logger = logger
         self.restart = restart
+        self.execPolicy = Result { () throws(ConfigError) in try ExecPolicy(config.exec) }
+        switch execPolicy {
+        case .success(let policy):
+            for warning in policy.warnings { logger.warning("\(warning)") }
+        case .failure(let error):
+            logger.error("exec requests will be refused: \(error)")
+        }
     }
 
     /// Handles one callback frame in the background.
@@ -110,26 +121,36 @@ public final class CallbackHandler: Sendable {
         }
     }
 
-    /// `exec`: {"argv": ["uptime"], "timeout": 10}. Refused unless argv[0] is on `exec.allow`.
+    /// `exec`: {"argv": ["systemctl", "status", "ssh"], "timeout": 10}. Refused unless the
+    /// whole argv matches an `exec.allow` pattern; runs the pattern's program, contained (see
+    /// `CommandRunner`).
     private func exec(_ callback: MasterMessage.Callback) async -> AgentReply {
         guard case .array(let items) = callback.args["argv"] ?? .null,
             case let argv = items.compactMap(\.stringValue), argv.count == items.count, !argv.isEmpty
         else {
             return AgentReply(ok: false, error: "exec needs args.argv, a non-empty array of strings")
         }
+        let policy: ExecPolicy
+        let command: ExecPolicy.Authorized
         do {
-            try CommandRunner.check(argv, allow: config.exec.allow)
+            policy = try execPolicy.get()
+            command = try policy.authorize(argv)
         } catch {
-            logger.warning("exec refused", metadata: ["request": "\(callback.requestId)", "argv0": "\(argv[0])"])
+            logger.warning("exec refused", metadata: ["request": "\(callback.requestId)", "argv": "\(argv)", "reason": "\(error)"])
             return AgentReply(ok: false, error: "refused: \(error)")
         }
         let timeout = min(callback.args["timeout"]?.numberValue ?? config.exec.timeout, config.exec.timeout)
         let maxOutput = config.exec.maxOutput
-        logger.notice("exec", metadata: ["request": "\(callback.requestId)", "argv": "\(argv)"])
+        logger.notice("exec", metadata: [
+            "request": "\(callback.requestId)", "argv": "\(command.argv)", "pattern": "\(command.pattern.entry)",
+            "user": "\(policy.user?.name ?? "agent")",
+        ])
         // The runner blocks (poll/waitpid): keep it off the cooperative pool.
         let outcome: Result<CommandRunner.Outcome, any Error> = await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
-                continuation.resume(returning: Result { try CommandRunner.run(argv, timeout: timeout, maxOutput: maxOutput) })
+                continuation.resume(returning: Result {
+                    try CommandRunner.run(command, user: policy.user, timeout: timeout, maxOutput: maxOutput)
+                })
             }
         }
         switch outcome {

@@ -171,7 +171,12 @@ public struct ServiceInstaller: Sendable {
 
     @discardableResult
     func run(_ argv: [String], allowFailure: Bool = false) throws -> String {
-        let outcome = try CommandRunner.run(argv, timeout: 60, maxOutput: 65_536)
+        // Resolved in the same clean PATH as exec requests: the installer may run from a shell
+        // whose PATH has anything early in it.
+        guard let program = ProgramSearch.resolve(argv[0]) else {
+            throw Failure(description: "\(argv[0]) not found in \(ProgramSearch.cleanPath)")
+        }
+        let outcome = try CommandRunner.run(program: program, argv: argv, timeout: 60, maxOutput: 65_536)
         guard allowFailure || outcome.exitCode == 0 else {
             throw Failure(description: "\(argv.joined(separator: " ")) failed (\(outcome.exitCode.map(String.init) ?? "signal")): \(outcome.stderr)")
         }
