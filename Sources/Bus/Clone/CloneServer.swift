@@ -45,38 +45,29 @@ public final class CloneServer: Sendable {
     /// Publishes one change. PUB never blocks: at the HWM libzmq drops for that subscriber,
     /// and the replica's gap detection recovers.
     public func publish(seq: UInt64, record: AgentRecord) async throws {
-        let header = UpdateHeader(seq: seq, epoch: epoch, op: .upsert)
-        try await publisher.send([
-            Array((BusTopic.agentPrefix + record.id).utf8), try FleetJSON.encode(header), try FleetJSON.encode(record),
-        ])
+        try await publishUpsert(seq: seq, topic: BusTopic.agentPrefix + record.id, record)
     }
 
     public func publish(seq: UInt64, request: RequestRecord) async throws {
-        let header = UpdateHeader(seq: seq, epoch: epoch, op: .upsert)
-        try await publisher.send([
-            Array((BusTopic.requestPrefix + request.id).utf8), try FleetJSON.encode(header), try FleetJSON.encode(request),
-        ])
+        try await publishUpsert(seq: seq, topic: BusTopic.requestPrefix + request.id, request)
     }
 
     public func publish(seq: UInt64, alert: AlertRecord) async throws {
-        let header = UpdateHeader(seq: seq, epoch: epoch, op: .upsert)
-        try await publisher.send([
-            Array((BusTopic.alertPrefix + alert.id).utf8), try FleetJSON.encode(header), try FleetJSON.encode(alert),
-        ])
+        try await publishUpsert(seq: seq, topic: BusTopic.alertPrefix + alert.id, alert)
     }
 
     public func publish(seq: UInt64, key: APIKeyRecord) async throws {
-        let header = UpdateHeader(seq: seq, epoch: epoch, op: .upsert)
-        try await publisher.send([
-            Array((BusTopic.keyPrefix + key.id).utf8), try FleetJSON.encode(header), try FleetJSON.encode(key),
-        ])
+        try await publishUpsert(seq: seq, topic: BusTopic.keyPrefix + key.id, key)
     }
 
     public func publish(seq: UInt64, credential: AgentCredential) async throws {
+        try await publishUpsert(seq: seq, topic: BusTopic.credentialPrefix + credential.agentId, credential)
+    }
+
+    /// `[topic][header{seq, epoch, upsert}][record JSON]`: every key space's upsert.
+    private func publishUpsert(seq: UInt64, topic: String, _ record: some Encodable) async throws {
         let header = UpdateHeader(seq: seq, epoch: epoch, op: .upsert)
-        try await publisher.send([
-            Array((BusTopic.credentialPrefix + credential.agentId).utf8), try FleetJSON.encode(header), try FleetJSON.encode(credential),
-        ])
+        try await publisher.send([Array(topic.utf8), try FleetJSON.encode(header), try FleetJSON.encode(record)])
     }
 
     /// Publishes the removal of a key: `topic` is `agent.<id>` or `request.<id>`.

@@ -70,11 +70,7 @@ struct FleetRoutes {
     /// a `restart` request, since it reconnects within moments). Answered once this gateway's
     /// replica has dropped the agent, so the caller's next read does not still show it.
     func delete(_ id: String, context: GatewayRequestContext) async throws -> Response {
-        let caller = try context.caller()
-        context.note(action: "agent.delete", agentId: id)
-        try caller.require(.admin, for: "deleting an agent")
-        let record = try agent(id, for: caller)
-        context.note(action: "agent.delete", tenant: record.tenantName)
+        let record = try adminAction("agent.delete", on: id, context: context)
         guard record.state != .online, !(record.state == .pending && record.gatewayId != nil) else {
             throw APIError(status: .conflict, code: "agent_online", message: "agent '\(id)' is connected; stop it first or it comes straight back")
         }
@@ -92,10 +88,7 @@ struct FleetRoutes {
     /// `POST /api/v1/agents/{id}/approve` (admin): lets an agent waiting in approval mode in.
     func approve(_ id: String, context: GatewayRequestContext) async throws -> Response {
         let caller = try context.caller()
-        context.note(action: "agent.approve", agentId: id)
-        try caller.require(.admin, for: "approving an agent")
-        let record = try agent(id, for: caller)
-        context.note(action: "agent.approve", tenant: record.tenantName)
+        _ = try adminAction("agent.approve", on: id, context: context)
         guard let credential = replica.credential(agentId: id) else {
             throw APIError(status: .conflict, code: "not_enrolled", message: "agent '\(id)' has no credential (authentication is off?)")
         }
@@ -112,16 +105,24 @@ struct FleetRoutes {
     /// so has closed any session the agent has here).
     func revoke(_ id: String, context: GatewayRequestContext) async throws -> Response {
         let caller = try context.caller()
-        context.note(action: "agent.revoke", agentId: id)
-        try caller.require(.admin, for: "revoking an agent")
-        let record = try agent(id, for: caller)
-        context.note(action: "agent.revoke", tenant: record.tenantName)
+        _ = try adminAction("agent.revoke", on: id, context: context)
         guard replica.credential(agentId: id) != nil else {
             throw APIError(status: .conflict, code: "not_enrolled", message: "agent '\(id)' has no credential to revoke (authentication is off?)")
         }
         try await events.send(.agentRevoke(.init(agentId: id, by: caller.name)))
         try await waitFor(id) { $0.isRevoked }
         return try JSONBody.response(["revoked": id])
+    }
+
+    /// The agent an admin-only action is about, with the audit note made first (so a refusal is
+    /// logged as what was tried): 403 below admin, 404 outside the caller's tenant.
+    private func adminAction(_ action: String, on id: String, context: GatewayRequestContext) throws -> AgentRecord {
+        let caller = try context.caller()
+        context.note(action: action, agentId: id)
+        try caller.require(.admin, for: action)
+        let record = try agent(id, for: caller)
+        context.note(action: action, tenant: record.tenantName)
+        return record
     }
 
     /// Waits (up to `deleteVisibleWithin`) for this gateway's replica to show the change.

@@ -123,18 +123,23 @@ struct AgentSession {
             )))
             var pending = replica.credential(agentId: hello.agent.id).map { !$0.approved }
             if case .enrollment(let enrollment) = sessionAuth {
-                // The registry decides (two gateways may enroll one id at once): hand the
-                // secret out only once its digest is the id's credential everywhere.
-                guard let bound = await confirmEnrollment(hello.agent.id, digest: enrollment.secretSHA256, closing: closing) else {
-                    // Refused by the registry: its close (with the reason) is already on the socket.
-                    if closing.isFired { return hello.agent.id }
-                    let reason = "enrollment not confirmed by the registry within \(settings.limits.enrollmentTimeout)"
-                    try? await send(.error(.init(code: "unavailable", message: reason + "; try again")), outbound)
-                    try? await outbound.close(.init(codeNumber: FleetCloseCode.tryAgainLater), reason: "enrollment not confirmed")
+                // The registry decides (two gateways may enroll one id at once): the secret goes
+                // out once its digest is the id's credential, or the registry said no (its close,
+                // with the reason, is then already on the socket and nothing is handed out).
+                if let bound = await confirmEnrollment(hello.agent.id, digest: enrollment.secretSHA256, closing: closing) {
+                    pending = !bound.approved
+                    logger.notice("agent enrolled", metadata: ["agent": "\(hello.agent.id)", "tenant": "\(bound.tenant)"])
+                } else if closing.isFired {
                     return hello.agent.id
+                } else {
+                    // Not confirmed in time (a registry behind on its events): hand the secret
+                    // out anyway. Withholding it could lock the agent out for good, since the
+                    // registry may bind it a moment later; if it refuses instead, its close comes,
+                    // and the agent's next session enrolls again (or is refused with the reason).
+                    logger.warning("enrollment not yet confirmed by the registry; credential issued", metadata: [
+                        "agent": "\(hello.agent.id)", "waited": "\(settings.limits.enrollmentTimeout)",
+                    ])
                 }
-                pending = !bound.approved
-                logger.notice("agent enrolled", metadata: ["agent": "\(hello.agent.id)", "tenant": "\(bound.tenant)"])
             }
             try await send(.welcome(.init(
                 sessionId: sessionId, gatewayId: settings.gatewayId, credential: secret, pendingApproval: pending == true ? true : nil

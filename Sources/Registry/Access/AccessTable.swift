@@ -33,11 +33,15 @@ public struct AccessTable: Sendable {
     public var settings: Settings
     public private(set) var credentials: [String: AgentCredential]
     public private(set) var keys: [String: APIKeyRecord]
+    /// Agents enrolled per token, kept as they enroll: a fleet of 50k enrolling with a capped
+    /// token must not count all credentials for each new one.
+    private var enrolledCount: [String: Int] = [:]
 
     public init(settings: Settings, credentials: [AgentCredential] = [], keys: [APIKeyRecord] = []) {
         self.settings = settings
         self.credentials = Dictionary(credentials.map { ($0.agentId, $0) }, uniquingKeysWith: { _, new in new })
         self.keys = Dictionary(keys.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new })
+        for credential in self.credentials.values { enrolledCount[credential.enrolledWith, default: 0] += 1 }
     }
 
     /// The registry's answer to a `session.opened`.
@@ -95,13 +99,14 @@ public struct AccessTable: Sendable {
             )
             if credential.approved { credential.approvedBy = "auto" }
             credentials[agentId] = credential
+            enrolledCount[enrollment.keyId, default: 0] += 1
             return .admitted(credential, issued: true)
         }
     }
 
     /// Agents enrolled with one token (revoked ones count: the cap is on hosts let in).
     public func enrolled(with keyId: String) -> Int {
-        credentials.values.reduce(0) { $0 + ($1.enrolledWith == keyId ? 1 : 0) }
+        enrolledCount[keyId] ?? 0
     }
 
     /// Approves a pending agent; nil when there is nothing to change.

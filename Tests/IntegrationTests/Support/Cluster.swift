@@ -70,18 +70,9 @@ final class Cluster: @unchecked Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         if curve {
             let keys = directory.appendingPathComponent("bus-keys")
-            let generate = Process()
-            generate.executableURL = FleetProcess.productsDirectory.appendingPathComponent("master")
-            generate.arguments = ["keys", "generate", "--dir", keys.path, "--gateways", "3", "--workers", "3"]
-            generate.standardOutput = FileHandle.nullDevice
-            let errors = Pipe()
-            generate.standardError = errors
-            try generate.run()
-            generate.waitUntilExit()
-            guard generate.terminationStatus == 0 else {
-                let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                throw HarnessError("master keys generate exited \(generate.terminationStatus): \(text)")
-            }
+            try BusKeys.generate(
+                master: FleetProcess.productsDirectory.appendingPathComponent("master").path, into: keys, gateways: 3, workers: 3
+            )
             keysDirectory = keys
         } else {
             keysDirectory = nil
@@ -353,14 +344,7 @@ extension Cluster {
     /// Runs the operator CLI (`master ...`) against `master` with `token` (default: the
     /// bootstrap admin token); returns its exit status and output.
     func cli(_ master: Gateway, _ arguments: [String], token: String? = nil) async throws -> (status: Int32?, stdout: String, stderr: String) {
-        let process = try FleetProcess(
-            name: "cli-\(UUID().uuidString.prefix(6))", binary: "master", arguments: arguments, directory: directory,
-            environment: ["FLEET_URL": master.http, "FLEET_TOKEN": token ?? adminToken]
-        )
-        let status = await process.waitForExit(timeout: .seconds(60))
-        if status == nil { process.signal(SIGKILL) }
-        let stdout = (try? String(contentsOfFile: process.stdoutPath, encoding: .utf8)) ?? ""
-        return (status, stdout, process.stderr)
+        try await run("master", arguments, environment: ["FLEET_URL": master.http, "FLEET_TOKEN": token ?? adminToken])
     }
 
     /// A gateway's `/metrics` text.

@@ -59,16 +59,6 @@ final class NetworkLab {
     }
 
     private static func ip(_ arguments: String...) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = arguments
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            throw TopologyError("ip \(arguments.joined(separator: " ")): \(message)")
-        }
+        try Command.run("/usr/sbin/ip", arguments)
     }
 }

@@ -119,18 +119,7 @@ public final class Topology: @unchecked Sendable {
     /// `master keys generate` into `<directory>/bus-keys`, and each role's `bus.curve.*`.
     private func generateKeys(gateways: Int, workers: Int) throws {
         let keys = directory.appendingPathComponent("bus-keys")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: masterBinary)
-        process.arguments = ["keys", "generate", "--dir", keys.path, "--gateways", "\(gateways)", "--workers", "\(workers)", "--force"]
-        process.standardOutput = FileHandle.nullDevice
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            throw TopologyError("master keys generate exited \(process.terminationStatus): \(text)")
-        }
+        try BusKeys.generate(master: masterBinary, into: keys, gateways: gateways, workers: workers)
         let dir = ["--set", "bus.curve.dir=\(keys.path)"]
         curveSettings["registry"] = dir
         for index in 0..<gateways { curveSettings["gateway-\(index + 1)"] = dir + ["--set", "bus.curve.key=gateway-\(index + 1)"] }
