@@ -73,6 +73,9 @@ public final class CloneReplica: Sendable {
         var pending: [Pending] = []
         var lastHeard: ContinuousClock.Instant?
         var snapshots = 0
+        /// How long the snapshot in progress may go without a chunk: doubled after each
+        /// timeout (up to `maxSnapshotTimeout`), back to `snapshotTimeout` once synced.
+        var snapshotTimeout = CloneReplica.snapshotTimeout
     }
 
     private let subscriber: ZMQSocket
@@ -85,7 +88,12 @@ public final class CloneReplica: Sendable {
 
     /// Buffered updates kept while a snapshot is on its way; past this we start over.
     static let maxPending = 1_000_000
+    /// A snapshot that sends no chunk for this long is asked for again. The wait is for the
+    /// next chunk, not for the whole snapshot (a large fleet may take longer than any fixed
+    /// deadline), and it doubles after each timeout, so a registry that is only slow (loaded,
+    /// or far) is not asked for a new snapshot every few seconds for ever.
     static let snapshotTimeout: Duration = .seconds(2)
+    static let maxSnapshotTimeout: Duration = .seconds(30)
 
     /// - Parameters:
     ///   - extraSubscriptions: other topic prefixes to receive on the same SUB (a gateway's
@@ -330,7 +338,7 @@ public final class CloneReplica: Sendable {
         var epochChange: (String, String?)?
         var changes: [Change] = []
         state.withLock { state in
-            guard case .syncing(let nonce, let since, var received) = state.phase, nonce == header.nonce else {
+            guard case .syncing(let nonce, _, var received) = state.phase, nonce == header.nonce else {
                 return  // an answer to a request we already gave up on
             }
             received.agents.append(contentsOf: chunk.agents)
@@ -339,7 +347,8 @@ public final class CloneReplica: Sendable {
             received.keys.append(contentsOf: chunk.keys)
             received.credentials.append(contentsOf: chunk.credentials)
             guard header.last else {
-                state.phase = .syncing(nonce: nonce, since: since, received: received)
+                // Progress: the deadline is for the next chunk.
+                state.phase = .syncing(nonce: nonce, since: .now, received: received)
                 return
             }
             let previousEpoch = state.epoch
@@ -354,6 +363,7 @@ public final class CloneReplica: Sendable {
             state.seq = header.seq
             state.epoch = header.epoch
             state.phase = .synced
+            state.snapshotTimeout = Self.snapshotTimeout
             state.lastHeard = .now
             let pending = state.pending
             state.pending = []
@@ -385,11 +395,13 @@ public final class CloneReplica: Sendable {
     private func watchdog() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(250))
-            let overdue = state.withLock { state -> Bool in
-                if case .syncing(_, let since, _) = state.phase { return ContinuousClock.now - since > Self.snapshotTimeout }
-                return false
+            let overdue = state.withLock { state -> Duration? in
+                guard case .syncing(_, let since, _) = state.phase, ContinuousClock.now - since > state.snapshotTimeout else { return nil }
+                let waited = state.snapshotTimeout
+                state.snapshotTimeout = min(waited * 2, Self.maxSnapshotTimeout)
+                return waited
             }
-            if overdue { requestSnapshot(reason: "snapshot timed out") }
+            if let overdue { requestSnapshot(reason: "snapshot timed out (no chunk for \(overdue))") }
         }
     }
 
