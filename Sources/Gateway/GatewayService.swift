@@ -62,7 +62,7 @@ public final class GatewayService: Service, Sendable {
             context: context, updates: settings.endpoints.updates, snapshot: settings.endpoints.snapshot,
             security: settings.security, extraSubscriptions: [BusTopic.gateway(settings.gatewayId)], logger: logger,
             onMessage: { message in
-                Self.handleCommand(message, gatewayId: gatewayId, sessions: sessions, logger: logger)
+                Self.handleCommand(message, gatewayId: gatewayId, sessions: sessions, credentialWaiters: credentialWaiters, logger: logger)
             },
             onEpochChange: { epoch, previous in
                 // A new registry run knows none of our sessions: announce them again so no
@@ -202,7 +202,10 @@ public final class GatewayService: Service, Sendable {
     }
 
     /// A command from the registry on `gw.<id>.`: `[topic][kind][body]`.
-    static func handleCommand(_ message: ZMQMessage, gatewayId: String, sessions: SessionTable, logger: Logger) {
+    static func handleCommand(
+        _ message: ZMQMessage, gatewayId: String, sessions: SessionTable, credentialWaiters: ReplicaWaiters<AgentCredential>,
+        logger: Logger
+    ) {
         guard message.frames.count == 3, message.string(at: 0) == BusTopic.gateway(gatewayId), let kind = message.string(at: 1) else {
             logger.warning("malformed gateway command ignored", metadata: ["frames": "\(message.frames.count)"])
             return
@@ -221,6 +224,7 @@ public final class GatewayService: Service, Sendable {
                 "agent": "\(close.agentId)", "session": "\(close.sessionId)", "reason": "\(close.reason)",
             ])
             session.closing.fire()
+            credentialWaiters.abandon(id: close.agentId)
             Task {
                 // The reason as an `error` frame first: a close reason is cut at 123 bytes.
                 let code = close.code == FleetCloseCode.superseded ? "superseded" : close.code == FleetCloseCode.forbidden ? "forbidden" : "closed"
@@ -260,6 +264,7 @@ public final class GatewayService: Service, Sendable {
     /// Closes every agent session with "going away" (sessions opened after this started close
     /// themselves: they check the shutdown signal once they are in the table).
     private func closeAllSessions() async {
+        credentialWaiters.abandonAll()
         await withDiscardingTaskGroup { group in
             for (_, session) in sessions.all {
                 session.closing.fire()

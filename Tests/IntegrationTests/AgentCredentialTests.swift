@@ -133,4 +133,48 @@ struct AgentCredentialTests {
             #expect(record.state == .completed)
         }
     }
+
+    @Test("an agent whose credential the master no longer knows enrolls again with that same credential, so it is never locked out")
+    func reenrollWithHeldCredential() async throws {
+        try await withCluster("cred-reenroll") { cluster in
+            // A registry that keeps nothing across a restart: its credentials are gone after one.
+            let bus = try await cluster.startRegistry(["--set", "store.enabled=false"])
+            let gateway = try await cluster.startGateway("gateway-a", bus: bus)
+            let agent = TestAgent()
+            guard case .welcome(let first) = try await agent.connect(url: gateway.ws, token: cluster.agentToken), let held = first.credential else {
+                Issue.record("not enrolled")
+                return
+            }
+            await agent.close()
+            func epoch() async throws -> String? {
+                let (_, body) = try await HTTP.get("\(gateway.http)/readyz")
+                return (try JSONSerialization.jsonObject(with: body) as? [String: Any]).flatMap { ($0["replica"] as? [String: Any])?["epoch"] as? String }
+            }
+            let before = try await epoch()
+            let registry = try #require(cluster.process(named: "registry"))
+            await registry.stop()
+            _ = try await cluster.startRegistry(["--set", "store.enabled=false"], name: "registry-2", bus: bus)
+            // The gateway follows the new registry run (and so has lost the credential record too).
+            #expect(await eventually(timeout: .seconds(15)) {
+                let now = try await epoch()
+                let ready = try await HTTP.get("\(gateway.http)/readyz").status == 200
+                return now != nil && now != before && ready
+            })
+            // Its credential plus the enrollment token: enrolled again, with the secret it holds.
+            let back = TestAgent(id: agent.id)
+            guard case .welcome(let again) = try await back.connect(url: gateway.ws, token: cluster.agentToken, credential: held) else {
+                Issue.record("the agent was refused after the registry forgot it")
+                return
+            }
+            #expect(again.credential == held, "the same credential, so two enrollments in flight bind one digest")
+            await back.close()
+            // From then on that credential alone opens its sessions; the token alone does not.
+            let alone = TestAgent(id: agent.id)
+            #expect(await eventually(timeout: .seconds(5)) {
+                guard case .welcome = try await alone.connect(url: gateway.ws, token: held) else { return false }
+                return true
+            })
+            await alone.close()
+        }
+    }
 }

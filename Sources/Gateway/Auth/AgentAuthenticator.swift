@@ -25,14 +25,16 @@ struct AgentAuthenticator: Sendable {
         case open
         /// The agent's own credential matched.
         case credential(agentId: String, tenant: String)
-        /// A first session: the token is an enrollment token of `keyId` for `tenant`.
-        case enroll(agentId: String, keyId: String, tenant: String)
+        /// A first session: the token is an enrollment token of `keyId` for `tenant`. `secret` is
+        /// the credential the agent already holds, when it presented one the registry has no
+        /// record of: it enrolls with that same secret (see `decide`).
+        case enroll(agentId: String, keyId: String, tenant: String, secret: String?)
         /// Refused: close with `code` after an `error` frame with `error` and `message`.
         case refused(code: Int, error: String, message: String)
 
         var agentId: String? {
             switch self {
-            case .credential(let id, _), .enroll(let id, _, _): id
+            case .credential(let id, _), .enroll(let id, _, _, _): id
             case .open, .refused: nil
             }
         }
@@ -72,9 +74,14 @@ struct AgentAuthenticator: Sendable {
             return .refused(code: FleetCloseCode.forbidden, error: "wrong_credential", message: "wrong credential for agent id \(agentId)")
         }
         let token = headers[Self.enrollmentHeader].map(GatewayTokens.trimmed) ?? bearer
+        // An agent that holds a credential the registry has no record of yet (its enrollment is
+        // still on the way through a busy registry, or the registry lost it) enrolls with that
+        // same secret: two enrollments of one agent then bind one digest, and neither locks it
+        // out. The enrollment token still decides whether it may enroll at all.
+        let held = headers[Self.enrollmentHeader] != nil && Secrets.isAgentCredential(bearer) ? bearer : nil
         switch keys.lookup(token) {
         case .principal(let principal) where principal.role == .enrollment:
-            return .enroll(agentId: agentId, keyId: principal.keyId, tenant: principal.tenant ?? Tenant.default)
+            return .enroll(agentId: agentId, keyId: principal.keyId, tenant: principal.tenant ?? Tenant.default, secret: held)
         case .principal:
             return .refused(code: FleetCloseCode.forbidden, error: "forbidden", message: "an API key cannot open an agent session; use an enrollment token")
         case .revoked(let name):

@@ -60,6 +60,22 @@ final class ReplicaWaiters<Record: Sendable>: Sendable {
         for waiter in ready { waiter.continuation.resume(returning: record) }
     }
 
+    /// Ends every wait for `id` now, with nil (the thing waited for will not come: the
+    /// session that waits for its enrollment was refused and closed).
+    func abandon(id: String) {
+        let waiting = waiters.withLock { $0.removeValue(forKey: id).map { Array($0.values) } ?? [] }
+        for waiter in waiting { waiter.continuation.resume(returning: nil) }
+    }
+
+    /// Ends every wait, with nil (shutdown).
+    func abandonAll() {
+        let waiting = waiters.withLock { all -> [Waiter] in
+            defer { all = [:] }
+            return all.values.flatMap(\.values)
+        }
+        for waiter in waiting { waiter.continuation.resume(returning: nil) }
+    }
+
     private func resume(_ id: String, _ token: UUID, with record: Record?) {
         let waiter = waiters.withLock { all -> Waiter? in
             let found = all[id]?.removeValue(forKey: token)

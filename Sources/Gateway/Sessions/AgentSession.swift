@@ -106,8 +106,8 @@ struct AgentSession {
         var secret: String?
         let sessionAuth: SessionAuth
         switch auth {
-        case .enroll(_, let keyId, let tenant):
-            let made = Secrets.agentCredential()
+        case .enroll(_, let keyId, let tenant, let held):
+            let made = held ?? Secrets.agentCredential()
             secret = made
             sessionAuth = .enrollment(.init(keyId: keyId, tenant: tenant, secretSHA256: KeyRing.digest(made)))
         case .credential:
@@ -154,28 +154,17 @@ struct AgentSession {
     }
 
     /// Waits for the replica to show the id bound to `digest`; nil when the registry refused
-    /// (its close arrives and fires `closing`) or did not answer in time.
+    /// (its close arrives, fires `closing` and abandons this wait) or did not answer in time.
+    /// One wait in the session's own task, no task group: whatever a session's task ever
+    /// allocates stays with it for its whole life (see the memory note).
     @inline(never)
     private func confirmEnrollment(_ agentId: String, digest: String, closing: ShutdownSignal) async -> AgentCredential? {
         let replica = self.replica
-        let waiters = self.credentialWaiters
-        let timeout = settings.limits.enrollmentTimeout
-        let settled = await withTaskGroup(of: AgentCredential?.self) { group in
-            group.addTask {
-                await waiters.wait(
-                    for: agentId, timeout: timeout, current: { replica.credential(agentId: agentId) },
-                    until: { $0.secretSHA256 == digest || $0.isRevoked }
-                )
-            }
-            group.addTask {
-                await closing.wait()
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
-        guard let settled, settled.secretSHA256 == digest, !settled.isRevoked else { return nil }
+        let settled = await credentialWaiters.wait(
+            for: agentId, timeout: settings.limits.enrollmentTimeout, current: { replica.credential(agentId: agentId) },
+            until: { $0.secretSHA256 == digest || $0.isRevoked }
+        )
+        guard !closing.isFired, let settled, settled.secretSHA256 == digest, !settled.isRevoked else { return nil }
         return settled
     }
 
@@ -251,24 +240,10 @@ struct AgentSession {
     private func readFrames(
         _ iterator: inout WebSocketInboundMessageStream.AsyncIterator, agentId: String, outbound: WebSocketOutboundWriter
     ) async -> End {
-        var bucket = TokenBucket(rate: settings.limits.agentRate, burst: settings.limits.agentBurst)
-        var lastToldThrottled: ContinuousClock.Instant?
+        var limit = FrameLimit(bucket: TokenBucket(rate: settings.limits.agentRate, burst: settings.limits.agentBurst))
         do {
             while let message = try await iterator.next() {
-                guard bucket.take() else {
-                    // Over its rate: the frame is dropped, and the agent is told (once a second).
-                    Self.throttledFrames.increment()
-                    let now = ContinuousClock.now
-                    if lastToldThrottled.map({ now - $0 >= .seconds(1) }) ?? true {
-                        lastToldThrottled = now
-                        try await send(.error(.init(
-                            code: "rate_limited",
-                            message: "more than \(settings.limits.agentRate) frames/s (burst \(Int(settings.limits.agentBurst))): frames dropped"
-                        )), outbound)
-                    }
-                    continue
-                }
-                switch handle(message, agentId: agentId) {
+                switch admit(message, agentId: agentId, limit: &limit) {
                 case .none: break
                 case .publish(let event): try await events.send(event)
                 case .reply(let reply): try await send(reply, outbound)
@@ -278,6 +253,29 @@ struct AgentSession {
         } catch {
             return .failed("\(error)")
         }
+    }
+
+    /// The session's rate limit: its bucket, and when the agent was last told it is over it.
+    struct FrameLimit {
+        var bucket: TokenBucket
+        var lastTold: ContinuousClock.Instant?
+    }
+
+    /// Over its rate, a frame is dropped and the agent told (once a second); otherwise it is
+    /// handled. Synchronous, like `handle`, so the read loop's frame stays small.
+    @inline(never)
+    private func admit(_ message: WebSocketMessage, agentId: String, limit: inout FrameLimit) -> Action {
+        guard limit.bucket.take() else {
+            Self.throttledFrames.increment()
+            let now = ContinuousClock.now
+            guard limit.lastTold.map({ now - $0 >= .seconds(1) }) ?? true else { return .none }
+            limit.lastTold = now
+            return .reply(.error(.init(
+                code: "rate_limited",
+                message: "more than \(settings.limits.agentRate) frames/s (burst \(Int(settings.limits.agentBurst))): frames dropped"
+            )))
+        }
+        return handle(message, agentId: agentId)
     }
 
     /// Decodes one frame and decides what it asks for (synchronous: see the memory note).
