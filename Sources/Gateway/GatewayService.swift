@@ -129,21 +129,9 @@ public final class GatewayService: Service, Sendable {
                 return .upgrade([:])
             },
             onUpgrade: { [self] inbound, outbound, context in
-                let decision = context.requestContext.exchange.withState { $0.agentAuth } ?? .refused(
-                    code: FleetCloseCode.unauthorized, error: "unauthorized", message: "no authentication decision"
-                )
-                if case .refused(let code, let error, let message) = decision {
-                    // hummingbird-websocket can only answer a refused upgrade with an empty
-                    // 400, which tells an agent nothing: the socket carries the reason instead.
-                    Counter(label: "fleet_gateway_sessions_refused_total", dimensions: [("reason", error)]).increment()
-                    await AgentSession.refuse(inbound, outbound, code: code, error: error, message: message, refusals: refusals, logger: logger)
-                    return
-                }
-                let session = AgentSession(
-                    settings: settings, events: events, sessions: sessions, shutdown: shutdownSignal, logger: logger,
-                    auth: decision, replica: replica, credentialWaiters: credentialWaiters, refusals: refusals
-                )
-                await session.run(inbound: inbound, outbound: outbound)
+                // One call, not inlined: this closure's async frame lives as long as the session,
+                // so it must not be sized for the refusal path or the session (see AgentSession).
+                await serveAgent(inbound, outbound, decision: context.requestContext.exchange.withState { $0.agentAuth })
             }
         )
         // Last: 405 + Allow for the methods each route above does not have.
@@ -247,6 +235,26 @@ public final class GatewayService: Service, Sendable {
                 }
             }
         }
+    }
+
+    /// An upgraded agent socket: refused with the reason decided in `shouldUpgrade`, or a session.
+    @inline(never)
+    private func serveAgent(
+        _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, decision: AgentAuthenticator.Decision?
+    ) async {
+        let decision = decision ?? .refused(code: FleetCloseCode.unauthorized, error: "unauthorized", message: "no authentication decision")
+        if case .refused(let code, let error, let message) = decision {
+            // hummingbird-websocket can only answer a refused upgrade with an empty 400, which
+            // tells an agent nothing: the socket carries the reason instead.
+            Counter(label: "fleet_gateway_sessions_refused_total", dimensions: [("reason", error)]).increment()
+            await AgentSession.refuse(inbound, outbound, code: code, error: error, message: message, refusals: refusals, logger: logger)
+            return
+        }
+        let session = AgentSession(
+            settings: settings, events: events, sessions: sessions, shutdown: shutdownSignal, logger: logger,
+            auth: decision, replica: replica, credentialWaiters: credentialWaiters, refusals: refusals
+        )
+        await session.run(inbound: inbound, outbound: outbound)
     }
 
     /// An agent whose credential was revoked loses its sessions here at once, whether or not

@@ -83,74 +83,104 @@ struct AgentSession {
         }
         let helloResult = await receiveHello(&messages)
         helloTimer.cancel()
-        var hello: AgentMessage.Hello
+        let hello: AgentMessage.Hello
         switch helloResult {
         case .success(let received):
             hello = received
         case .failure(let refusal):
-            refusals.refused("hello", "agent connection refused", metadata: ["reason": "\(refusal.message)"])
-            try? await send(.error(.init(code: refusal.code, message: refusal.message)), outbound)
-            try? await outbound.close(.policyViolation, reason: String(refusal.message.prefix(120)))
+            await refuseHello(code: refusal.code, message: refusal.message, close: FleetCloseCode.policyViolation, outbound)
             return nil
         }
         if let claimed = auth.agentId, claimed != hello.agent.id {
             let message = "hello names agent \(hello.agent.id.prefix(64)) but the connection authenticated as \(claimed)"
-            refusals.refused("wrong_agent_id", "agent connection refused", metadata: ["reason": "\(message)"])
             Counter(label: "fleet_gateway_sessions_refused_total", dimensions: [("reason", "wrong_agent_id")]).increment()
-            try? await send(.error(.init(code: "wrong_agent_id", message: message)), outbound)
-            try? await outbound.close(.init(codeNumber: FleetCloseCode.forbidden), reason: "hello names another agent id")
+            await refuseHello(code: "wrong_agent_id", message: message, close: FleetCloseCode.forbidden, outbound)
             return nil
         }
+        return await open(hello, outbound: outbound)
+    }
+
+    /// An `error` frame with the reason, then the close.
+    @inline(never)
+    private func refuseHello(code: String, message: String, close: Int, _ outbound: WebSocketOutboundWriter) async {
+        refusals.refused(code, "agent connection refused", metadata: ["reason": "\(message)"])
+        try? await send(.error(.init(code: code, message: message)), outbound)
+        try? await outbound.close(.init(codeNumber: close), reason: String(message.prefix(120)))
+    }
+
+    /// What a valid hello starts: how the session authenticates on the bus, and for a first
+    /// session the agent's own secret (only its digest leaves this process).
+    @inline(never)
+    private func prepare(_ hello: AgentMessage.Hello) -> (hello: AgentMessage.Hello, auth: SessionAuth, secret: String?) {
+        var hello = hello
         if let metrics = hello.metrics { hello.metrics = clamped(metrics, replay: false) }
-        // A first session makes the agent's own secret; only its digest leaves this process.
-        var secret: String?
-        let sessionAuth: SessionAuth
         switch auth {
         case .enroll(_, let keyId, let tenant, let held):
-            let made = held ?? Secrets.agentCredential()
-            secret = made
-            sessionAuth = .enrollment(.init(keyId: keyId, tenant: tenant, secretSHA256: KeyRing.digest(made)))
+            let secret = held ?? Secrets.agentCredential()
+            return (hello, .enrollment(.init(keyId: keyId, tenant: tenant, secretSHA256: KeyRing.digest(secret))), secret)
         case .credential:
-            sessionAuth = .credential
+            return (hello, .credential, nil)
         case .open, .refused:
-            sessionAuth = .none
+            return (hello, SessionAuth.none, nil)
         }
+    }
+
+    /// Opens the session, announces it, settles an enrollment, says welcome. Its own frame
+    /// (not inlined into `handshake`): a session's task keeps, for its whole life, the memory
+    /// its deepest moment needed (the connect bench measured +8 KB per agent when it was inline).
+    @inline(never)
+    private func open(_ received: AgentMessage.Hello, outbound: WebSocketOutboundWriter) async -> String? {
+        let (hello, sessionAuth, secret) = prepare(received)
+        let agentId = hello.agent.id
         let closing = ShutdownSignal()
         sessions.open(sessionId, agent: hello.agent, metrics: hello.metrics, auth: sessionAuth, outbound: outbound, closing: closing)
         do {
             try await events.send(.sessionOpened(.init(
                 gatewayId: settings.gatewayId, sessionId: sessionId, agent: hello.agent, metrics: hello.metrics, auth: sessionAuth
             )))
-            var pending = replica.credential(agentId: hello.agent.id).map { !$0.approved }
+            var pending = replica.credential(agentId: agentId).map { !$0.approved } ?? false
             if case .enrollment(let enrollment) = sessionAuth {
-                // The registry decides (two gateways may enroll one id at once): the secret goes
-                // out once its digest is the id's credential, or the registry said no (its close,
-                // with the reason, is then already on the socket and nothing is handed out).
-                if let bound = await confirmEnrollment(hello.agent.id, digest: enrollment.secretSHA256, closing: closing) {
-                    pending = !bound.approved
-                    logger.notice("agent enrolled", metadata: ["agent": "\(hello.agent.id)", "tenant": "\(bound.tenant)"])
-                } else if closing.isFired {
-                    return hello.agent.id
-                } else {
-                    // Not confirmed in time (a registry behind on its events): hand the secret
-                    // out anyway. Withholding it could lock the agent out for good, since the
-                    // registry may bind it a moment later; if it refuses instead, its close comes,
-                    // and the agent's next session enrolls again (or is refused with the reason).
-                    logger.warning("enrollment not yet confirmed by the registry; credential issued", metadata: [
-                        "agent": "\(hello.agent.id)", "waited": "\(settings.limits.enrollmentTimeout)",
-                    ])
+                // The registry decides (two gateways may enroll one id at once).
+                switch await settle(agentId, digest: enrollment.secretSHA256, closing: closing) {
+                case .confirmed(let approved): pending = !approved
+                case .refused: return agentId
+                case .unconfirmed: break
                 }
             }
             try await send(.welcome(.init(
-                sessionId: sessionId, gatewayId: settings.gatewayId, credential: secret, pendingApproval: pending == true ? true : nil
+                sessionId: sessionId, gatewayId: settings.gatewayId, credential: secret, pendingApproval: pending ? true : nil
             )), outbound)
         } catch {
-            logger.error("session not announced", metadata: ["agent": "\(hello.agent.id)", "error": "\(error)"])
+            logger.error("session not announced", metadata: ["agent": "\(agentId)", "error": "\(error)"])
         }
-        logger.info("agent connected", metadata: ["agent": "\(hello.agent.id)", "session": "\(sessionId)", "host": "\(hello.agent.hostname)"])
+        logger.info("agent connected", metadata: ["agent": "\(agentId)", "session": "\(sessionId)", "host": "\(hello.agent.hostname)"])
         // Opened after the gateway began shutting down: its sweep of the table may have missed us.
         if shutdown.isFired { try? await outbound.close(.goingAway, reason: "gateway shutting down") }
-        return hello.agent.id
+        return agentId
+    }
+
+    enum Settled {
+        case confirmed(approved: Bool)
+        /// The registry said no: its close, with the reason, is on the socket; no secret goes out.
+        case refused
+        /// No answer in time (a registry behind on its events): the secret goes out anyway.
+        /// Withholding it could lock the agent out for good, since the registry may bind it a
+        /// moment later; if it refuses instead, its close comes, and the agent's next session
+        /// enrolls again with the same secret (or is refused with the reason).
+        case unconfirmed
+    }
+
+    @inline(never)
+    private func settle(_ agentId: String, digest: String, closing: ShutdownSignal) async -> Settled {
+        if let bound = await confirmEnrollment(agentId, digest: digest, closing: closing) {
+            logger.notice("agent enrolled", metadata: ["agent": "\(agentId)", "tenant": "\(bound.tenant)"])
+            return .confirmed(approved: bound.approved)
+        }
+        if closing.isFired { return .refused }
+        logger.warning("enrollment not yet confirmed by the registry; credential issued", metadata: [
+            "agent": "\(agentId)", "waited": "\(settings.limits.enrollmentTimeout)",
+        ])
+        return .unconfirmed
     }
 
     /// Waits for the replica to show the id bound to `digest`; nil when the registry refused
@@ -322,6 +352,7 @@ struct AgentSession {
     /// first frame, or `refusalGrace` at most, because frames the server writes in the same
     /// instant as its 101 response were seen to get lost in the client's upgrade; a real agent
     /// sends its hello at once, and a client that sends nothing is gone within the grace.
+    @inline(never)
     static func refuse(
         _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, code: Int, error: String, message: String,
         refusals: RefusalLog, logger: Logger
@@ -363,6 +394,7 @@ struct AgentSession {
     /// Longest a refused connection is held open to carry its reason.
     static let refusalGrace: Duration = .milliseconds(500)
 
+    @inline(never)
     private func send(_ message: MasterMessage, _ outbound: WebSocketOutboundWriter) async throws {
         try await outbound.write(.text(try FleetJSON.encodeString(message)))
     }
