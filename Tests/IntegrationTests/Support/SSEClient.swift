@@ -38,7 +38,9 @@ final class SSEClient: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while ContinuousClock.now < deadline {
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            // Never a blocking recv: the tests share a cooperative pool of two threads here, and
+            // a recv waiting out its timeout holds one of them (other suites then stall).
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
             if count == 0 { break }
             if count > 0 {
                 raw.append(contentsOf: buffer[0..<count])
@@ -46,7 +48,7 @@ final class SSEClient: @unchecked Sendable {
                 all += parse()
                 if predicate(all) { return all }
             } else {
-                await Task.yield()
+                try? await Task.sleep(for: .milliseconds(10))
             }
         }
         return all
