@@ -245,8 +245,7 @@ public final class GatewayService: Service, Sendable {
         let decision = decision ?? .refused(code: FleetCloseCode.unauthorized, error: "unauthorized", message: "no authentication decision")
         if case .refused(let code, let error, let message) = decision {
             // hummingbird-websocket can only answer a refused upgrade with an empty 400, which
-            // tells an agent nothing: the socket carries the reason instead.
-            Counter(label: "fleet_gateway_sessions_refused_total", dimensions: [("reason", error)]).increment()
+            // tells an agent nothing: the socket carries the reason instead (and counts it).
             await AgentSession.refuse(inbound, outbound, code: code, error: error, message: message, refusals: refusals, logger: logger)
             return
         }

@@ -17,7 +17,10 @@ import Testing
 /// The seed is fixed, so a failure reproduces; the iteration and input are in the message.
 /// (PropertyBased's `.fixedSeed` trait is meant for debugging and fails a passing test on
 /// purpose, so the generators are run with a seeded `Xoshiro` directly.)
-@Suite("Decoders of untrusted bytes (property tests)")
+// Serialized: these are CPU-bound synchronous tests, and the whole test run (integration
+// tests included) shares one cooperative pool of two threads here; two of them at once starved
+// every other suite for seconds (TestAgent hellos timed out in a full run).
+@Suite("Decoders of untrusted bytes (property tests)", .serialized)
 struct DecoderPropertyTests {
     static let seed: (UInt64, UInt64, UInt64, UInt64) = (0x5EED_F1EE_7000_0010, 0x0DEC_0DE5_0000_0001, 0xB0B5_CAFE_0000_0002, 0x1234_5678_9ABC_DEF0)
     /// Mutated inputs per decoder (random bytes and random JSON: a third of it each).

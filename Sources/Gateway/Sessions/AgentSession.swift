@@ -357,8 +357,12 @@ struct AgentSession {
         _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, code: Int, error: String, message: String,
         refusals: RefusalLog, logger: Logger
     ) async {
+        let frame = (try? FleetJSON.encodeString(MasterMessage.error(.init(code: error, message: message)))) ?? ""
         let timer = Task {
+            // No first frame in time (a silent client, or an agent slow to send its hello on a
+            // busy machine): the reason goes out anyway, then the close.
             try await Task.sleep(for: refusalGrace)
+            try? await outbound.write(.text(frame))
             try? await outbound.close(.init(codeNumber: code), reason: String(message.prefix(120)))
         }
         var frames = inbound.messages(maxSize: 1_048_576).makeAsyncIterator()
@@ -366,10 +370,7 @@ struct AgentSession {
         timer.cancel()
         refusals.refused(error, "agent connection refused", metadata: ["code": "\(code)", "reason": "\(message)"])
         Counter(label: "fleet_gateway_sessions_refused_total", dimensions: [("reason", error)]).increment()
-        let frame = MasterMessage.error(.init(code: error, message: message))
-        if let text = try? FleetJSON.encodeString(frame) {
-            try? await outbound.write(.text(text))
-        }
+        try? await outbound.write(.text(frame))
         try? await outbound.close(.init(codeNumber: code), reason: String(message.prefix(120)))
     }
 
@@ -392,7 +393,7 @@ struct AgentSession {
     }
 
     /// Longest a refused connection is held open to carry its reason.
-    static let refusalGrace: Duration = .milliseconds(500)
+    static let refusalGrace: Duration = .seconds(1)
 
     @inline(never)
     private func send(_ message: MasterMessage, _ outbound: WebSocketOutboundWriter) async throws {
