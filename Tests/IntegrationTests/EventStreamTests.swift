@@ -53,7 +53,7 @@ struct EventStreamTests {
         #expect(reset.first?.type == "reset")
         // Without the admin token: 401.
         let anonymous = try SSEClient(port: master.port, path: "/api/v1/events", token: "wrong")
-        _ = await anonymous.events(timeout: .seconds(2)) { _ in anonymous.status != 0 }
+        _ = await anonymous.events(timeout: .seconds(10)) { _ in anonymous.status != 0 }
         #expect(anonymous.status == 401)
         await second.close()
         await cluster.shutdown()
