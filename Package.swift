@@ -135,7 +135,7 @@ let package = Package(
         .executableTarget(
             name: "MasterCommand",
             dependencies: [
-                "Registry", "Gateway", "CallbackWorker", "Bus", "ZeroMQ", "FleetSupport", "FleetProtocol", "FleetTLS",
+                "Registry", "Gateway", "CallbackWorker", "Bus", "ZeroMQ", "FleetSupport", "FleetProtocol", "FleetTLS", "Spawn",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -157,6 +157,9 @@ let package = Package(
         // fork + execve for `exec` requests: own session and process group, run-as user,
         // clean environment, every other fd closed (Sources/CSpawn/spawn.c says why in C).
         .target(name: "CSpawn"),
+        // Child processes of the master, the bench and the tests, on CSpawn instead of
+        // Foundation's Process (whose run() crashes now and then on Linux: ChildProcess.swift).
+        .target(name: "Spawn", dependencies: ["CSpawn"], swiftSettings: swiftSettings),
         .target(
             name: "AgentCore",
             dependencies: [
@@ -188,13 +191,14 @@ let package = Package(
         // namespace per role) from the built binaries; the harness drives it with simulated agents.
         .target(
             name: "Topology",
+            dependencies: ["Spawn"],
             path: "bench/Sources/Topology",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "Bench",
             dependencies: [
-                "Topology", "FleetProtocol",
+                "Topology", "FleetProtocol", "Spawn",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -216,7 +220,7 @@ let package = Package(
         .testTarget(
             name: "FleetTests",
             dependencies: [
-                "FleetProtocol", "FleetSupport", "FleetTLS", "AgentCore", "Registry", "Gateway", "CallbackWorker", "Bus", "ZeroMQ",
+                "FleetProtocol", "FleetSupport", "FleetTLS", "AgentCore", "Registry", "Gateway", "CallbackWorker", "Bus", "ZeroMQ", "Spawn",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             resources: [.copy("Fixtures")],
@@ -225,7 +229,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "FleetProtocol", "Topology",
+                "FleetProtocol", "Topology", "Spawn",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),

@@ -1,4 +1,6 @@
-// fork + execve for the agent's `exec` requests.
+// fork + execve for the agent's `exec` requests, and for every child process the master and
+// the tests start (Sources/Spawn: Foundation's Process.run over-reads a dirent on Linux and
+// crashes now and then, swift-corelibs-foundation#5472).
 //
 // Why not posix_spawn: it can put the child in its own process group
 // (POSIX_SPAWN_SETPGROUP) and, with glibc, in its own session, but it cannot drop to another
@@ -118,7 +120,7 @@ int fleet_spawn(const fleet_spawn_request *request, pid_t *pid, const char **sta
         fcntl(status_fd, F_SETFD, FD_CLOEXEC);
         close_from(4, limit);
 
-        if (chdir("/") != 0) fail(status_fd, STAGE_CHDIR);
+        if (chdir(request->directory != NULL ? request->directory : "/") != 0) fail(status_fd, STAGE_CHDIR);
 
         if (request->change_user) {
             // Groups first: once the uid is dropped, the right to change them is gone.

@@ -17,9 +17,11 @@ import Testing
 /// The seed is fixed, so a failure reproduces; the iteration and input are in the message.
 /// (PropertyBased's `.fixedSeed` trait is meant for debugging and fails a passing test on
 /// purpose, so the generators are run with a seeded `Xoshiro` directly.)
-// Serialized: these are CPU-bound synchronous tests, and the whole test run (integration
-// tests included) shares one cooperative pool of two threads here; two of them at once starved
-// every other suite for seconds (TestAgent hellos timed out in a full run).
+// Serialized, and yielding after every input: these are CPU-bound, and the whole test run
+// (integration tests included) shares one cooperative pool of two threads here; two of them
+// at once starved every other suite for seconds (TestAgent hellos timed out in a full run),
+// and even one, never yielding, held a pool thread for 20 s (a `serve` ready file went
+// unread past its 20 s deadline).
 @Suite("Decoders of untrusted bytes (property tests)", .serialized)
 struct DecoderPropertyTests {
     static let seed: (UInt64, UInt64, UInt64, UInt64) = (0x5EED_F1EE_7000_0010, 0x0DEC_0DE5_0000_0001, 0xB0B5_CAFE_0000_0002, 0x1234_5678_9ABC_DEF0)
@@ -172,7 +174,7 @@ struct DecoderPropertyTests {
     // MARK: Tests
 
     @Test("valid samples decode and round-trip (the baseline the mutations start from)")
-    func samplesDecode() {
+    func samplesDecode() async {
         for target in Self.targets {
             for (index, sample) in target.samples.enumerated() {
                 #expect(Self.check(target, sample, "sample \(index)") == .decoded, "\(target.name) sample \(index)")
@@ -181,7 +183,7 @@ struct DecoderPropertyTests {
     }
 
     @Test("random bytes: never a crash, always a typed error")
-    func randomBytes() {
+    func randomBytes() async {
         var rng = Xoshiro(seed: Self.seed)
         let bytes = Gen<UInt8>.value(in: 0...255).array(of: 0...256)
         // Bytes biased to JSON's own syntax reach further into the parser than uniform noise.
@@ -192,12 +194,13 @@ struct DecoderPropertyTests {
             for iteration in 0..<Self.iterations / 3 {
                 let input = inputs.run(using: &rng)
                 Self.check(target, input, "random bytes #\(iteration)")
+                await Task.yield()
             }
         }
     }
 
     @Test("random JSON built from the protocol's keys: decodes and round-trips, or a typed error")
-    func randomJSON() {
+    func randomJSON() async {
         var rng = Xoshiro(seed: Self.seed)
         var decoded = 0
         for target in Self.targets {
@@ -207,6 +210,7 @@ struct DecoderPropertyTests {
             })
             for iteration in 0..<Self.iterations / 3 {
                 if Self.check(target, generator.run(using: &rng), "random JSON #\(iteration)") == .decoded { decoded += 1 }
+                await Task.yield()
             }
         }
         // Some random objects are valid (the smaller bodies): the round-trip check was exercised.
@@ -214,7 +218,7 @@ struct DecoderPropertyTests {
     }
 
     @Test("mutations of valid messages: bit flips, truncation, duplication, splicing, nesting, huge numbers, bad UTF-8, type confusion")
-    func mutations() {
+    func mutations() async {
         var rng = Xoshiro(seed: Self.seed)
         var verdicts: [Verdict: Int] = [:]
         for target in Self.targets {
@@ -226,13 +230,14 @@ struct DecoderPropertyTests {
             for iteration in 0..<Self.iterations {
                 let (how, input) = generator.run(using: &rng)
                 verdicts[Self.check(target, input, "mutation #\(iteration) (\(how))"), default: 0] += 1
+                await Task.yield()
             }
         }
         #expect(verdicts[.refused, default: 0] > 0 && verdicts[.decoded, default: 0] > 0, "both outcomes seen: \(verdicts)")
     }
 
     @Test("deep nesting (100,000 levels), huge numbers and invalid UTF-8 at fixed places: typed errors, no stack overflow")
-    func pathologicalInputs() {
+    func pathologicalInputs() async {
         let depth = 100_000
         let open = String(repeating: "[", count: depth)
         let balanced = open + String(repeating: "]", count: depth)
@@ -260,6 +265,7 @@ struct DecoderPropertyTests {
         for target in Self.targets {
             for (name, input) in raw {
                 Self.check(target, input, name)
+                await Task.yield()
             }
         }
         // FleetJSON.decode refuses nesting past `maxDepth`: Foundation's parser admits 512
@@ -292,7 +298,7 @@ struct DecoderPropertyTests {
     }
 
     @Test("ReplyProcessor.process: any body yields a result; ok only for a well-formed ok reply (status: a real snapshot)")
-    func replyProcessor() {
+    func replyProcessor() async {
         var rng = Xoshiro(seed: Self.seed)
         guard let replies = Self.targets.first(where: { $0.name.hasPrefix("AgentReply") }) else {
             Issue.record("no AgentReply target")
@@ -305,6 +311,7 @@ struct DecoderPropertyTests {
         })
         var accepted = 0
         for iteration in 0..<Self.iterations {
+            await Task.yield()
             let (how, body) = generator.run(using: &rng)
             for kind in [CallbackKind.status, .exec] {
                 let header = CallbackJobHeader(requestId: "r-1", agentId: "a-1", kind: kind, gatewayId: "gw-1", contentType: "application/json")

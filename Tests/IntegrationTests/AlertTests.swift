@@ -100,7 +100,7 @@ struct AlertTests {
         #expect(notifications().first?.status == "firing" && notifications().first?.alert == "host-down:\(id)")
 
         // The agent comes back (same state dir, same id): resolved, once.
-        _ = try cluster.start("agent-again", "agent", agent.process.arguments ?? [])
+        _ = try cluster.start("agent-again", "agent", agent.arguments)
         #expect(await eventually(timeout: .seconds(15)) { notifications().count >= 2 }, "\(cluster.logs())")
         #expect(notifications().map(\.status) == ["firing", "resolved"])
         let settled = await eventually(timeout: .seconds(2)) { notifications().count > 2 }

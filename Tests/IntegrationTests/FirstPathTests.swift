@@ -117,7 +117,7 @@ struct FirstPathTests {
         // Graceful restart of gateway B on the same port: agent 2 is told "going away",
         // reconnects to the new process, and the new replica starts from a snapshot.
         await gatewayB.process.stop()
-        #expect(gatewayB.process.process.terminationStatus == 0, "graceful exit\n\(gatewayB.process.stderr)")
+        #expect(gatewayB.process.terminationStatus == 0, "graceful exit\n\(gatewayB.process.stderr)")
         let restarted = try await cluster.startGateway("gateway-b2", bus: bus, port: gatewayB.port)
 
         let converged = await eventually(timeout: .seconds(15)) {

@@ -46,7 +46,7 @@ struct PersistenceTests {
 
         let registry = try #require(cluster.process(named: "registry"))
         await registry.stop()
-        #expect(registry.process.terminationStatus == 0, "\(registry.stderr)")
+        #expect(registry.terminationStatus == 0, "\(registry.stderr)")
         _ = try await cluster.startRegistry(name: "registry-2", bus: bus)
 
         // Both gateways resync to the new run (a new epoch) and both agents are online there.

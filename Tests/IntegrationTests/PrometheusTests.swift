@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 import Testing
 
 /// Every role's /metrics and the fleet endpoint pass `promtool check metrics` (Debian's
@@ -6,19 +7,9 @@ import Testing
 @Suite("Prometheus endpoints", .serialized)
 struct PrometheusTests {
     /// Runs promtool on `text`; returns its exit status and complaints.
-    func promtool(_ text: String) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/promtool")
-        process.arguments = ["check", "metrics"]
-        let input = Pipe(), output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        input.fileHandleForWriting.write(Data(text.utf8))
-        try input.fileHandleForWriting.close()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    func promtool(_ text: String) async throws -> (status: Int32, output: String) {
+        let result = try await ChildProcess.run("/usr/bin/promtool", ["check", "metrics"], input: text)
+        return (result.termination.status, result.output)
     }
 
     func scrape(_ url: String, token: String? = nil) async throws -> String {
@@ -55,7 +46,7 @@ struct PrometheusTests {
         #expect(try await HTTP.get("\(gateway.http)/metrics/fleet").status == 401)
         for (url, families) in expectations {
             let text = try await scrape(url, token: url.hasSuffix("/metrics/fleet") ? cluster.adminToken : nil)
-            let (status, complaints) = try promtool(text)
+            let (status, complaints) = try await promtool(text)
             #expect(status == 0, "\(url): \(complaints)")
             for family in families {
                 #expect(text.contains(family), "\(url) lacks \(family)")

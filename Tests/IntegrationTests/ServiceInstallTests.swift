@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 import Testing
 
 /// `agent install|uninstall --root`: the real binary writing into a scratch root.
@@ -21,15 +22,9 @@ struct ServiceInstallTests {
         #expect(try String(contentsOfFile: root + "/etc/fleet-agent/agent.yaml", encoding: .utf8).contains("token: secret"))
 
         // The installed binary is the agent.
-        let installed = Process()
-        installed.executableURL = URL(fileURLWithPath: root + "/usr/local/bin/fleet-agent")
-        installed.arguments = ["--version"]
-        let pipe = Pipe()
-        installed.standardOutput = pipe
-        try installed.run()
-        installed.waitUntilExit()
-        #expect(installed.terminationStatus == 0)
-        #expect(String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).hasPrefix("0."))
+        let installed = try await ChildProcess.run(root + "/usr/local/bin/fleet-agent", ["--version"])
+        #expect(installed.termination == .exited(0))
+        #expect(installed.output.hasPrefix("0."))
 
         let uninstall = try cluster.start("uninstall", "agent", ["uninstall", "--root", root])
         #expect(await uninstall.waitForExit() == 0)

@@ -93,7 +93,8 @@ public enum CommandRunner {
                             stdin_fd: devNull, stdout_fd: stdoutPipe[1], stderr_fd: stderrPipe[1],
                             change_user: user != nil && geteuid() == 0 ? 1 : 0,
                             uid: user?.uid ?? 0, gid: user?.gid ?? 0,
-                            groups: groupList.baseAddress, group_count: Int32(groupList.count)
+                            groups: groupList.baseAddress, group_count: Int32(groupList.count),
+                            directory: nil
                         )
                         return fleet_spawn(&request, &pid, &stage)
                     }

@@ -23,10 +23,12 @@ typedef struct fleet_spawn_request {
     gid_t gid;
     const gid_t *groups;
     int group_count;
+    /// The child's working directory; NULL means `/` (what the agent's commands get).
+    const char *directory;
 } fleet_spawn_request;
 
 /// Forks and execs `request->path` in a new session (so a new process group whose id is
-/// the child's pid), with cwd `/`, default signal dispositions, an empty signal mask, the
+/// the child's pid), with cwd `request->directory` (or `/`), default signal dispositions, an empty signal mask, the
 /// given stdio and every other descriptor closed.
 ///
 /// Returns 0 and sets `*pid` once the exec succeeded; otherwise returns an errno value and

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Spawn
 import Synchronization
 
 /// `master demo`: the zero-setup tour. Runs `master serve` on loopback with a data
@@ -37,22 +38,23 @@ struct Demo: AsyncParsableCommand {
         let logger = Logger(label: "demo")
         let agentToken = try TokenFiles.resolve(config, createMissing: true, logger: logger).agent.first ?? ""
         let adminTokenPath = TokenFiles.adminPath(config)
-        let agent = Mutex<Process?>(nil)
+        let agent = Mutex<ChildProcess?>(nil)
         let dataDir = self.dataDir
         let interval = self.interval
         try await Serve.serve(config: config, readyFile: nil) { url in
             let ws = url.replacingOccurrences(of: "http://", with: "ws://") + "/ws"
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: agentBinary)
-            process.arguments = [
-                "run", "--set", "master.url=\(ws)", "--set", "metrics.interval=\(interval)",
-                "--set", "agent.state_dir=\(dataDir)/agent", "--set", "logging.dir=\(dataDir)/agent/logs",
-                "--set", "logging.level=notice",
-            ]
             // The token goes through the environment, not argv, so `ps` does not show it.
-            process.environment = ProcessInfo.processInfo.environment.merging(["FLEET_AGENT_MASTER_TOKEN": agentToken]) { $1 }
+            let environment = ProcessInfo.processInfo.environment.merging(["FLEET_AGENT_MASTER_TOKEN": agentToken]) { $1 }
             do {
-                try process.run()
+                let process = try ChildProcess(
+                    executable: agentBinary,
+                    arguments: [
+                        "run", "--set", "master.url=\(ws)", "--set", "metrics.interval=\(interval)",
+                        "--set", "agent.state_dir=\(dataDir)/agent", "--set", "logging.dir=\(dataDir)/agent/logs",
+                        "--set", "logging.level=notice",
+                    ],
+                    environment: environment
+                )
                 agent.withLock { $0 = process }
             } catch {
                 FileHandle.standardError.write(Data("master demo: cannot start the agent: \(error)\n".utf8))
@@ -74,9 +76,9 @@ struct Demo: AsyncParsableCommand {
 
                 """.utf8))
         }
-        if let process = agent.withLock({ $0 }), process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
+        // The agent has a session of its own (so Ctrl-C on the terminal reaches only us): stop it.
+        if let process = agent.withLock({ $0 }) {
+            await process.stop(grace: .seconds(10))
         }
     }
 }

@@ -2,15 +2,15 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Spawn
 import Testing
 
 /// One of our built binaries running as a real child process, with its stdout/stderr in
-/// files under the test's directory (read them when a test fails).
-final class FleetProcess: @unchecked Sendable {
-    // @unchecked Sendable: `Process` is not Sendable, but this wrapper only calls its
-    // thread-safe members (pid, isRunning, terminationStatus, signals) after `run()`.
+/// files under the test's directory (read them when a test fails). Started with Spawn's
+/// `ChildProcess`, not Foundation's `Process` (whose run() crashed a full test run: see there).
+final class FleetProcess: Sendable {
     let name: String
-    let process = Process()
+    let process: ChildProcess
     let stdoutPath: String
     let stderrPath: String
 
@@ -36,46 +36,33 @@ final class FleetProcess: @unchecked Sendable {
         }
         stdoutPath = directory.appendingPathComponent("\(name).out").path
         stderrPath = directory.appendingPathComponent("\(name).err").path
-        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        process.executableURL = executable
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("FLEET_") }
         env.merge(environment) { $1 }
-        process.environment = env
-        process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
-        process.standardError = FileHandle(forWritingAtPath: stderrPath)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        process = try ChildProcess(
+            executable: executable.path, arguments: arguments, environment: env, directory: directory.path,
+            stdin: .null, stdout: .file(stdoutPath, append: false), stderr: .file(stderrPath, append: false)
+        )
     }
 
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { process.pid }
+    var arguments: [String] { process.arguments }
     var isRunning: Bool { process.isRunning }
+    /// How it ended; nil while it runs.
+    var terminationStatus: Int32? { process.termination?.status }
     var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
-    func signal(_ signal: Int32) {
-        if process.isRunning { kill(pid, signal) }
-    }
+    func signal(_ signal: Int32) { process.signal(signal) }
 
-    /// Waits for the process to exit; returns its status, or nil on timeout.
+    /// Waits for the process to exit; returns its exit code (or the signal that ended it),
+    /// or nil on timeout.
     func waitForExit(timeout: Duration = .seconds(10)) async -> Int32? {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            if ContinuousClock.now > deadline { return nil }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return process.terminationStatus
+        await process.wait(timeout: timeout)?.status
     }
 
     /// SIGTERM, then SIGKILL if it does not exit in time.
     func stop() async {
         guard process.isRunning else { return }
-        signal(SIGTERM)
-        if await waitForExit(timeout: .seconds(10)) == nil {
-            signal(SIGKILL)
-            _ = await waitForExit(timeout: .seconds(5))
-        }
+        await process.stop(grace: .seconds(10))
     }
 }
 

@@ -18,6 +18,7 @@ final class TestAgent: Sendable {
     private let outbound = Mutex<WebSocketOutboundWriter?>(nil)
     private let connection = Mutex<Task<Void, any Error>?>(nil)
     private let closeFrame = Mutex<Int?>(nil)
+    private let failure = Mutex<(any Error)?>(nil)
 
     init(id: String = "test-" + UUID().uuidString.prefix(8).lowercased()) {
         self.id = id
@@ -46,27 +47,38 @@ final class TestAgent: Sendable {
         ))
         let writer = framesWriter
         let task = Task { [self] in
-            let close = try await WebSocketClient.connect(
-                url: url, configuration: .init(maxFrameSize: 1 << 20, additionalHeaders: headers), logger: Logger(label: "test-agent")
-            ) { inbound, outbound, _ in
-                self.outbound.withLock { $0 = outbound }
-                try await outbound.write(.text(try FleetJSON.encodeString(hello)))
-                for try await message in inbound.messages(maxSize: 1 << 20) {
-                    if case .text(let text) = message, let frame = try? FleetJSON.decode(MasterMessage.self, from: text) {
-                        if case .welcome(let welcome) = frame, let credential = welcome.credential {
-                            self.issued.withLock { $0 = credential }
+            // Whatever ends the connection ends the frame stream too, so a waiting `next`
+            // returns at once; a failed connect is kept to be reported, not timed out on.
+            defer { writer.finish() }
+            let close: WebSocketCloseFrame?
+            do {
+                close = try await WebSocketClient.connect(
+                    url: url, configuration: .init(maxFrameSize: 1 << 20, additionalHeaders: headers), logger: Logger(label: "test-agent")
+                ) { inbound, outbound, _ in
+                    self.outbound.withLock { $0 = outbound }
+                    try await outbound.write(.text(try FleetJSON.encodeString(hello)))
+                    for try await message in inbound.messages(maxSize: 1 << 20) {
+                        if case .text(let text) = message, let frame = try? FleetJSON.decode(MasterMessage.self, from: text) {
+                            if case .welcome(let welcome) = frame, let credential = welcome.credential {
+                                self.issued.withLock { $0 = credential }
+                            }
+                            writer.yield(frame)
                         }
-                        writer.yield(frame)
                     }
                 }
+            } catch {
+                self.failure.withLock { $0 = error }
+                throw error
             }
             if let close {
                 self.closeFrame.withLock { $0 = Int(Self.number(close.closeCode)) }
             }
-            writer.finish()
         }
         connection.withLock { $0 = task }
-        guard let first = try await next(timeout: .seconds(10)) else { throw HarnessError("no answer to hello") }
+        guard let first = try await next(timeout: .seconds(10)) else {
+            if let error = failure.withLock({ $0 }) { throw HarnessError("connect failed: \(error)") }
+            throw HarnessError("no answer to hello within 10 s (connection \(closeFrame.withLock { $0 }.map { "closed \($0)" } ?? "open"))")
+        }
         return first
     }
 

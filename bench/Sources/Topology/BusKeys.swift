@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 
 /// Bus keys for a topology (or a test cluster) that runs across hosts: what a real
 /// deployment does, `master keys generate`, so a split run measures CURVE too.
@@ -10,21 +11,14 @@ public enum BusKeys {
     }
 }
 
-/// Runs a helper command to its end; a non-zero exit is an error carrying what it printed on stderr.
+/// Runs a helper command to its end; a non-zero exit is an error carrying what it printed.
+/// Blocks the calling thread: for short commands (`keys generate`, `ip`).
 enum Command {
     static func run(_ executable: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        let result = try ChildProcess.runBlocking(executable, arguments)
+        guard result.termination == .exited(0) else {
             let name = executable.split(separator: "/").last.map(String.init) ?? executable
-            throw TopologyError("\(name) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(message)")
+            throw TopologyError("\(name) \(arguments.joined(separator: " ")) ended with \(result.termination): \(result.output)")
         }
     }
 }

@@ -1,9 +1,8 @@
 import Foundation
+import Spawn
 
 /// One master role running as a child process, as reported by its `--ready-file`.
-public final class RoleProcess: @unchecked Sendable {
-    // @unchecked Sendable: `process` is Foundation's, safe to signal and query from any thread;
-    // the rest is immutable after launch.
+public final class RoleProcess: Sendable {
 
     /// What the role wrote to its ready file.
     public struct Ready: Decodable, Sendable {
@@ -33,12 +32,12 @@ public final class RoleProcess: @unchecked Sendable {
 
     public let name: String
     public let arguments: [String]
-    public let process: Process
+    public let process: ChildProcess
     public let ready: Ready
     /// Where the role's stderr goes (its stdout too).
     public let logFile: URL
 
-    init(name: String, arguments: [String], process: Process, ready: Ready, logFile: URL) {
+    init(name: String, arguments: [String], process: ChildProcess, ready: Ready, logFile: URL) {
         self.name = name
         self.arguments = arguments
         self.process = process
@@ -46,7 +45,7 @@ public final class RoleProcess: @unchecked Sendable {
         self.logFile = logFile
     }
 
-    public var pid: Int32 { process.processIdentifier }
+    public var pid: Int32 { process.pid }
     public var isRunning: Bool { process.isRunning }
     /// The gateway's HTTP base URL (gateways and `serve` only).
     public var http: String? { ready.http }
@@ -60,14 +59,7 @@ public final class RoleProcess: @unchecked Sendable {
 
     /// SIGTERM, then SIGKILL if it has not exited within `grace`.
     public func stop(grace: Duration = .seconds(10)) async {
-        guard process.isRunning else { return }
-        process.terminate()
-        let deadline = ContinuousClock.now + grace
-        while process.isRunning, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        ChildProcesses.remove(process.processIdentifier)
+        await process.stop(grace: grace)
+        ChildProcesses.remove(process.pid)
     }
 }

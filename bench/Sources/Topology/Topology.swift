@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 
 /// Starts a master from the built `master` binary, all-in-one (`master serve`) or split into a
 /// registry, G gateways and W callback-workers, each on ports it picks itself (reported through
@@ -152,22 +153,16 @@ public final class Topology: @unchecked Sendable {
         arguments += extra + (curveSettings[name] ?? []) + extraSettings.flatMap { ["--set", $0] }
 
         let logFile = directory.appendingPathComponent("\(name).log")
-        if !FileManager.default.fileExists(atPath: logFile.path) { _ = FileManager.default.createFile(atPath: logFile.path, contents: nil) }
-        let log = try FileHandle(forWritingTo: logFile)
-        log.seekToEndOfFile()
-        let process = Process()
+        let process: ChildProcess
         if let namespace = lab?.namespace(of: name) {
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-            process.arguments = ["netns", "exec", namespace, masterBinary] + arguments
+            process = try ChildProcess(
+                executable: "/usr/sbin/ip", arguments: ["netns", "exec", namespace, masterBinary] + arguments,
+                stdout: .file(logFile.path), stderr: .file(logFile.path)
+            )
         } else {
-            process.executableURL = URL(fileURLWithPath: masterBinary)
-            process.arguments = arguments
+            process = try ChildProcess(executable: masterBinary, arguments: arguments, stdout: .file(logFile.path), stderr: .file(logFile.path))
         }
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        ChildProcesses.add(process.processIdentifier)
+        ChildProcesses.add(process.pid)
 
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
@@ -177,11 +172,12 @@ public final class Topology: @unchecked Sendable {
             }
             if !process.isRunning {
                 let text = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
-                throw TopologyError("\(name) exited (\(process.terminationStatus)) before it was ready:\n\(text.suffix(2000))")
+                throw TopologyError("\(name) ended (\(process.termination.map { "\($0)" } ?? "?")) before it was ready:\n\(text.suffix(2000))")
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        process.terminate()
+        await process.stop(grace: .seconds(5))
+        ChildProcesses.remove(process.pid)
         throw TopologyError("\(name) not ready after 30 s (log: \(logFile.path))")
     }
 }

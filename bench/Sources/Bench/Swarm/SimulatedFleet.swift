@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 import Histogram
 import Synchronization
 import Topology
@@ -82,9 +83,9 @@ final class SimulatedFleet: Sendable {
 
 /// One `bench swarm` child: commands go to its stdin, its progress lines are read on a thread.
 final class SwarmProcess: @unchecked Sendable {
-    // @unchecked Sendable: `process` and the stdin handle are thread-safe Foundation objects;
-    // everything that changes lives in `state`, behind a Mutex.
-    private let process = Process()
+    // @unchecked Sendable: the stdin handle is a thread-safe Foundation object; everything
+    // that changes lives in `state`, behind a Mutex.
+    private let process: ChildProcess
     private let input: FileHandle
     let agentCount: Int
     private struct State: Sendable {
@@ -96,14 +97,16 @@ final class SwarmProcess: @unchecked Sendable {
     init(bench: String, agentCount: Int, arguments: [String]) throws {
         self.agentCount = agentCount
         let stdin = Pipe(), stdout = Pipe()
-        process.executableURL = URL(fileURLWithPath: bench)
-        process.arguments = arguments
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = FileHandle.standardError
+        process = try ChildProcess(
+            executable: bench, arguments: arguments,
+            stdin: .descriptor(stdin.fileHandleForReading.fileDescriptor),
+            stdout: .descriptor(stdout.fileHandleForWriting.fileDescriptor), stderr: .inherit
+        )
+        // The child's ends: closed here, so the reader sees end of file when the child exits.
+        try stdin.fileHandleForReading.close()
+        try stdout.fileHandleForWriting.close()
         input = stdin.fileHandleForWriting
-        try process.run()
-        ChildProcesses.add(process.processIdentifier)
+        ChildProcesses.add(process.pid)
         let reader = stdout.fileHandleForReading
         let thread = Thread { [state] in
             var buffer = Data()
@@ -146,9 +149,7 @@ final class SwarmProcess: @unchecked Sendable {
     func quit() async {
         send("quit")
         try? input.close()
-        let deadline = ContinuousClock.now + .seconds(10)
-        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-        if process.isRunning { process.terminate() }
-        ChildProcesses.remove(process.processIdentifier)
+        if await process.wait(timeout: .seconds(10)) == nil { await process.stop(grace: .seconds(5)) }
+        ChildProcesses.remove(process.pid)
     }
 }
