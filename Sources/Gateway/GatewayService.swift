@@ -100,6 +100,7 @@ public final class GatewayService: Service, Sendable {
         let keys = KeyRing(bootstrap: settings.tokens, replica: replica)
         // Every admin route: a key of at least viewer role, and an audit line for each change.
         let api = router.group("api/v1")
+            .add(middleware: ReplicaReadyMiddleware(replica: replica))
             .add(middleware: AuthMiddleware(keys: keys))
             .add(middleware: AuditMiddleware(events: events, gatewayId: settings.gatewayId, logger: logger))
         FleetRoutes(replica: replica, events: events, registry: registry).register(on: api)

@@ -51,8 +51,19 @@ public struct AgentTable: Sendable {
             return [commit(record)]
 
         case .heartbeat(let beat):
-            guard var record = records[beat.agentId], record.sessionId == beat.sessionId else {
-                return []  // a superseded session, or one this registry run has not heard announced
+            guard var record = records[beat.agentId] else {
+                return []  // a session this registry run has not heard announced
+            }
+            if record.sessionId == nil, record.state.followsConnection {
+                // The session was reported closed, yet its gateway still carries beats on it:
+                // the socket is up, so the agent is online on it (the beat proves it; a
+                // superseded session never gets here, its successor holds `sessionId`).
+                record.sessionId = beat.sessionId
+                record.connectedAt = record.connectedAt ?? now
+                record.disconnectedAt = nil
+            }
+            guard record.sessionId == beat.sessionId else {
+                return []  // a superseded session
             }
             record.lastSeen = now
             record.metrics = beat.metrics

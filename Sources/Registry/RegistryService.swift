@@ -41,9 +41,9 @@ public final class RegistryService: Service, Sendable {
     private let startedAt = ContinuousClock.now
     private let metrics = RegistryMetrics()
     private let webhooks: WebhookSender
-    /// Everything to publish, in order, from whichever task made it to the one publishing task.
-    private let outbox: AsyncStream<Outgoing>
-    private let outboxWriter: AsyncStream<Outgoing>.Continuation
+    /// Everything to publish, in order, from whichever task made it to the one publishing
+    /// task, which makes request changes durable first (Outbox says why).
+    private let outbox = Outbox<Outgoing>()
 
     private enum Outgoing: Sendable {
         /// A state change (Clone update) with its sequence number.
@@ -158,7 +158,6 @@ public final class RegistryService: Service, Sendable {
             events: eventsEndpoint, updates: clone.boundUpdates, snapshot: clone.boundSnapshot,
             jobsIn: streamer.boundInput, jobsOut: streamer.boundOutput, blobs: blobsEndpoint
         )
-        (outbox, outboxWriter) = AsyncStream.makeStream(of: Outgoing.self)
     }
 
     public func run() async throws {
@@ -189,7 +188,7 @@ public final class RegistryService: Service, Sendable {
             // Runs until graceful shutdown (SIGTERM) or cancellation, then stops every loop.
             try? await gracefulShutdown()
             group.cancelAll()
-            outboxWriter.finish()
+            outbox.finish()
         }
         logger.info("registry stopped")
     }
@@ -209,7 +208,7 @@ public final class RegistryService: Service, Sendable {
     /// what keeps the outbox in sequence order.
     private func commit(_ change: StateChange, in core: inout Core) {
         core.seq += 1
-        outboxWriter.yield(.update(seq: core.seq, change))
+        outbox.append(.update(seq: core.seq, change))
         guard let writer else { return }
         switch change {
         case .agent(let record): writer.agent(record, now: Date())
@@ -375,7 +374,7 @@ public final class RegistryService: Service, Sendable {
                                 "agent": "\(close.command.agentId)", "gateway": "\(close.gatewayId)",
                                 "session": "\(close.command.sessionId)",
                             ])
-                            outboxWriter.yield(.command(gatewayId: close.gatewayId, .closeSession(close.command)))
+                            outbox.append(.command(gatewayId: close.gatewayId, .closeSession(close.command)))
                         }
                         switch event {
                         case .sessionOpened(let opened):
@@ -445,29 +444,55 @@ public final class RegistryService: Service, Sendable {
         )
     }
 
+    /// Publishes what the outbox holds, a whole queue at a time: first the request changes
+    /// among it are written to the store in one transaction, then everything goes out in order.
+    /// So a request is stored before any gateway can acknowledge it or any agent receive it,
+    /// and a result before any client can read it; a registry killed at any moment restarts
+    /// with every request a client was told about, and does not send a finished one again.
+    /// If the store cannot write, the changes stay queued in the StoreWriter (retried there)
+    /// and publishing goes on: a full disk must not stop the fleet's state from flowing.
     private func publishUpdates() async {
-        for await outgoing in outbox {
-            do {
-                switch outgoing {
-                case .update(let seq, let change):
-                    switch change {
-                    case .agent(let record): try await clone.publish(seq: seq, record: record)
-                    case .agentDeleted(let id): try await clone.publishDelete(seq: seq, topic: BusTopic.agentPrefix + id)
-                    case .request(let record): try await clone.publish(seq: seq, request: record)
-                    case .requestDeleted(let id): try await clone.publishDelete(seq: seq, topic: BusTopic.requestPrefix + id)
-                    case .alert(let record): try await clone.publish(seq: seq, alert: record)
-                    case .alertDeleted(let id): try await clone.publishDelete(seq: seq, topic: BusTopic.alertPrefix + id)
-                    case .key(let record): try await clone.publish(seq: seq, key: record)
-                    case .credential(let record): try await clone.publish(seq: seq, credential: record)
+        while let items = await outbox.take() {
+            if let store {
+                var requests: [String: RequestRecord] = [:]
+                for case .update(_, .request(let record)) in items { requests[record.id] = record }
+                if !requests.isEmpty {
+                    do {
+                        let batch = StoreBatch(requests: requests)
+                        try await Task { try await store.write(batch) }.value
+                    } catch {
+                        metrics.durableWriteFailed()
+                        logger.error("request changes not stored before publishing; the store writer keeps retrying them", metadata: [
+                            "requests": "\(requests.count)", "error": "\(error)",
+                        ])
                     }
-                case .command(let gatewayId, let command):
-                    try await clone.publishCommand(command, to: gatewayId)
-                case .hugz(let seq):
-                    try await clone.publishHugz(seq: seq)
                 }
-            } catch {
-                logger.error("not published", metadata: ["error": "\(error)"])
             }
+            for outgoing in items { await publish(outgoing) }
+        }
+    }
+
+    private func publish(_ outgoing: Outgoing) async {
+        do {
+            switch outgoing {
+            case .update(let seq, let change):
+                switch change {
+                case .agent(let record): try await clone.publish(seq: seq, record: record)
+                case .agentDeleted(let id): try await clone.publishDelete(seq: seq, topic: BusTopic.agentPrefix + id)
+                case .request(let record): try await clone.publish(seq: seq, request: record)
+                case .requestDeleted(let id): try await clone.publishDelete(seq: seq, topic: BusTopic.requestPrefix + id)
+                case .alert(let record): try await clone.publish(seq: seq, alert: record)
+                case .alertDeleted(let id): try await clone.publishDelete(seq: seq, topic: BusTopic.alertPrefix + id)
+                case .key(let record): try await clone.publish(seq: seq, key: record)
+                case .credential(let record): try await clone.publish(seq: seq, credential: record)
+                }
+            case .command(let gatewayId, let command):
+                try await clone.publishCommand(command, to: gatewayId)
+            case .hugz(let seq):
+                try await clone.publishHugz(seq: seq)
+            }
+        } catch {
+            logger.error("not published", metadata: ["error": "\(error)"])
         }
     }
 
@@ -526,7 +551,7 @@ public final class RegistryService: Service, Sendable {
             metrics.sessionsRefused.increment()
             // A host retrying a revoked credential must not fill the disk: a line per 10 s.
             refusals.refused("session", "agent session refused", metadata: ["agent": "\(opened.agent.id)", "gateway": "\(opened.gatewayId)", "reason": "\(reason)"])
-            outboxWriter.yield(.command(gatewayId: opened.gatewayId, .closeSession(.init(
+            outbox.append(.command(gatewayId: opened.gatewayId, .closeSession(.init(
                 sessionId: opened.sessionId, agentId: opened.agent.id, code: FleetCloseCode.forbidden, reason: "refused: \(reason)"
             ))))
             return
@@ -565,7 +590,7 @@ public final class RegistryService: Service, Sendable {
         if let (record, session) = core.table.revoked(action.agentId, by: action.by, now: now) {
             commit(.agent(record), in: &core)
             if let session {
-                outboxWriter.yield(.command(gatewayId: session.gatewayId, .closeSession(.init(
+                outbox.append(.command(gatewayId: session.gatewayId, .closeSession(.init(
                     sessionId: session.sessionId, agentId: action.agentId, code: FleetCloseCode.forbidden,
                     reason: "revoked by \(action.by)"
                 ))))
@@ -589,11 +614,17 @@ public final class RegistryService: Service, Sendable {
         core.requests.replace(record)
         commit(.request(record), in: &core)
         logger.info("request created", metadata: ["request": "\(record.id)", "agent": "\(record.agentId)", "kind": "\(record.kind.rawValue)"])
-        let refusal: String? = switch agent?.state {
-        case nil: "unknown agent \(created.agentId)"
-        case .revoked: "agent \(created.agentId) was revoked"
-        case .pending: "agent \(created.agentId) is waiting for approval"
-        default: nil
+        let refusal: String?
+        if let acceptBy = created.acceptBy, now > acceptBy {
+            metrics.requestsTooLate.increment()
+            refusal = "reached the registry after its gateway had stopped waiting (\(acceptBy.formatted(Date.ISO8601FormatStyle()))) and answered 503; not run"
+        } else {
+            refusal = switch agent?.state {
+            case nil: "unknown agent \(created.agentId)"
+            case .revoked: "agent \(created.agentId) was revoked"
+            case .pending: "agent \(created.agentId) is waiting for approval"
+            default: nil
+            }
         }
         if let refusal {
             if let failed = core.requests.fail(created.requestId, reason: refusal, now: now) {
@@ -617,7 +648,7 @@ public final class RegistryService: Service, Sendable {
         let frame = MasterMessage.Callback(
             requestId: record.id, kind: record.kind, args: record.args, replyPath: "/v1/callbacks/\(record.id)", replyToken: token
         )
-        outboxWriter.yield(.command(gatewayId: gatewayId, .callback(.init(sessionId: sessionId, agentId: record.agentId, frame: frame))))
+        outbox.append(.command(gatewayId: gatewayId, .callback(.init(sessionId: sessionId, agentId: record.agentId, frame: frame))))
     }
 
     private func finish(_ result: BusEvent.RequestResult, now: Date, in core: inout Core) {
@@ -706,7 +737,7 @@ public final class RegistryService: Service, Sendable {
     private func beat() async {
         // Under the core lock, like every update's yield: the outbox then holds the beat
         // after every update it counts.
-        core.withLock { core in _ = outboxWriter.yield(.hugz(seq: core.seq)) }
+        core.withLock { core in outbox.append(.hugz(seq: core.seq)) }
     }
 
     private func sweepAgents() {

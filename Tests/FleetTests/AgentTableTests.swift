@@ -53,6 +53,25 @@ struct AgentTableTests {
         #expect(table.apply(.heartbeat(.init(gatewayId: "gw-a", sessionId: "s1", agentId: "web-1", metrics: metrics(9))), now: start + 3).isEmpty)
     }
 
+    @Test("a heartbeat on a session reported closed brings the agent back online on it; a superseded or revoked one does not")
+    func heartbeatAfterClose() throws {
+        var table = AgentTable()
+        _ = table.apply(opened("s1"), now: start)
+        _ = table.apply(.sessionClosed(.init(gatewayId: "gw-a", sessionId: "s1", agentId: "web-1", reason: "socket closed")), now: start + 1)
+        #expect(table.records["web-1"]?.state == .disconnected)
+        // The socket is still up (its gateway carries its beats): online again, on that session.
+        let back = try #require(record(table.apply(.heartbeat(.init(gatewayId: "gw-a", sessionId: "s1", agentId: "web-1", metrics: metrics(2))), now: start + 2)))
+        #expect(back.state == .online && back.sessionId == "s1" && back.gatewayId == "gw-a" && back.disconnectedAt == nil)
+        // A newer session exists: beats of the old one change nothing.
+        _ = table.apply(opened("s2", gateway: "gw-b"), now: start + 3)
+        #expect(table.apply(.heartbeat(.init(gatewayId: "gw-a", sessionId: "s1", agentId: "web-1", metrics: metrics(3))), now: start + 4).isEmpty)
+        #expect(table.records["web-1"]?.sessionId == "s2")
+        // A revoked agent stays revoked whatever its old socket sends.
+        _ = table.revoked("web-1", by: "admin", now: start + 5)
+        _ = table.apply(.heartbeat(.init(gatewayId: "gw-b", sessionId: "s2", agentId: "web-1", metrics: metrics(4))), now: start + 6)
+        #expect(table.records["web-1"]?.state == .revoked)
+    }
+
     @Test("a lost gateway disconnects only its own agents")
     func gatewayLost() throws {
         var table = AgentTable()

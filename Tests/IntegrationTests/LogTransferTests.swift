@@ -105,7 +105,7 @@ struct LogTransferTests {
         await cluster.shutdown()
     }
 
-    @Test("an upload over callbacks.max_upload is 413 and the request does not complete with a truncated file")
+    @Test("an upload over callbacks.max_upload is 413: the request fails at once with the limit as its reason, never with a truncated file")
     func tooLarge() async throws {
         let cluster = try Cluster("logs-413")
         defer { Task { await cluster.shutdown() } }
@@ -117,8 +117,10 @@ struct LogTransferTests {
             "\(master.http)/api/v1/agents/\(id)/callbacks?wait=20", token: cluster.adminToken, body: Data(#"{"kind":"logs","args":{"file":"big.log"}}"#.utf8)
         )
         let record = try FleetJSON.decoder().decode(RequestRecord.self, from: answer)
-        #expect(record.state == .failed, "no result, so the request fails at its deadline")
-        #expect(agent.stderr.contains("reply refused") && agent.stderr.contains("413"), "\(agent.stderr.suffix(2000))")
+        #expect(record.state == .failed)
+        #expect(record.error?.contains("100000-byte limit (callbacks.max_upload)") == true, "\(record.error ?? "-")")
+        #expect(record.attempts == 1)
+        #expect(agent.stderr.contains("upload refused"), "\(agent.stderr.suffix(2000))")
         await cluster.shutdown()
     }
 

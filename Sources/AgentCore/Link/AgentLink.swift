@@ -34,6 +34,8 @@ public final class AgentLink: Sendable {
         var outbound: WebSocketOutboundWriter?
         var shuttingDown = false
         var welcomed = false
+        /// The gateway URL of the connection being made or up.
+        var url: String?
     }
 
     private let config: AgentConfig
@@ -51,6 +53,8 @@ public final class AgentLink: Sendable {
     /// The credential issued in this run, in case the file could not be written.
     private let issued = Mutex<String?>(nil)
     private let tls: AgentTLS
+    /// Where replies go: the gateway this link was last welcomed on first.
+    private let replyTargets: ReplyTargets
 
     /// - Parameters:
     ///   - tls: for wss:// gateways; also the reply POSTs' settings, through `http`.
@@ -67,7 +71,11 @@ public final class AgentLink: Sendable {
         self.buffer = buffer
         self.logger = logger
         self.credential = AgentCredentialFile(stateDir: config.resolvedStateDir)
-        self.callbacks = CallbackHandler(config: config, sampler: sampler, runtime: runtime, logger: logger, http: http, restart: restart)
+        let replyTargets = ReplyTargets(apiURL: config.master.apiURL)
+        self.replyTargets = replyTargets
+        self.callbacks = CallbackHandler(
+            config: config, sampler: sampler, runtime: runtime, logger: logger, http: http, replyTargets: replyTargets, restart: restart
+        )
     }
 
     /// Connects and reconnects until graceful shutdown or cancellation.
@@ -189,7 +197,10 @@ public final class AgentLink: Sendable {
     }
 
     private func connect(_ url: String) async -> Outcome {
-        state.withLock { $0.welcomed = false }
+        state.withLock {
+            $0.welcomed = false
+            $0.url = url
+        }
         // Who the agent is, and its own credential once it has one; the enrollment token only
         // before that (or beside it, so a master that lost its records can enroll it again).
         var headers = HTTPFields()
@@ -291,7 +302,12 @@ public final class AgentLink: Sendable {
                 if welcome.pendingApproval == true {
                     logger.warning("connected, waiting for approval (master agents approve \(info.id))")
                 }
-                state.withLock { $0.welcomed = true }
+                if let url = state.withLock({ state -> String? in
+                    state.welcomed = true
+                    return state.url
+                }) {
+                    replyTargets.welcomed(on: url)
+                }
                 logger.info("connected", metadata: ["gateway": "\(welcome.gatewayId)", "session": "\(welcome.sessionId)"])
                 Task { await self.replayBuffer() }
             case .error(let error):

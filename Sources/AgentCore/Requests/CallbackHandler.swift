@@ -7,8 +7,9 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 
-/// Answers the master's callbacks: does the work, then POSTs the reply to
-/// `master.api_url + replyPath` with the request's reply token, retrying with backoff.
+/// Answers the master's callbacks: does the work, then POSTs the reply to the connected
+/// gateway's API + replyPath (or `master.api_url`, in turn: ReplyTargets) with the request's
+/// reply token, retrying with backoff.
 ///
 /// Re-issued requests (same id, after an attempt timed out on the master's side) are
 /// answered from a small cache instead of doing the work again: a command must not run
@@ -22,6 +23,7 @@ public final class CallbackHandler: Sendable {
     private let logger: Logger
     /// The agent's client, with its TLS settings (`master.ca_file`, client certificate).
     private let http: HTTPClient
+    private let replyTargets: ReplyTargets
     /// Parsed once at start; `AgentConfig.validate()` has already refused a bad one, so the
     /// failure case only reaches a caller that skipped validation (and is reported per request).
     private let execPolicy: Result<ExecPolicy, ConfigError>
@@ -37,9 +39,10 @@ public final class CallbackHandler: Sendable {
 
     public init(
         config: AgentConfig, sampler: MetricsSampler, runtime: RuntimeSettings, logger: Logger, http: HTTPClient,
-        restart: @escaping @Sendable () async -> Void
+        replyTargets: ReplyTargets? = nil, restart: @escaping @Sendable () async -> Void
     ) {
         self.http = http
+        self.replyTargets = replyTargets ?? ReplyTargets(apiURL: config.master.apiURL)
         self.config = config
         self.sampler = sampler
         self.runtime = runtime
@@ -165,8 +168,6 @@ public final class CallbackHandler: Sendable {
     /// Delivers the reply; returns whether the master has it.
     @discardableResult
     private func post(_ reply: Outcome, for callback: MasterMessage.Callback) async -> Bool {
-        let base = config.master.apiURL.hasSuffix("/") ? String(config.master.apiURL.dropLast()) : config.master.apiURL
-        let url = base + callback.replyPath
         var body: [UInt8] = []
         if case .json(let json) = reply {
             do {
@@ -178,6 +179,8 @@ public final class CallbackHandler: Sendable {
         }
         let backoff = Backoff(base: 0.5, cap: 10)
         for attempt in 0..<Self.postAttempts {
+            // Chosen per attempt: after a failover the agent is welcomed on another gateway.
+            let url = replyTargets.base(forAttempt: attempt) + callback.replyPath
             var request = HTTPClientRequest(url: url)
             request.method = .POST
             request.headers.add(name: "Authorization", value: "Bearer \(callback.replyToken)")
@@ -193,31 +196,50 @@ public final class CallbackHandler: Sendable {
             }
             do {
                 let response = try await http.execute(request, timeout: .seconds(600))
-                _ = try? await response.body.collect(upTo: 65_536)
+                let answer = try? await response.body.collect(upTo: 65_536)
                 switch response.status.code {
                 case 200..<300:
-                    logger.info("reply delivered", metadata: ["request": "\(callback.requestId)"])
+                    logger.info("reply delivered", metadata: ["request": "\(callback.requestId)", "url": "\(url)"])
                     return true
                 case 409:
                     logger.info("reply already delivered", metadata: ["request": "\(callback.requestId)"])
                     return true
+                case 413 where Self.isFile(reply):
+                    // The gateway will never take this file (callbacks.max_upload): say so at
+                    // once, so the request fails now with the reason rather than after every
+                    // retry as "no result".
+                    let reason = Self.message(in: answer) ?? "the file is over the gateway's upload limit (callbacks.max_upload)"
+                    logger.error("upload refused: \(reason)", metadata: ["request": "\(callback.requestId)"])
+                    return await post(.json(AgentReply(ok: false, error: "upload refused by the gateway: \(reason)")), for: callback)
                 case 500..<600, 404:
-                    // 404: the gateway's replica may not know the request yet; 5xx: try again.
-                    logger.notice("reply not accepted yet", metadata: ["request": "\(callback.requestId)", "status": "\(response.status.code)"])
+                    // 404: the gateway's replica may not know the request yet; 5xx (503 before
+                    // its replica is in sync): try again, on the next target.
+                    logger.notice("reply not accepted yet", metadata: ["request": "\(callback.requestId)", "url": "\(url)", "status": "\(response.status.code)"])
                 default:
-                    logger.error("reply refused", metadata: ["request": "\(callback.requestId)", "status": "\(response.status.code)"])
+                    logger.error("reply refused", metadata: ["request": "\(callback.requestId)", "status": "\(response.status.code)", "reason": "\(Self.message(in: answer) ?? "")"])
                     return false
                 }
             } catch {
                 if let explanation = AgentTLS.explain(error) {
                     logger.error("reply not delivered: \(explanation)", metadata: ["request": "\(callback.requestId)", "url": "\(url)", "attempt": "\(attempt + 1)"])
                 } else {
-                    logger.notice("reply not delivered", metadata: ["request": "\(callback.requestId)", "error": "\(error)", "attempt": "\(attempt + 1)"])
+                    logger.notice("reply not delivered", metadata: ["request": "\(callback.requestId)", "url": "\(url)", "error": "\(error)", "attempt": "\(attempt + 1)"])
                 }
             }
             try? await Task.sleep(for: .milliseconds(Int64(backoff.delay(failures: attempt) * 1000)))
         }
         logger.error("reply given up after \(Self.postAttempts) attempts", metadata: ["request": "\(callback.requestId)"])
         return false
+    }
+
+    private static func isFile(_ reply: Outcome) -> Bool {
+        if case .file = reply { return true }
+        return false
+    }
+
+    /// The message of an API error body (`{"error":{"code","message"}}`), if there is one.
+    static func message(in body: ByteBuffer?) -> String? {
+        guard let body, let error = try? FleetJSON.decode(APIErrorBody.self, from: Array(body.readableBytesView)) else { return nil }
+        return error.error.message
     }
 }

@@ -30,6 +30,9 @@ public final class CloneReplica: Sendable {
         /// Snapshots requested after the first one (gaps, restarts, timeouts).
         public var resyncs: Int
         public var agents: Int
+        /// A snapshot has been applied at least once since start: before that the copy is
+        /// empty and must not be served as the fleet.
+        public var hasSynced: Bool = false
     }
 
     private enum Phase {
@@ -73,6 +76,9 @@ public final class CloneReplica: Sendable {
         var pending: [Pending] = []
         var lastHeard: ContinuousClock.Instant?
         var snapshots = 0
+        /// A snapshot has been applied once: the copy holds the fleet (maybe a little behind
+        /// during a later resync, but never empty for want of one).
+        var everSynced = false
         /// How long the snapshot in progress may go without a chunk: doubled after each
         /// timeout (up to `maxSnapshotTimeout`), back to `snapshotTimeout` once synced.
         var snapshotTimeout = CloneReplica.snapshotTimeout
@@ -172,13 +178,17 @@ public final class CloneReplica: Sendable {
         state.withLock { $0.credentials[agentId] }
     }
 
+    /// A snapshot has been applied at least once (``Status/hasSynced``), without building the
+    /// whole status: checked on every API call.
+    public var hasSynced: Bool { state.withLock { $0.everSynced } }
+
     public var status: Status {
         state.withLock { state in
             let synced: Bool = if case .synced = state.phase { true } else { false }
             return Status(
                 synced: synced, seq: state.seq, epoch: state.epoch,
                 secondsSinceHeard: state.lastHeard.map { (ContinuousClock.now - $0).inSeconds },
-                resyncs: max(0, state.snapshots - 1), agents: state.records.count
+                resyncs: max(0, state.snapshots - 1), agents: state.records.count, hasSynced: state.everSynced
             )
         }
     }
@@ -363,6 +373,7 @@ public final class CloneReplica: Sendable {
             state.seq = header.seq
             state.epoch = header.epoch
             state.phase = .synced
+            state.everSynced = true
             state.snapshotTimeout = Self.snapshotTimeout
             state.lastHeard = .now
             let pending = state.pending

@@ -1,3 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// Events PUSHed to the registry by gateways and callback-workers (bus socket `events`).
 ///
 /// On the wire: a two-frame ZeroMQ message `[kind][JSON body]` (see docs/protocol.md).
@@ -77,11 +83,16 @@ public enum BusEvent: Sendable, Equatable {
         public var agentId: String
         public var kind: CallbackKind
         public var args: JSONValue
-        public init(requestId: String, agentId: String, kind: CallbackKind, args: JSONValue) {
+        /// The gateway's deadline: it answers 503 if the request is not in its replica by then,
+        /// so a request reaching the registry later (queued on the bus while the registry was
+        /// down) is recorded failed, never run; the client may have retried it.
+        public var acceptBy: Date?
+        public init(requestId: String, agentId: String, kind: CallbackKind, args: JSONValue, acceptBy: Date? = nil) {
             self.requestId = requestId
             self.agentId = agentId
             self.kind = kind
             self.args = args
+            self.acceptBy = acceptBy
         }
     }
 

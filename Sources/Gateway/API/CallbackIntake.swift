@@ -33,6 +33,8 @@ struct CallbackIntake {
     }
 
     func accept(_ request: Request, id: String, body: SlowBodyGuard) async throws -> Response {
+        // Unsynced, every request id is unknown here: 503 (the agent retries), not 404.
+        try ReplicaReadyMiddleware.check(replica)
         let record = try authorize(request.headers, id: id)
         guard buckets.take(record.agentId, rate: limits.callbackRate, burst: limits.callbackBurst) else {
             throw APIError(

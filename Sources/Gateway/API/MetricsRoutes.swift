@@ -26,7 +26,7 @@ struct MetricsRoutes {
         router.get("metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: Self.contentType], body: .init(byteBuffer: ByteBuffer(bytes: metricsText())))
         }
-        router.group("metrics").add(middleware: AuthMiddleware(keys: keys)).get("fleet") { _, context in
+        router.group("metrics").add(middleware: ReplicaReadyMiddleware(replica: replica)).add(middleware: AuthMiddleware(keys: keys)).get("fleet") { _, context in
             let caller = try context.caller()
             let agents = replica.agents().filter { caller.sees($0) }
             return Response(status: .ok, headers: [.contentType: Self.contentType], body: .init(byteBuffer: ByteBuffer(string: Self.fleet(agents))))

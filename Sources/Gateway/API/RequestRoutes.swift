@@ -22,6 +22,9 @@ struct RequestRoutes {
     static let appearGrace = 2.0
     /// Largest request body on the admin API.
     static let maxBody = 1_048_576
+    /// Longest a new request waits for the registry to confirm it (the request in this
+    /// gateway's replica, stored before the registry published it) before the answer is 503.
+    static let confirmTimeout = 5.0
 
     func register(on api: RouterGroup<GatewayRequestContext>) {
         api.post("agents/{id}/callbacks") { request, context in
@@ -64,9 +67,24 @@ struct RequestRoutes {
         }
         let requestId = UUID().uuidString.lowercased()
         context.note(action: "callback.\(body.kind.rawValue)", requestId: requestId)
-        try await events.send(.requestCreated(.init(requestId: requestId, agentId: agentId, kind: body.kind, args: args)))
+        // Acknowledged means kept: 202 only once the registry holds the request. A create that
+        // reaches the registry after `acceptBy` (queued on the bus while it was down) is
+        // recorded failed there, never run, so a client that retries after the 503 does not
+        // get it run twice.
+        let acceptBy = Date().addingTimeInterval(Self.confirmTimeout)
+        try await events.send(.requestCreated(.init(requestId: requestId, agentId: agentId, kind: body.kind, args: args, acceptBy: acceptBy)))
+        let replica = self.replica
+        guard await waiters.wait(
+            for: requestId, timeout: .milliseconds(Int64(Self.confirmTimeout * 1000)), current: { replica.request(id: requestId) },
+            until: { _ in true }
+        ) != nil else {
+            throw APIError(
+                status: .serviceUnavailable, code: "not_confirmed",
+                message: "the registry did not confirm request \(requestId) within \(Int(Self.confirmTimeout)) s (is it running?); it will not run if it reaches the registry later. Retry, or GET /api/v1/requests/\(requestId) first to be sure",
+                headers: [.retryAfter: "5"]
+            )
+        }
         if let wait, wait > 0 {
-            let replica = self.replica
             if let done = await waiters.wait(
                 for: requestId, timeout: .milliseconds(Int64(wait * 1000)), current: { replica.request(id: requestId) },
                 until: { $0.state.isFinal }

@@ -77,13 +77,18 @@ struct APIClient {
 
     static let tlsHints = TLSFailure.Hints(caFile: "--ca-file or FLEET_CA_FILE", clientCertificate: "--cert-file and --key-file")
 
-    /// Runs `body` with a client for this gateway: HTTPClient.shared for http://, else one
-    /// made with `tls` (the shared one knows only the system's roots), shut down afterwards.
-    /// It tries to connect once: a CLI should report a refused certificate now, not retry it
-    /// until the connect timeout.
+    /// Runs `body` with a client of its own for this gateway (shut down afterwards), made with
+    /// `tls` for https://. Not HTTPClient.shared: its browser-like 90 s read timeout ended every
+    /// `?wait=` past 90 s as "cannot reach the gateway". Here the connect timeout is short (an
+    /// unreachable gateway is reported in seconds), reads have no idle timeout (each call's
+    /// deadline, which follows its `--wait`, bounds it), redirects are not followed (the token
+    /// goes to this gateway only), and a connect is tried once: a CLI should report a refused
+    /// certificate now, not retry it.
     private func withHTTPClient<T>(_ body: (HTTPClient) async throws -> T) async throws -> T {
-        guard let tls else { return try await body(HTTPClient.shared) }
-        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+        var configuration = HTTPClient.Configuration(
+            tlsConfiguration: tls, redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(10), read: nil)
+        )
         configuration.connectionPool.retryConnectionEstablishment = false
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
@@ -96,10 +101,18 @@ struct APIClient {
         }
     }
 
-    /// "cannot reach …", with the TLS cause spelled out when that is what failed.
-    private func unreachable(_ error: any Error) -> Failure {
+    /// "cannot reach …" for a gateway that could not be connected to, with the TLS cause spelled
+    /// out when that is what failed; "no answer within …" for one that was reached but did not
+    /// finish answering in time (the request may well be running: never called unreachable).
+    private func unreachable(_ error: any Error, timeout: TimeAmount) -> Failure {
         if let failure = TLSFailure(error) {
             return Failure(status: 0, message: "cannot reach \(base): \(failure.explanation(Self.tlsHints))")
+        }
+        if let client = error as? HTTPClientError, client == .deadlineExceeded || client == .readTimeout {
+            return Failure(
+                status: Failure.timedOut,
+                message: "\(base) did not answer within \(timeout.nanoseconds / 1_000_000_000) s (it was reached; what was asked may still be running)"
+            )
         }
         return Failure(status: 0, message: "cannot reach \(base): \(error)")
     }
@@ -107,7 +120,9 @@ struct APIClient {
     struct Failure: Error, CustomStringConvertible {
         let status: Int
         let message: String
-        var description: String { status == 0 ? message : "HTTP \(status): \(message)" }
+        /// `status` of a call that reached the gateway but got no whole answer in time.
+        static let timedOut = -1
+        var description: String { status <= 0 ? message : "HTTP \(status): \(message)" }
 
         var exitCode: ExitCode {
             switch status {
@@ -132,7 +147,7 @@ struct APIClient {
             do {
                 response = try await http.execute(request, timeout: timeout)
             } catch {
-                throw unreachable(error)
+                throw unreachable(error, timeout: timeout)
             }
             return (Int(response.status.code), try await response.body.collect(upTo: 64 * 1_048_576))
         }
@@ -144,15 +159,19 @@ struct APIClient {
         return (status, data)
     }
 
-    func get<T: Decodable>(_ type: T.Type, _ path: String) async throws -> T {
-        let (_, body) = try await request(.GET, path)
+    func get<T: Decodable>(_ type: T.Type, _ path: String, timeout: TimeAmount = .seconds(330)) async throws -> T {
+        let (_, body) = try await request(.GET, path, timeout: timeout)
         return try FleetJSON.decode(type, from: Array(body.readableBytesView))
     }
 
     /// Asks an agent for something and waits for the outcome (up to `wait` seconds).
     func callback(agent: String, kind: CallbackKind, args: JSONValue, wait: Int) async throws -> RequestRecord {
         let body = try FleetJSON.encode(CallbackRequestBody(kind: kind, args: args))
-        let (status, data) = try await request(.POST, "/api/v1/agents/\(agent)/callbacks?wait=\(wait)", body: body)
+        // The call's deadline follows the wait: the gateway answers by then (the request's
+        // outcome, or 202 if it is still running), plus time for the confirmation and transfer.
+        let (status, data) = try await request(
+            .POST, "/api/v1/agents/\(agent)/callbacks?wait=\(wait)", body: body, timeout: .seconds(Int64(wait) + 30)
+        )
         if status == 202 {
             let accepted = try FleetJSON.decode(CallbackAccepted.self, from: Array(data.readableBytesView))
             throw Failure(status: 202, message: "request \(accepted.requestId) still running after \(wait) s; see `master requests show \(accepted.requestId)`")
@@ -169,7 +188,7 @@ struct APIClient {
             do {
                 response = try await http.execute(request, timeout: .seconds(600))
             } catch {
-                throw unreachable(error)
+                throw unreachable(error, timeout: .seconds(600))
             }
             guard response.status == .ok else {
                 let data = try await response.body.collect(upTo: 1_048_576)

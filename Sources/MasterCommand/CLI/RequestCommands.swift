@@ -146,7 +146,7 @@ struct RequestsCommand: AsyncParsableCommand {
 
         func run() async throws {
             do {
-                let record = try await client.client().get(RequestRecord.self, "/api/v1/requests/\(id)?wait=\(wait)")
+                let record = try await client.client().get(RequestRecord.self, "/api/v1/requests/\(id)?wait=\(wait)", timeout: .seconds(Int64(wait) + 30))
                 if client.json {
                     print(try FleetJSON.encodeString(record, pretty: true))
                     return
