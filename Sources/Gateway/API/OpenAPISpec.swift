@@ -539,7 +539,7 @@ paths:
           description: Finished within ?wait
           content: {application/json: {schema: {$ref: '#/components/schemas/RequestRecord'}}}
         '202':
-          description: Accepted
+          description: Accepted, and stored by the registry (a 202 is never lost)
           content:
             application/json:
               schema: {type: object, required: [requestId], properties: {requestId: {type: string}}}
@@ -548,6 +548,12 @@ paths:
         '403': {$ref: '#/components/responses/Forbidden'}
         '404': {$ref: '#/components/responses/Error'}
         '409': {$ref: '#/components/responses/Error'}
+        '503':
+          description: >-
+            not_confirmed (the registry did not confirm the request within 5 s; it is not run if it reaches
+            the registry later, and GET /api/v1/requests/{id} says so) or not_synced (this gateway has not
+            received the fleet state yet). Retry-After is set.
+          content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
   /api/v1/requests/{id}:
     parameters: [{$ref: '#/components/parameters/requestId'}, {$ref: '#/components/parameters/wait'}]
     get:
