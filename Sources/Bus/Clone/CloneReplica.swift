@@ -158,6 +158,9 @@ public final class CloneReplica: Sendable {
         try security.connect(dealer)
         try subscriber.connect(updates)
         try dealer.connect(snapshot)
+        // Exported from the start (at 0), so a dashboard's rate() has a series before the first gap.
+        Self.gapsCounter.increment(by: 0)
+        Self.missedUpdatesCounter.increment(by: 0)
     }
 
     // MARK: Reads (served to the REST API)

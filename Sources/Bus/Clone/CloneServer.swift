@@ -28,14 +28,19 @@ public final class CloneServer: Sendable {
     /// Records per snapshot chunk: keeps each bus message well under `BusTuning.maxMessageBytes`.
     static let chunkSize = 500
 
-    /// - Parameter security: with CURVE, both sockets admit gateways only (ZAP domains
-    ///   `updates` and `snapshot`): reply tokens travel on the PUB, file contents on the ROUTER.
-    public init(context: ZMQContext, updates: String, snapshot: String, security: BusSecurity, epoch: String, logger: Logger) throws {
+    /// - Parameters:
+    ///   - security: with CURVE, both sockets admit gateways only (ZAP domains `updates` and
+    ///     `snapshot`): reply tokens travel on the PUB, file contents on the ROUTER.
+    ///   - updatesHighWaterMark: the PUB's queue per subscriber (tests make it small to force drops).
+    public init(
+        context: ZMQContext, updates: String, snapshot: String, security: BusSecurity, epoch: String,
+        updatesHighWaterMark: Int32 = BusTuning.updateHighWaterMark, logger: Logger
+    ) throws {
         self.publisher = try context.socket(.pub)
         self.router = try context.socket(.router)
         self.epoch = epoch
         self.logger = logger
-        try BusTuning.apply(to: publisher, highWaterMark: BusTuning.updateHighWaterMark)
+        try BusTuning.apply(to: publisher, highWaterMark: updatesHighWaterMark)
         try BusTuning.apply(to: router, highWaterMark: BusTuning.taskHighWaterMark)
         // A replica that went away mid-snapshot: fail the send (and stop) instead of queueing.
         try router.setRouterMandatory(true)
