@@ -94,7 +94,7 @@ struct UploadAttemptTests {
 
             try await kept1.send(Array(kept[(2 * chunk)...]))
             #expect(try await kept1.status() == 202)
-            let record = try await cluster.request(master, id: callback.requestId, wait: 20)
+            let record = try await cluster.request(master, id: callback.requestId, wait: 10)
             #expect(record?.state == .completed, "\(String(describing: record))\n\(cluster.logs())")
             let digest = SHA256.hash(data: kept).map { String(format: "%02x", $0) }.joined()
             let (status, body) = try await HTTP.get("\(master.http)/api/v1/requests/\(callback.requestId)/content", token: cluster.adminToken)

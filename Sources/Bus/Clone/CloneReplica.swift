@@ -18,7 +18,8 @@ import ZeroMQ
 /// 3. Replace the table with the snapshot, drop buffered updates with seq <= S, apply the
 ///    rest, and from then on apply live updates in order.
 /// 4. Any gap (an update with seq != last + 1, or a HUGZ beat ahead of us), a new epoch
-///    (the registry restarted) or a snapshot that does not come within 2 s: start over.
+///    (the registry restarted) or a snapshot that sends no chunk for 2 s (doubling after each
+///    timeout, up to 30 s): start over.
 /// PUB is lossy by design; these rules are what make the copy exact anyway.
 public final class CloneReplica: Sendable {
     public struct Status: Sendable, Equatable {
@@ -121,7 +122,9 @@ public final class CloneReplica: Sendable {
     /// A snapshot that sends no chunk for this long is asked for again. The wait is for the
     /// next chunk, not for the whole snapshot (a large fleet may take longer than any fixed
     /// deadline), and it doubles after each timeout, so a registry that is only slow (loaded,
-    /// or far) is not asked for a new snapshot every few seconds for ever.
+    /// or far) is not asked for a new snapshot every few seconds for ever. Chunks are at most
+    /// `SnapshotChunking.maxBytes`, so the whole deadline scales with the snapshot's size (its
+    /// number of chunks) while each wait asks a fixed minimum speed of the link.
     static let snapshotTimeout: Duration = .seconds(2)
     static let maxSnapshotTimeout: Duration = .seconds(30)
 

@@ -25,7 +25,7 @@ public final class CloneServer: Sendable {
     public let epoch: String
     public let boundUpdates: String
     public let boundSnapshot: String
-    /// Records per snapshot chunk: keeps each bus message well under `BusTuning.maxMessageBytes`.
+    /// Records per snapshot chunk at most (a chunk is also cut at `SnapshotChunking.maxBytes`).
     static let chunkSize = 500
 
     /// - Parameters:
@@ -217,11 +217,15 @@ public final class CloneServer: Sendable {
                 )
             }
             if chunks.isEmpty { chunks = [SnapshotChunk(agents: [], requests: [])] }
+            // Encoded one chunk at a time (the first goes out before the rest are made), each
+            // split further if over SnapshotChunking.maxBytes.
             for (index, chunk) in chunks.enumerated() {
-                let header = SnapshotHeader(seq: snapshot.seq, epoch: epoch, nonce: nonce, last: index == chunks.count - 1)
-                try await router.send([
-                    identity, Array(BusTopic.snapshot.utf8), try FleetJSON.encode(header), try FleetJSON.encode(chunk),
-                ])
+                let pieces = try SnapshotChunking.encode(chunk)
+                for (part, piece) in pieces.enumerated() {
+                    let last = index == chunks.count - 1 && part == pieces.count - 1
+                    let header = SnapshotHeader(seq: snapshot.seq, epoch: epoch, nonce: nonce, last: last)
+                    try await router.send([identity, Array(BusTopic.snapshot.utf8), try FleetJSON.encode(header), piece])
+                }
             }
             logger.debug("snapshot sent", metadata: [
                 "seq": "\(snapshot.seq)", "agents": "\(snapshot.agents.count)", "requests": "\(snapshot.requests.count)",
