@@ -85,6 +85,7 @@ let package = Package(
             dependencies: [
                 "ZeroMQ", "FleetProtocol", "FleetSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),

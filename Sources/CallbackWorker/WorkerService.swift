@@ -77,6 +77,7 @@ public final class WorkerService: Service, Sendable {
             try await events.send(.requestResult(result))
             logger.debug("job done", metadata: ["request": "\(header.requestId)", "ok": "\(result.ok)"])
         } catch {
+            Counter(label: "fleet_worker_results_undelivered_total").increment()
             logger.error("result not sent", metadata: ["request": "\(header.requestId)", "error": "\(error)"])
         }
     }
@@ -99,6 +100,7 @@ public final class WorkerService: Service, Sendable {
     private func beat() async {
         while !Task.isCancelled {
             events.trySend(.workerHeartbeat(.init(workerId: settings.workerId, jobsDone: jobsDone.load(ordering: .relaxed))))
+            BusSocketMetrics.record([("worker_events", events.statistics), ("worker_blobs", blobs.statistics), ("worker_jobs", jobs.statistics)])
             do { try await Task.sleep(for: .seconds(1)) } catch { return }
         }
     }

@@ -225,6 +225,7 @@ public final class GatewayService: Service, Sendable {
         case .callback(let callback):
             guard let session = sessions.session(callback.sessionId) else {
                 // The agent left; the registry's deadline will re-send when it is back.
+                Self.undelivered(reason: "no_session")
                 logger.notice("callback for a session no longer here", metadata: ["request": "\(callback.frame.requestId)"])
                 return
             }
@@ -232,10 +233,18 @@ public final class GatewayService: Service, Sendable {
                 do {
                     try await session.outbound.write(.text(try FleetJSON.encodeString(MasterMessage.callback(callback.frame))))
                 } catch {
+                    Self.undelivered(reason: "write_failed")
                     logger.warning("callback not delivered", metadata: ["request": "\(callback.frame.requestId)", "error": "\(error)"])
                 }
             }
         }
+    }
+
+    /// `fleet_gateway_callbacks_undelivered_total{reason}`: callback requests from the registry
+    /// this gateway could not hand to the agent (the session had gone, or the write failed).
+    /// The registry's deadline re-sends them, so each is a delay, and a steady rate is a problem.
+    static func undelivered(reason: String) {
+        Counter(label: "fleet_gateway_callbacks_undelivered_total", dimensions: [("reason", reason)]).increment()
     }
 
     /// An upgraded agent socket: refused with the reason decided in `shouldUpgrade`, or a session.
@@ -287,6 +296,7 @@ public final class GatewayService: Service, Sendable {
         while !Task.isCancelled {
             let count = sessions.count
             events.trySend(.gatewayHeartbeat(.init(gatewayId: settings.gatewayId, sessions: count, httpURL: nil)))
+            BusSocketMetrics.record([("gateway_events", events.statistics), ("gateway_jobs", jobs.statistics)])
             if trim.shouldTrim(sessions: count) {
                 let returned = fleet_malloc_trim()
                 logger.info("sessions fell; freed memory returned to the system", metadata: ["sessions": "\(count)", "trimmed": "\(returned == 1)"])

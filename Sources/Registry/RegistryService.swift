@@ -32,8 +32,21 @@ public final class RegistryService: Service, Sendable {
     private let handshakes: HandshakeWatch?
     private let authorization: EventAuthorization
     private let refusals: RefusalLog
-    /// Final chunks whose earlier chunks (from other workers) have not all arrived yet.
-    private let awaitingChunks = Mutex<[String: ContentChunkHeader]>([:])
+    /// Final chunks whose earlier chunks (from other workers) have not all arrived yet, by
+    /// upload attempt, with when each was seen (entries of attempts that never complete expire).
+    private let awaitingChunks = Mutex<[UploadAttempt: (header: ContentChunkHeader, seen: Date)]>([:])
+
+    /// One upload attempt of one request: the unit chunks are kept, settled and dropped by.
+    struct UploadAttempt: Hashable, Sendable {
+        var requestId: String
+        var upload: String
+        init(_ header: ContentChunkHeader) {
+            requestId = header.requestId
+            upload = header.upload ?? ""
+        }
+    }
+    /// An upload attempt that got no chunk for this long is given up and its parts removed.
+    static let uploadAttemptExpiry: TimeInterval = 3600
     private let core: Mutex<Core>
     /// The SQLite store and its write-behind queue; nil when running in memory only.
     private let store: RegistryStore?
@@ -147,7 +160,7 @@ public final class RegistryService: Service, Sendable {
             security: security, logger: logger
         )
         self.webhooks = WebhookSender(
-            webhooks: settings.alerts.webhooks, retryFor: settings.alerts.retryFor, retryBase: settings.alerts.retryBase,
+            webhooks: settings.alerts.webhooks, store: store, retryFor: settings.alerts.retryFor, retryBase: settings.alerts.retryBase,
             retryCap: settings.alerts.retryCap, logger: logger
         )
         self.blobs = try context.socket(.pull)
@@ -173,6 +186,7 @@ public final class RegistryService: Service, Sendable {
             if let writer {
                 group.addTask { await writer.run() }
                 group.addTask { await self.every(.seconds(3600), immediately: true) { await self.pruneHistory() } }
+                group.addTask { await self.every(.seconds(600), immediately: true) { await self.expireUploads() } }
             }
             group.addTask { await self.streamer.run() }
             group.addTask { await self.consumeChunks() }
@@ -292,30 +306,60 @@ public final class RegistryService: Service, Sendable {
         }
     }
 
+    /// Chunks are kept per upload attempt (`ContentChunkHeader.upload`) until the attempt is
+    /// complete, then become the request's content in one transaction. An abort removes its own
+    /// attempt's parts only: a second attempt for the same request, running at the same time,
+    /// completes untouched.
     private func store(chunk header: ContentChunkHeader, bytes: [UInt8]) async {
         guard let store else {
             finishUpload(header, ok: false, summary: nil, error: "this registry keeps no store, so it cannot keep file contents")
             return
         }
+        let attempt = UploadAttempt(header)
         do {
             if header.aborted {
-                awaitingChunks.withLock { _ = $0.removeValue(forKey: header.requestId) }
-                try await store.deleteContent(requestId: header.requestId)
-                logger.notice("partial upload dropped", metadata: ["request": "\(header.requestId)"])
+                awaitingChunks.withLock { _ = $0.removeValue(forKey: attempt) }
+                try await store.dropUpload(requestId: attempt.requestId, upload: attempt.upload)
+                logger.notice("partial upload dropped", metadata: ["request": "\(header.requestId)", "upload": "\(attempt.upload)"])
                 return
             }
-            try await store.writeChunk(requestId: header.requestId, index: header.index, bytes: bytes)
-            if header.final {
-                awaitingChunks.withLock { $0[header.requestId] = header }
+            let now = Date()
+            try await store.writePart(requestId: attempt.requestId, upload: attempt.upload, index: header.index, bytes: bytes, at: now)
+            let final = awaitingChunks.withLock { awaiting -> ContentChunkHeader? in
+                if header.final { awaiting[attempt] = (header, now) }
+                return awaiting[attempt]?.header
             }
-            guard let final = awaitingChunks.withLock({ $0[header.requestId] }) else { return }
+            guard let final else { return }
             let count = final.index + 1
-            guard try await store.settleChunks(requestId: header.requestId, count: count) == count else { return }
-            awaitingChunks.withLock { _ = $0.removeValue(forKey: header.requestId) }
+            let finished = core.withLock { $0.requests.requests[attempt.requestId].map { $0.state.isFinal } ?? true }
+            if finished {
+                // Another attempt completed it (or it is gone): this one's parts are not needed.
+                guard try await store.partCount(requestId: attempt.requestId, upload: attempt.upload, below: count) == count else { return }
+                awaitingChunks.withLock { _ = $0.removeValue(forKey: attempt) }
+                try await store.dropUpload(requestId: attempt.requestId, upload: attempt.upload)
+                logger.notice("upload for a finished request discarded", metadata: ["request": "\(header.requestId)"])
+                return
+            }
+            guard try await store.settleUpload(requestId: attempt.requestId, upload: attempt.upload, count: count) else { return }
+            awaitingChunks.withLock { _ = $0.removeValue(forKey: attempt) }
             let summary = ContentSummary(name: final.name, bytes: final.totalBytes ?? 0, sha256: final.sha256 ?? "", chunks: count)
             finishUpload(final, ok: true, summary: summary, error: nil)
         } catch {
             logger.error("content chunk not stored", metadata: ["request": "\(header.requestId)", "error": "\(error)"])
+        }
+    }
+
+    /// Forgets upload attempts that went silent (their gateway died mid-upload, or their last
+    /// parts were lost): the final chunks waiting in memory and the parts in the store.
+    private func expireUploads() async {
+        guard let store else { return }
+        let cutoff = Date().addingTimeInterval(-Self.uploadAttemptExpiry)
+        awaitingChunks.withLock { awaiting in awaiting = awaiting.filter { $0.value.seen >= cutoff } }
+        do {
+            let removed = try await store.expireParts(olderThan: cutoff)
+            if removed > 0 { logger.notice("parts of abandoned uploads removed", metadata: ["parts": "\(removed)"]) }
+        } catch {
+            logger.error("abandoned upload parts not removed", metadata: ["error": "\(error)"])
         }
     }
 

@@ -38,8 +38,17 @@ struct PrometheusTests {
         #expect(await eventually(timeout: .seconds(5)) { try await scrape(registryMetrics).contains(#"fleet_registry_agents{state="online"} 1"#) })
         let expectations: [(String, [String])] = [
             (registryMetrics, ["fleet_registry_requests_finished_total", "fleet_registry_callback_duration_seconds_bucket", "fleet_bus_messages", "process_resident_memory_bytes"]),
-            ("\(gateway.http)/metrics", ["fleet_gateway_sessions 1", "fleet_gateway_frames_total", "process_cpu_seconds_total"]),
-            (workerMetrics, [#"fleet_worker_jobs_total{kind="status",result="ok"} 1"#, "fleet_worker_job_duration_seconds_count"]),
+            (
+                "\(gateway.http)/metrics",
+                [
+                    "fleet_gateway_sessions 1", "fleet_gateway_frames_total", "process_cpu_seconds_total", "fleet_replica_gaps_total",
+                    "fleet_replica_missed_updates_total", #"fleet_bus_dropped{socket="gateway_events"}"#,
+                ]
+            ),
+            (
+                workerMetrics,
+                [#"fleet_worker_jobs_total{kind="status",result="ok"} 1"#, "fleet_worker_job_duration_seconds_count", #"fleet_bus_dropped{socket="worker_events"}"#]
+            ),
             ("\(gateway.http)/metrics/fleet", [#"fleet_agent_up{agent="\#(id)""#, "fleet_agent_memory_total_bytes", "fleet_agent_network_receive_bytes_total"]),
         ]
         // The fleet endpoint names every host: it needs a key (and refuses without one).

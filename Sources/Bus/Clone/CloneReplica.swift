@@ -5,6 +5,7 @@ import Foundation
 #endif
 import FleetProtocol
 import Logging
+import Metrics
 import Synchronization
 import ZeroMQ
 
@@ -17,7 +18,8 @@ import ZeroMQ
 /// 3. Replace the table with the snapshot, drop buffered updates with seq <= S, apply the
 ///    rest, and from then on apply live updates in order.
 /// 4. Any gap (an update with seq != last + 1, or a HUGZ beat ahead of us), a new epoch
-///    (the registry restarted) or a snapshot that does not come within 2 s: start over.
+///    (the registry restarted) or a snapshot that sends no chunk for 2 s (doubling after each
+///    timeout, up to 30 s): start over.
 /// PUB is lossy by design; these rules are what make the copy exact anyway.
 public final class CloneReplica: Sendable {
     public struct Status: Sendable, Equatable {
@@ -33,6 +35,11 @@ public final class CloneReplica: Sendable {
         /// A snapshot has been applied at least once since start: before that the copy is
         /// empty and must not be served as the fleet.
         public var hasSynced: Bool = false
+        /// Gaps seen in the update sequence (each one costs a resync).
+        public var gaps: Int = 0
+        /// Updates the registry published that never arrived here: the sum of the gaps' widths.
+        /// This is where PUB drops are counted (see `missedUpdatesCounter`).
+        public var missedUpdates: UInt64 = 0
     }
 
     private enum Phase {
@@ -79,6 +86,8 @@ public final class CloneReplica: Sendable {
         /// A snapshot has been applied once: the copy holds the fleet (maybe a little behind
         /// during a later resync, but never empty for want of one).
         var everSynced = false
+        var gaps = 0
+        var missedUpdates: UInt64 = 0
         /// How long the snapshot in progress may go without a chunk: doubled after each
         /// timeout (up to `maxSnapshotTimeout`), back to `snapshotTimeout` once synced.
         var snapshotTimeout = CloneReplica.snapshotTimeout
@@ -91,24 +100,49 @@ public final class CloneReplica: Sendable {
     private let onMessage: @Sendable (ZMQMessage) -> Void
     private let onEpochChange: @Sendable (_ epoch: String, _ previous: String?) -> Void
     private let onChange: @Sendable ([Change]) -> Void
+    /// Holds the update loop while closed (tests: a gateway that stops reading its SUB).
+    let updateGate = UpdateGate()
+
+    /// `fleet_replica_resyncs_total{cause}`: snapshots asked for after the first one, by
+    /// cause (`gap`, `epoch`, `timeout`, `overflow`).
+    static func resyncsCounter(cause: ResyncCause) -> Counter {
+        Counter(label: "fleet_replica_resyncs_total", dimensions: [("cause", cause.rawValue)])
+    }
+    /// `fleet_replica_gaps_total`: breaks in the update sequence seen by this process's replica.
+    static let gapsCounter = Counter(label: "fleet_replica_gaps_total")
+    /// `fleet_replica_missed_updates_total`: how PUB drops are measured. libzmq's PUB drops
+    /// silently at a subscriber's HWM and keeps no count; ZMQ_XPUB_NODROP would let the
+    /// registry see EAGAIN, but it refuses the message for *every* subscriber as soon as one
+    /// is full, so one slow gateway would make all of them miss updates. The sequence numbers
+    /// already tell each replica exactly how many updates it did not get, per subscriber, at
+    /// no cost on the publishing side: the count is kept here, on each gateway's /metrics.
+    static let missedUpdatesCounter = Counter(label: "fleet_replica_missed_updates_total")
+
+    /// Why a snapshot was asked for again (the metric's `cause` label).
+    enum ResyncCause: String, Sendable {
+        case start, gap, epoch, timeout, overflow
+    }
 
     /// Buffered updates kept while a snapshot is on its way; past this we start over.
     static let maxPending = 1_000_000
     /// A snapshot that sends no chunk for this long is asked for again. The wait is for the
     /// next chunk, not for the whole snapshot (a large fleet may take longer than any fixed
     /// deadline), and it doubles after each timeout, so a registry that is only slow (loaded,
-    /// or far) is not asked for a new snapshot every few seconds for ever.
+    /// or far) is not asked for a new snapshot every few seconds for ever. Chunks are at most
+    /// `SnapshotChunking.maxBytes`, so the whole deadline scales with the snapshot's size (its
+    /// number of chunks) while each wait asks a fixed minimum speed of the link.
     static let snapshotTimeout: Duration = .seconds(2)
     static let maxSnapshotTimeout: Duration = .seconds(30)
 
     /// - Parameters:
+    ///   - updatesHighWaterMark: the SUB's receive HWM (tests make it small to force drops).
     ///   - extraSubscriptions: other topic prefixes to receive on the same SUB (a gateway's
     ///     `gw.<id>` commands); those messages go to `onMessage`.
     ///   - onEpochChange: called when a snapshot from a new registry run has been applied
     ///     (not for the first one), so the owner can re-announce what the new run lost.
     public init(
         context: ZMQContext, updates: String, snapshot: String, security: BusSecurity, extraSubscriptions: [String] = [],
-        logger: Logger,
+        updatesHighWaterMark: Int32 = BusTuning.updateHighWaterMark, logger: Logger,
         onMessage: @escaping @Sendable (ZMQMessage) -> Void = { _ in },
         onEpochChange: @escaping @Sendable (_ epoch: String, _ previous: String?) -> Void = { _, _ in },
         onChange: @escaping @Sendable ([Change]) -> Void = { _ in }
@@ -119,7 +153,7 @@ public final class CloneReplica: Sendable {
         self.logger = logger
         self.onMessage = onMessage
         self.onEpochChange = onEpochChange
-        try BusTuning.apply(to: subscriber, highWaterMark: BusTuning.updateHighWaterMark)
+        try BusTuning.apply(to: subscriber, highWaterMark: updatesHighWaterMark)
         try BusTuning.apply(to: dealer, highWaterMark: BusTuning.taskHighWaterMark)
         try subscriber.subscribe(BusTopic.agentPrefix)
         try subscriber.subscribe(BusTopic.requestPrefix)
@@ -133,6 +167,9 @@ public final class CloneReplica: Sendable {
         try security.connect(dealer)
         try subscriber.connect(updates)
         try dealer.connect(snapshot)
+        // Exported from the start (at 0), so a dashboard's rate() has a series before the first gap.
+        Self.gapsCounter.increment(by: 0)
+        Self.missedUpdatesCounter.increment(by: 0)
     }
 
     // MARK: Reads (served to the REST API)
@@ -188,7 +225,8 @@ public final class CloneReplica: Sendable {
             return Status(
                 synced: synced, seq: state.seq, epoch: state.epoch,
                 secondsSinceHeard: state.lastHeard.map { (ContinuousClock.now - $0).inSeconds },
-                resyncs: max(0, state.snapshots - 1), agents: state.records.count, hasSynced: state.everSynced
+                resyncs: max(0, state.snapshots - 1), agents: state.records.count, hasSynced: state.everSynced,
+                gaps: state.gaps, missedUpdates: state.missedUpdates
             )
         }
     }
@@ -197,7 +235,7 @@ public final class CloneReplica: Sendable {
 
     /// Runs the replica until cancelled.
     public func run() async {
-        requestSnapshot(reason: "start")
+        requestSnapshot(reason: "start", cause: .start)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.receiveUpdates() }
             group.addTask { await self.receiveSnapshots() }
@@ -210,7 +248,8 @@ public final class CloneReplica: Sendable {
     private func receiveUpdates() async {
         do {
             for await batch in try subscriber.receiver() {
-                var resync: String?
+                await updateGate.pass()
+                var resync: (String, ResyncCause)?
                 var others: [ZMQMessage] = []
                 var changes: [Change] = []
                 state.withLock { state in
@@ -234,7 +273,7 @@ public final class CloneReplica: Sendable {
                 }
                 if !changes.isEmpty { onChange(changes) }
                 for message in others { onMessage(message) }
-                if let resync { requestSnapshot(reason: resync) }
+                if let resync { requestSnapshot(reason: resync.0, cause: resync.1) }
             }
         } catch {
             logger.error("replica update stream stopped", metadata: ["error": "\(error)"])
@@ -247,7 +286,9 @@ public final class CloneReplica: Sendable {
             || topic.hasPrefix(BusTopic.keyPrefix) || topic.hasPrefix(BusTopic.credentialPrefix) || topic == BusTopic.hugz
     }
 
-    private func receive(header: UpdateHeader, topic: String, body: [UInt8], state: inout State, changes: inout [Change]) -> String? {
+    private func receive(
+        header: UpdateHeader, topic: String, body: [UInt8], state: inout State, changes: inout [Change]
+    ) -> (String, ResyncCause)? {
         switch state.phase {
         case .idle:
             return nil
@@ -255,19 +296,32 @@ public final class CloneReplica: Sendable {
             guard header.op != .hugz else { return nil }
             state.pending.append(Pending(header: header, topic: topic, body: body))
             if state.pending.count > Self.maxPending {
-                return "too many updates while waiting for the snapshot"
+                return ("too many updates while waiting for the snapshot", .overflow)
             }
             return nil
         case .synced:
-            guard header.epoch == state.epoch else { return "registry epoch changed to \(header.epoch)" }
+            guard header.epoch == state.epoch else { return ("registry epoch changed to \(header.epoch)", .epoch) }
             if header.op == .hugz {
-                return header.seq > state.seq ? "missed updates \(state.seq + 1)...\(header.seq)" : nil
+                guard header.seq > state.seq else { return nil }
+                Self.countGap(missed: header.seq - state.seq, in: &state)
+                return ("missed updates \(state.seq + 1)...\(header.seq)", .gap)
             }
             if header.seq <= state.seq { return nil }  // already have it
-            guard header.seq == state.seq + 1 else { return "gap: expected \(state.seq + 1), got \(header.seq)" }
+            guard header.seq == state.seq + 1 else {
+                Self.countGap(missed: header.seq - state.seq - 1, in: &state)
+                return ("gap: expected \(state.seq + 1), got \(header.seq)", .gap)
+            }
             if let change = apply(header: header, topic: topic, body: body, state: &state) { changes.append(change) }
             return nil
         }
+    }
+
+    /// One break in the sequence, `missed` updates wide (those dropped on the way here).
+    private static func countGap(missed: UInt64, in state: inout State) {
+        state.gaps += 1
+        state.missedUpdates += missed
+        gapsCounter.increment()
+        missedUpdatesCounter.increment(by: Int64(clamping: missed))
     }
 
     private func apply(header: UpdateHeader, topic: String, body: [UInt8], state: inout State) -> Change? {
@@ -380,6 +434,7 @@ public final class CloneReplica: Sendable {
             state.pending = []
             for update in pending where update.header.epoch == header.epoch && update.header.seq > state.seq {
                 guard update.header.seq == state.seq + 1 else {
+                    Self.countGap(missed: update.header.seq - state.seq - 1, in: &state)
                     resync = "gap after snapshot: expected \(state.seq + 1), got \(update.header.seq)"
                     break
                 }
@@ -397,7 +452,7 @@ public final class CloneReplica: Sendable {
         }
         if !changes.isEmpty { onChange(changes) }
         if let resync {
-            requestSnapshot(reason: resync)
+            requestSnapshot(reason: resync, cause: .gap)
         } else if let (epoch, previous) = epochChange {
             onEpochChange(epoch, previous)
         }
@@ -412,12 +467,12 @@ public final class CloneReplica: Sendable {
                 state.snapshotTimeout = min(waited * 2, Self.maxSnapshotTimeout)
                 return waited
             }
-            if let overdue { requestSnapshot(reason: "snapshot timed out (no chunk for \(overdue))") }
+            if let overdue { requestSnapshot(reason: "snapshot timed out (no chunk for \(overdue))", cause: .timeout) }
         }
     }
 
     /// Starts (or restarts) the Clone handshake: buffer updates, ask for a snapshot.
-    private func requestSnapshot(reason: String) {
+    private func requestSnapshot(reason: String, cause: ResyncCause) {
         let nonce = UUID().uuidString
         let count = state.withLock { state -> Int in
             state.phase = .syncing(nonce: nonce, since: .now, received: SnapshotChunk(agents: [], requests: []))
@@ -425,7 +480,10 @@ public final class CloneReplica: Sendable {
             state.snapshots += 1
             return state.snapshots
         }
-        if count > 1 { logger.info("replica resync", metadata: ["reason": "\(reason)"]) }
+        if count > 1 {
+            Self.resyncsCounter(cause: cause).increment()
+            logger.info("replica resync", metadata: ["reason": "\(reason)"])
+        }
         do {
             // trySend: if the registry is unreachable the watchdog asks again; never pile up waits.
             _ = try dealer.trySend(ZMQMessage(strings: [BusTopic.snapshot, nonce]))

@@ -1,5 +1,6 @@
 import FleetProtocol
 import Logging
+import Synchronization
 import ZeroMQ
 
 /// The server half of the zguide "Clone" pattern (reliable pub-sub of a key-value state).
@@ -19,20 +20,27 @@ public final class CloneServer: Sendable {
     private let publisher: ZMQSocket
     private let router: ZMQSocket
     private let logger: Logger
+    /// Queries being answered now (at most `maxConcurrentQueries`).
+    private let queriesInFlight = Atomic<Int>(0)
     public let epoch: String
     public let boundUpdates: String
     public let boundSnapshot: String
-    /// Records per snapshot chunk: keeps each bus message well under `BusTuning.maxMessageBytes`.
+    /// Records per snapshot chunk at most (a chunk is also cut at `SnapshotChunking.maxBytes`).
     static let chunkSize = 500
 
-    /// - Parameter security: with CURVE, both sockets admit gateways only (ZAP domains
-    ///   `updates` and `snapshot`): reply tokens travel on the PUB, file contents on the ROUTER.
-    public init(context: ZMQContext, updates: String, snapshot: String, security: BusSecurity, epoch: String, logger: Logger) throws {
+    /// - Parameters:
+    ///   - security: with CURVE, both sockets admit gateways only (ZAP domains `updates` and
+    ///     `snapshot`): reply tokens travel on the PUB, file contents on the ROUTER.
+    ///   - updatesHighWaterMark: the PUB's queue per subscriber (tests make it small to force drops).
+    public init(
+        context: ZMQContext, updates: String, snapshot: String, security: BusSecurity, epoch: String,
+        updatesHighWaterMark: Int32 = BusTuning.updateHighWaterMark, logger: Logger
+    ) throws {
         self.publisher = try context.socket(.pub)
         self.router = try context.socket(.router)
         self.epoch = epoch
         self.logger = logger
-        try BusTuning.apply(to: publisher, highWaterMark: BusTuning.updateHighWaterMark)
+        try BusTuning.apply(to: publisher, highWaterMark: updatesHighWaterMark)
         try BusTuning.apply(to: router, highWaterMark: BusTuning.taskHighWaterMark)
         // A replica that went away mid-snapshot: fail the send (and stop) instead of queueing.
         try router.setRouterMandatory(true)
@@ -111,8 +119,16 @@ public final class CloneServer: Sendable {
         }
     }
 
+    /// Queries answered at once, at most; one more is refused as `busy` at once rather than
+    /// queued, so a flood of /readyz calls (unauthenticated) costs a bounded amount of memory
+    /// and never delays a snapshot, and the caller learns it straight away.
+    public static let maxConcurrentQueries = 64
+
     /// Answers snapshot requests (Clone) and history queries on the ROUTER until cancelled.
-    /// Queries run concurrently so a slow one never delays a snapshot.
+    /// Queries run concurrently so a slow one never delays a snapshot. They run in a
+    /// *discarding* task group: a plain task group keeps every finished child's result until
+    /// someone calls `next()`, and this loop never does, so each query a gateway ever asked
+    /// (one per /readyz call) stayed in memory for the registry's lifetime.
     public func serve(
         snapshot state: @escaping @Sendable () -> State,
         query: @escaping @Sendable (_ kind: String, _ body: [UInt8]) async -> Result<[UInt8], QueryError> = { _, _ in
@@ -120,11 +136,19 @@ public final class CloneServer: Sendable {
         }
     ) async {
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            try await withThrowingDiscardingTaskGroup { group in
                 for await batch in try router.receiver() {
                     for request in batch {
                         if request.string(at: 1) == RegistryQuery.frame {
-                            group.addTask { await self.answerQuery(request, query) }
+                            guard queriesInFlight.add(1, ordering: .relaxed).newValue <= Self.maxConcurrentQueries else {
+                                queriesInFlight.subtract(1, ordering: .relaxed)
+                                await refuseBusy(request)
+                                continue
+                            }
+                            group.addTask {
+                                await self.answerQuery(request, query)
+                                self.queriesInFlight.subtract(1, ordering: .relaxed)
+                            }
                         } else {
                             await answer(request, state: state)
                         }
@@ -133,6 +157,17 @@ public final class CloneServer: Sendable {
             }
         } catch {
             logger.error("snapshot service stopped", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Over `maxConcurrentQueries`: the answer is an error, sent now.
+    private func refuseBusy(_ request: ZMQMessage) async {
+        guard request.frames.count == 5 else { return }
+        let error = QueryError(code: "busy", message: "the registry is answering \(Self.maxConcurrentQueries) queries already; retry")
+        do {
+            try await router.send([request.frames[0], Array(RegistryQuery.frame.utf8), request.frames[2], Array("error".utf8), try FleetJSON.encode(error)])
+        } catch {
+            logger.warning("query answer not delivered", metadata: ["error": "\(error)"])
         }
     }
 
@@ -182,11 +217,15 @@ public final class CloneServer: Sendable {
                 )
             }
             if chunks.isEmpty { chunks = [SnapshotChunk(agents: [], requests: [])] }
+            // Encoded one chunk at a time (the first goes out before the rest are made), each
+            // split further if over SnapshotChunking.maxBytes.
             for (index, chunk) in chunks.enumerated() {
-                let header = SnapshotHeader(seq: snapshot.seq, epoch: epoch, nonce: nonce, last: index == chunks.count - 1)
-                try await router.send([
-                    identity, Array(BusTopic.snapshot.utf8), try FleetJSON.encode(header), try FleetJSON.encode(chunk),
-                ])
+                let pieces = try SnapshotChunking.encode(chunk)
+                for (part, piece) in pieces.enumerated() {
+                    let last = index == chunks.count - 1 && part == pieces.count - 1
+                    let header = SnapshotHeader(seq: snapshot.seq, epoch: epoch, nonce: nonce, last: last)
+                    try await router.send([identity, Array(BusTopic.snapshot.utf8), try FleetJSON.encode(header), piece])
+                }
             }
             logger.debug("snapshot sent", metadata: [
                 "seq": "\(snapshot.seq)", "agents": "\(snapshot.agents.count)", "requests": "\(snapshot.requests.count)",

@@ -23,10 +23,15 @@ public struct ContentChunkHeader: Codable, Sendable, Equatable {
     public var sha256: String?
     /// The file's name as the agent sent it.
     public var name: String?
+    /// The upload attempt (one HTTP body) this chunk belongs to, made by the gateway. Two
+    /// attempts for one request (an agent that retried while its first try still streamed)
+    /// are kept apart, so one's abort cannot remove the other's chunks. Nil from a gateway
+    /// older than this field: all its attempts share one.
+    public var upload: String?
 
     public init(
         requestId: String, agentId: String, index: Int, final: Bool, aborted: Bool = false, totalBytes: UInt64? = nil,
-        sha256: String? = nil, name: String? = nil
+        sha256: String? = nil, name: String? = nil, upload: String? = nil
     ) {
         self.requestId = requestId
         self.agentId = agentId
@@ -36,6 +41,7 @@ public struct ContentChunkHeader: Codable, Sendable, Equatable {
         self.totalBytes = totalBytes
         self.sha256 = sha256
         self.name = name
+        self.upload = upload
     }
 }
 

@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import Bus
 import Crypto
 import FleetProtocol
@@ -75,8 +80,11 @@ struct CallbackIntake {
         pending.reserveCapacity(ContentChunkHeader.size)
         var index = 0
         var total: UInt64 = 0
+        let upload = UUID().uuidString  // this attempt's chunks, apart from any other's
         func header(final: Bool, aborted: Bool = false) -> ContentChunkHeader {
-            ContentChunkHeader(requestId: record.id, agentId: record.agentId, index: index, final: final, aborted: aborted, name: name)
+            ContentChunkHeader(
+                requestId: record.id, agentId: record.agentId, index: index, final: final, aborted: aborted, name: name, upload: upload
+            )
         }
         do {
             try await body.watch { progress in

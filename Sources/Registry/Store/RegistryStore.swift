@@ -85,6 +85,7 @@ public final class RegistryStore: Sendable {
                 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
                 """)
         }
+        registerQueueMigrations(&migrator)
         return migrator
     }
 
@@ -143,29 +144,7 @@ public final class RegistryStore: Sendable {
 
     // MARK: File contents (logs uploads), chunk by chunk
 
-    public func writeChunk(requestId: String, index: Int, bytes: [UInt8]) async throws {
-        try await pool.write { db in
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO content (request_id, idx, data) VALUES (?, ?, ?)",
-                arguments: [requestId, index, Data(bytes)]
-            )
-        }
-    }
-
-    /// Chunks stored for a request with index below `count`, after removing any at or above
-    /// it (left by an earlier, longer attempt).
-    public func settleChunks(requestId: String, count: Int) async throws -> Int {
-        try await pool.write { db in
-            try db.execute(sql: "DELETE FROM content WHERE request_id = ? AND idx >= ?", arguments: [requestId, count])
-            return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM content WHERE request_id = ?", arguments: [requestId]) ?? 0
-        }
-    }
-
-    public func deleteContent(requestId: String) async throws {
-        try await pool.write { db in
-            try db.execute(sql: "DELETE FROM content WHERE request_id = ?", arguments: [requestId])
-        }
-    }
+    // Chunks arrive per upload attempt (RegistryStore+Queues.swift) and land here once complete.
 
     public func chunk(requestId: String, index: Int) async throws -> [UInt8]? {
         try await pool.read { db in
