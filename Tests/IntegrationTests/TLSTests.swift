@@ -137,7 +137,8 @@ struct TLSTests {
             let record = try FleetJSON.decoder().decode(RequestRecord.self, from: body)
             #expect(record.state == .completed && record.result?["memory"] != nil, "\(record)")
             #expect(welcomed(agent.stderr))
-            #expect(agent.stderr.contains("reply delivered"), "the reply went over https:// (master.api_url \(Cluster.apiURL(forWebSocket: master.ws)))")
+            // Logged once the gateway's 202 is read, which can be after ?wait has answered.
+            #expect(await eventually(timeout: .seconds(5)) { agent.stderr.contains("reply delivered") }, "the reply went over https:// (master.api_url \(Cluster.apiURL(forWebSocket: master.ws)))")
             #expect(!agent.stderr.contains("TLS:"))
         }
     }
