@@ -71,15 +71,16 @@ final class Cluster: @unchecked Sendable {
     fileprivate init(_ label: String, curve: Bool = false) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-it-\(label)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        if curve {
-            let keys = directory.appendingPathComponent("bus-keys")
-            try BusKeys.generate(
-                master: FleetProcess.productsDirectory.appendingPathComponent("master").path, into: keys, gateways: 3, workers: 3
-            )
-            keysDirectory = keys
-        } else {
-            keysDirectory = nil
-        }
+        keysDirectory = curve ? directory.appendingPathComponent("bus-keys") : nil
+    }
+
+    /// `master keys generate` into `keysDirectory` (withCluster calls it: not in init, which
+    /// would have to block a thread of the test run's cooperative pool until it ends).
+    fileprivate func generateKeys() async throws {
+        guard let keysDirectory else { return }
+        try await BusKeys.generate(
+            master: FleetProcess.productsDirectory.appendingPathComponent("master").path, into: keysDirectory, gateways: 3, workers: 3
+        )
     }
 
     /// A key of the cluster's keys directory, in Z85 (`registry.pub`, `gateway-1.key`, …).
@@ -112,24 +113,12 @@ final class Cluster: @unchecked Sendable {
         return process
     }
 
-    /// Waits for a role's ready file (and fails with its stderr if it died first).
+    /// Waits for a role's ready file (and fails with its stderr if it died first), as the
+    /// bench's topology does.
     func ready(_ process: FleetProcess, file: String) async throws -> Ready {
-        let path = directory.appendingPathComponent(file).path
-        let deadline = ContinuousClock.now + .seconds(20)
-        while true {
-            // Looked at once more after the deadline: a test task that was not scheduled for
-            // a while must not fail a role that did get ready in time.
-            let late = ContinuousClock.now >= deadline
-            if let data = FileManager.default.contents(atPath: path), let ready = try? JSONDecoder().decode(Ready.self, from: data) {
-                return ready
-            }
-            if late { break }
-            if !process.isRunning {
-                throw HarnessError("\(process.name) exited (\(process.process.termination.map { "\($0)" } ?? "running")) before ready:\n\(process.stderr)")
-            }
-            try await Task.sleep(for: .milliseconds(20))
+        try await Ready.wait(file: directory.appendingPathComponent(file).path, of: process.process, name: process.name, timeout: .seconds(20)) {
+            process.stderr
         }
-        throw HarnessError("\(process.name) not ready after 20 s:\n\(process.stderr)")
     }
 
     static let fastLiveness = ["--set", "registry.peer_timeout=3"]
@@ -330,6 +319,7 @@ func withCluster<T>(_ label: String, curve: Bool = false, _ body: (Cluster) asyn
     let cluster = try Cluster(label, curve: curve)
     let result: Result<T, any Error>
     do {
+        try await cluster.generateKeys()
         result = .success(try await body(cluster))
     } catch {
         result = .failure(error)
