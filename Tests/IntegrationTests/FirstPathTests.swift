@@ -21,8 +21,7 @@ struct FirstPathTests {
                 }
                 return true
             }
-            #expect(bothOnline, "both gateways should list both agents online\n\(cluster.logs())")
-            guard bothOnline else { return }
+            try #require(bothOnline, "both gateways should list both agents online\n\(cluster.logs())")
 
             // The metrics are real: the memory total is this host's MemTotal.
             let memTotal = try memTotalBytes()
@@ -73,8 +72,7 @@ struct FirstPathTests {
                 let states = try await cluster.states(master)
                 return states[id1] == .online && states[id2] == .online
             }
-            #expect(bothOnline, "\(cluster.logs())")
-            guard bothOnline else { return }
+            try #require(bothOnline, "\(cluster.logs())")
             let memTotal = try memTotalBytes()
             let records = try await cluster.agents(master)
             #expect(records.count == 2)
@@ -108,8 +106,7 @@ struct FirstPathTests {
                 let states = try await cluster.states(gatewayA)
                 return states[id1] == .online && states[id2] == .online
             }
-            #expect(online, "\(cluster.logs())")
-            guard online else { return }
+            try #require(online, "\(cluster.logs())")
 
             // Graceful restart of gateway B on the same port: agent 2 is told "going away",
             // reconnects to the new process, and the new replica starts from a snapshot.
