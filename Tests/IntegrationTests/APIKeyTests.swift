@@ -12,7 +12,7 @@ struct APIKeyTests {
         try await withCluster("keys-roles") { cluster in
             let master = try await cluster.startServe()
             let (_, id) = try await cluster.startAgent("agent", urls: [master.ws])
-            #expect(await eventually(timeout: .seconds(10)) { await cluster.states(master)[id] == .online }, "\(cluster.logs())")
+            #expect(await eventually(timeout: .seconds(10)) { try await cluster.states(master)[id] == .online }, "\(cluster.logs())")
             // Keys made with the CLI (the bootstrap admin token is an admin key).
             let made = try await cluster.cli(master, ["tokens", "create", "--role", "viewer", "--name", "grafana", "--json"])
             #expect(made.status == 0, "\(made.stderr)")
@@ -49,7 +49,7 @@ struct APIKeyTests {
             var entries: [AuditEntry] = []
             let complete = await eventually(timeout: .seconds(3)) {
                 let (status, body) = try await HTTP.get("\(master.http)/api/v1/audit?limit=100", token: cluster.adminToken)
-                guard status == 200 else { return false }
+                guard status == 200 else { throw HarnessError("GET audit: HTTP \(status)") }
                 entries = try FleetJSON.decoder().decode(AuditListResponse.self, from: body).entries
                 return entries.count >= 14  // 7 by the viewer, 5 by the operator, 2 key creations
             }
@@ -93,12 +93,12 @@ struct APIKeyTests {
             let gateway = try await cluster.startGateway("gateway-a", bus: bus)
             let viewer = try await cluster.makeKey(gateway, role: "viewer", name: "dash")
             let enrollment = try await cluster.makeKey(gateway, role: "enrollment", name: "lab", maxAgents: 1)
-            let first = TestAgent()
+            let first = cluster.testAgent()
             guard case .welcome(let welcome) = try await first.connect(url: gateway.ws, token: enrollment.secret), let credential = welcome.credential else {
                 Issue.record("the enrollment token did not enroll")
                 return
             }
-            let second = TestAgent()
+            let second = cluster.testAgent()
             guard case .error(let capped) = try await second.connect(url: gateway.ws, token: enrollment.secret) else {
                 Issue.record("a second agent enrolled past max_agents 1")
                 return
@@ -112,7 +112,7 @@ struct APIKeyTests {
             _ = try await cluster.startRegistry(name: "registry-2", bus: bus)
             #expect(await eventually(timeout: .seconds(10)) { try await HTTP.get("\(gateway.http)/readyz").status == 200 })
             #expect(await eventually(timeout: .seconds(5)) { try await HTTP.get("\(gateway.http)/api/v1/agents", token: viewer.secret).status == 200 })
-            let back = TestAgent(id: first.id)
+            let back = cluster.testAgent(id: first.id)
             guard case .welcome(let again) = try await back.connect(url: gateway.ws, token: enrollment.secret, credential: credential) else {
                 Issue.record("the enrolled agent was refused after a registry restart")
                 return

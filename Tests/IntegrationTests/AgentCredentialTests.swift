@@ -12,7 +12,7 @@ struct AgentCredentialTests {
         try await withCluster("cred-impostor") { cluster in
             let master = try await cluster.startServe()
             let (_, id) = try await cluster.startAgent("real", urls: [master.ws])
-            #expect(await eventually(timeout: .seconds(10)) { await cluster.states(master)[id] == .online }, "\(cluster.logs())")
+            #expect(await eventually(timeout: .seconds(10)) { try await cluster.states(master)[id] == .online }, "\(cluster.logs())")
             // The real agent was issued its own credential, kept 0600 in its state dir.
             let file = cluster.credentialFile(of: "real").path
             #expect(await eventually(timeout: .seconds(5)) { FileManager.default.fileExists(atPath: file) })
@@ -23,12 +23,12 @@ struct AgentCredentialTests {
             let before = try #require(try await cluster.agents(master).first { $0.id == id })
 
             // 1. The enrollment token alone (the shared secret every host has).
-            let withToken = TestAgent(id: id)
+            let withToken = cluster.testAgent(id: id)
             let first = try await withToken.connect(url: master.ws, token: cluster.agentToken)
             #expect(first == .error(.init(code: "wrong_credential", message: "agent id \(id) is enrolled: present its own credential, not an enrollment token")))
             #expect(await withToken.closeCode(timeout: .seconds(5)) == 4403)
             // 2. A made-up credential beside the enrollment token.
-            let forger = TestAgent(id: id)
+            let forger = cluster.testAgent(id: id)
             let second = try await forger.connect(url: master.ws, token: cluster.agentToken, credential: "fac_" + String(repeating: "0", count: 64))
             guard case .error(let forged) = second else {
                 Issue.record("a forged credential got \(second)")
@@ -37,7 +37,7 @@ struct AgentCredentialTests {
             #expect(forged.code == "wrong_credential")
             #expect(await forger.closeCode(timeout: .seconds(5)) == 4403)
             // 3. An upgrade for a new id whose hello then names the victim's id.
-            let sly = TestAgent()
+            let sly = cluster.testAgent()
             let third = try await sly.connect(url: master.ws, token: cluster.agentToken, helloId: id)
             guard case .error(let mismatch) = third else {
                 Issue.record("a hello for another id got \(third)")
@@ -47,14 +47,10 @@ struct AgentCredentialTests {
             #expect(await sly.closeCode(timeout: .seconds(5)) == 4403)
 
             // The real agent kept its session the whole time and its heartbeats still arrive.
-            var moved = false
-            let deadline = ContinuousClock.now + .seconds(2)
-            while ContinuousClock.now < deadline {
+            #expect(await never(within: .seconds(2)) {
                 let record = try await cluster.agents(master).first { $0.id == id }
-                if record?.state != .online || record?.sessionId != before.sessionId { moved = true }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            #expect(!moved, "the real agent's session was disturbed")
+                return record?.state != .online || record?.sessionId != before.sessionId
+            }, "the real agent's session was disturbed")
             let after = try #require(try await cluster.agents(master).first { $0.id == id })
             #expect(after.lastSeen > before.lastSeen)
             #expect(try await cluster.agents(master).map(\.id) == [id], "no impostor ever appears")
@@ -69,7 +65,7 @@ struct AgentCredentialTests {
         try await withCluster("cred-revoke") { cluster in
             let (_, gateways) = try await cluster.startSplit(gateways: 2)
             let (gatewayA, gatewayB) = (gateways[0], gateways[1])
-            let victim = TestAgent()
+            let victim = cluster.testAgent()
             let answer = try await victim.connect(url: gatewayA.ws, token: cluster.agentToken)
             guard case .welcome(let welcome) = answer, let credential = welcome.credential else {
                 Issue.record("first session got \(answer), not a welcome with a credential")
@@ -77,7 +73,7 @@ struct AgentCredentialTests {
             }
             let (process, real) = try await cluster.startAgent("real", urls: [gatewayB.ws])
             #expect(await eventually(timeout: .seconds(10)) {
-                let states = await cluster.states(gatewayA)
+                let states = try await cluster.states(gatewayA)
                 return states[victim.id] == .online && states[real] == .online
             }, "\(cluster.logs())")
 
@@ -88,11 +84,11 @@ struct AgentCredentialTests {
             let code = await victim.closeCode(timeout: .seconds(1))
             #expect(code == 4403)
             #expect(ContinuousClock.now - started < .seconds(1), "cut off after \(ContinuousClock.now - started)")
-            #expect(await eventually(timeout: .seconds(2)) { await cluster.states(gatewayA)[victim.id] == .revoked })
+            #expect(await eventually(timeout: .seconds(2)) { try await cluster.states(gatewayA)[victim.id] == .revoked })
 
             // Neither its credential nor the enrollment token lets it back in, on any gateway.
             for (gateway, presented) in [(gatewayA, credential), (gatewayB, nil)] {
-                let again = TestAgent(id: victim.id)
+                let again = cluster.testAgent(id: victim.id)
                 let refused = try await again.connect(url: gateway.ws, token: cluster.agentToken, credential: presented)
                 guard case .error(let error) = refused else {
                     Issue.record("a revoked agent got \(refused)")
@@ -108,8 +104,8 @@ struct AgentCredentialTests {
             // The real agent binary, revoked: it says why and never comes back online.
             #expect(try await cluster.call("POST", "\(gatewayA.http)/api/v1/agents/\(real)/revoke", token: cluster.adminToken).status == 200)
             #expect(await eventually(timeout: .seconds(5)) { process.stderr.contains("refused this agent's token or credential") }, "\(process.stderr.suffix(2000))")
-            let cameBack = await eventually(timeout: .seconds(3)) { await cluster.states(gatewayB)[real] != .revoked }
-            #expect(!cameBack)
+            #expect(await eventually(timeout: .seconds(5)) { try await cluster.states(gatewayB)[real] == .revoked })
+            #expect(await never(within: .seconds(3)) { try await cluster.states(gatewayB)[real] != .revoked }, "the revoked agent came back")
         }
     }
 
@@ -118,17 +114,16 @@ struct AgentCredentialTests {
         try await withCluster("cred-approval") { cluster in
             let master = try await cluster.startServe(["--set", "auth.approval=true"])
             let (process, id) = try await cluster.startAgent("waiting", urls: [master.ws])
-            #expect(await eventually(timeout: .seconds(10)) { await cluster.states(master)[id] == .pending }, "\(cluster.logs())")
+            #expect(await eventually(timeout: .seconds(10)) { try await cluster.states(master)[id] == .pending }, "\(cluster.logs())")
             #expect(await eventually(timeout: .seconds(5)) { process.stderr.contains("waiting for approval") })
             // Pending: it reports, but no request reaches it; and it stays pending.
             let (status, body) = try await cluster.callback(master, agent: id, kind: "status")
             #expect(status == 409 && String(decoding: body, as: UTF8.self).contains("agent_pending"))
-            let changed = await eventually(timeout: .seconds(2)) { await cluster.states(master)[id] != .pending }
-            #expect(!changed)
+            #expect(await never(within: .seconds(2)) { try await cluster.states(master)[id] != .pending }, "a pending agent left pending by itself")
 
             let approve = try await cluster.cli(master, ["agents", "approve", id])
             #expect(approve.status == 0, "\(approve.stderr)")
-            #expect(await eventually(timeout: .seconds(5)) { await cluster.states(master)[id] == .online })
+            #expect(await eventually(timeout: .seconds(5)) { try await cluster.states(master)[id] == .online })
             let record = try await cluster.finished(master, agent: id, kind: "status")
             #expect(record.state == .completed)
         }
@@ -140,7 +135,7 @@ struct AgentCredentialTests {
             // A registry that keeps nothing across a restart: its credentials are gone after one.
             let bus = try await cluster.startRegistry(["--set", "store.enabled=false"])
             let gateway = try await cluster.startGateway("gateway-a", bus: bus)
-            let agent = TestAgent()
+            let agent = cluster.testAgent()
             guard case .welcome(let first) = try await agent.connect(url: gateway.ws, token: cluster.agentToken), let held = first.credential else {
                 Issue.record("not enrolled")
                 return
@@ -161,7 +156,7 @@ struct AgentCredentialTests {
                 return now != nil && now != before && ready
             })
             // Its credential plus the enrollment token: enrolled again, with the secret it holds.
-            let back = TestAgent(id: agent.id)
+            let back = cluster.testAgent(id: agent.id)
             guard case .welcome(let again) = try await back.connect(url: gateway.ws, token: cluster.agentToken, credential: held) else {
                 Issue.record("the agent was refused after the registry forgot it")
                 return
@@ -169,7 +164,7 @@ struct AgentCredentialTests {
             #expect(again.credential == held, "the same credential, so two enrollments in flight bind one digest")
             await back.close()
             // From then on that credential alone opens its sessions; the token alone does not.
-            let alone = TestAgent(id: agent.id)
+            let alone = cluster.testAgent(id: agent.id)
             #expect(await eventually(timeout: .seconds(5)) {
                 guard case .welcome = try await alone.connect(url: gateway.ws, token: held) else { return false }
                 return true

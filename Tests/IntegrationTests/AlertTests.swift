@@ -50,62 +50,64 @@ struct AlertTests {
 
     @Test("agent killed -> one 'firing'; agent back -> one 'resolved'; a receiver that was down gets them after retries")
     func offlineAlert() async throws {
-        let cluster = try Cluster("alerts")
-        defer { Task { await cluster.shutdown() } }
-        let (reservation, port) = try reservePort()
-        defer { close(reservation) }
-        let config = cluster.directory.appendingPathComponent("master.yaml")
-        try """
-            alerts:
-              rules:
-                - {name: host-down, kind: offline, for: 1}
-              webhooks:
-                - {url: "http://127.0.0.1:\(port)/hook", format: json}
-              retry_base: 0.2
-              retry_cap: 0.5
-            """.write(to: config, atomically: true, encoding: .utf8)
-        let master = try await cluster.startServe(["--config", config.path])
-        let (agent, id) = try await cluster.startAgent("agent", urls: [master.ws])
-        #expect(await eventually(timeout: .seconds(10)) { await cluster.states(master)[id] == .online })
+        try await withCluster("alerts") { cluster in
+            let (reservation, port) = try reservePort()
+            defer { close(reservation) }
+            let config = cluster.directory.appendingPathComponent("master.yaml")
+            try """
+                alerts:
+                  rules:
+                    - {name: host-down, kind: offline, for: 1}
+                  webhooks:
+                    - {url: "http://127.0.0.1:\(port)/hook", format: json}
+                  retry_base: 0.2
+                  retry_cap: 0.5
+                """.write(to: config, atomically: true, encoding: .utf8)
+            let master = try await cluster.startServe(["--config", config.path])
+            let (agent, id) = try await cluster.startAgent("agent", urls: [master.ws])
+            #expect(await eventually(timeout: .seconds(10)) { try await cluster.states(master)[id] == .online })
 
-        agent.signal(SIGKILL)
-        func alerts() async throws -> [AlertRecord] {
-            struct List: Decodable { var alerts: [AlertRecord] }
-            let (_, body) = try await HTTP.get("\(master.http)/api/v1/alerts", token: cluster.adminToken)
-            return try FleetJSON.decoder().decode(List.self, from: body).alerts
-        }
-        #expect(await eventually(timeout: .seconds(10)) { try await alerts().first { $0.agentId == id }?.state == .firing })
-        // The receiver is down while the alert fires; it comes up a little later.
-        try await Task.sleep(for: .seconds(1.5))
-        let received = cluster.directory.appendingPathComponent("received.jsonl")
-        let script = cluster.directory.appendingPathComponent("receiver.py")
-        try Self.receiver.write(to: script, atomically: true, encoding: .utf8)
-        // Started like our binaries: output to files (never the test runner's pipes), stopped
-        // by the cluster's shutdown.
-        let python3 = ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) }
-            ?? ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":").map { "\($0)/python3" }
-                .first { FileManager.default.isExecutableFile(atPath: $0) }
-        _ = try cluster.start("receiver", try #require(python3, "python3 not found"), [script.path, "\(port)", received.path])
-
-        func notifications() -> [(status: String, alert: String)] {
-            let text = (try? String(contentsOf: received, encoding: .utf8)) ?? ""
-            return text.split(separator: "\n").compactMap { line in
-                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                    let status = object["status"] as? String, let alert = object["alert"] as? [String: Any], let alertId = alert["id"] as? String
-                else { return nil }
-                return (status, alertId)
+            agent.signal(SIGKILL)
+            func alerts() async throws -> [AlertRecord] {
+                struct List: Decodable { var alerts: [AlertRecord] }
+                let (status, body) = try await HTTP.get("\(master.http)/api/v1/alerts", token: cluster.adminToken)
+                guard status == 200 else { throw HarnessError("GET alerts: HTTP \(status)") }
+                return try FleetJSON.decoder().decode(List.self, from: body).alerts
             }
-        }
-        #expect(await eventually(timeout: .seconds(10)) { notifications().count == 1 }, "delivered after the receiver came up")
-        #expect(notifications().first?.status == "firing" && notifications().first?.alert == "host-down:\(id)")
+            #expect(await eventually(timeout: .seconds(10)) { try await alerts().first { $0.agentId == id }?.state == .firing })
+            // The receiver is down while the alert fires; it comes up a little later.
+            try await Task.sleep(for: .seconds(1.5))
+            let received = cluster.directory.appendingPathComponent("received.jsonl")
+            let script = cluster.directory.appendingPathComponent("receiver.py")
+            try Self.receiver.write(to: script, atomically: true, encoding: .utf8)
+            // Started like our binaries: output to files (never the test runner's pipes), stopped
+            // by the cluster's shutdown.
+            let python3 = ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) }
+                ?? ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":").map { "\($0)/python3" }
+                    .first { FileManager.default.isExecutableFile(atPath: $0) }
+            _ = try cluster.start("receiver", try #require(python3, "python3 not found"), [script.path, "\(port)", received.path])
 
-        // The agent comes back (same state dir, same id): resolved, once.
-        _ = try cluster.start("agent-again", "agent", agent.arguments)
-        #expect(await eventually(timeout: .seconds(15)) { notifications().count >= 2 }, "\(cluster.logs())")
-        #expect(notifications().map(\.status) == ["firing", "resolved"])
-        let settled = await eventually(timeout: .seconds(2)) { notifications().count > 2 }
-        #expect(!settled, "no duplicate notifications")
-        #expect(try await alerts().first { $0.agentId == id }?.state == .resolved)
-        await cluster.shutdown()
+            /// What the receiver wrote (nothing before its first request); a line that is not a
+            /// notification throws.
+            func notifications() throws -> [(status: String, alert: String)] {
+                guard FileManager.default.fileExists(atPath: received.path) else { return [] }
+                return try String(contentsOf: received, encoding: .utf8).split(separator: "\n").map { line in
+                    guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                        let status = object["status"] as? String, let alert = object["alert"] as? [String: Any], let alertId = alert["id"] as? String
+                    else { throw HarnessError("not a notification: \(line)") }
+                    return (status, alertId)
+                }
+            }
+            #expect(await eventually(timeout: .seconds(10)) { try notifications().count == 1 }, "delivered after the receiver came up")
+            let first = try notifications().first
+            #expect(first?.status == "firing" && first?.alert == "host-down:\(id)")
+
+            // The agent comes back (same state dir, same id): resolved, once.
+            _ = try cluster.start("agent-again", "agent", agent.arguments)
+            #expect(await eventually(timeout: .seconds(15)) { try notifications().count >= 2 }, "\(cluster.logs())")
+            #expect(try notifications().map(\.status) == ["firing", "resolved"])
+            #expect(await never(within: .seconds(2)) { try notifications().count > 2 }, "no duplicate notifications")
+            #expect(try await alerts().first { $0.agentId == id }?.state == .resolved)
+        }
     }
 }

@@ -24,35 +24,36 @@ struct BenchSmokeTests {
         }
     }
 
-    /// Runs `bench <arguments> --json FILE` and returns what it wrote.
+    /// Runs `bench <arguments> --json FILE` and returns what it wrote. The bench stops the
+    /// masters it starts itself; the cluster (no processes of its own) stops the bench.
     func bench(_ arguments: [String], timeout: Duration = .seconds(120)) async throws -> [Result] {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-bench-smoke-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let json = directory.appendingPathComponent("results.jsonl").path
-        let process = try FleetProcess(
-            name: "bench", binary: "bench", arguments: arguments + ["--json", json, "--work-dir", directory.path], directory: directory
-        )
-        guard let status = await process.waitForExit(timeout: timeout) else {
-            await process.stop()
-            throw HarnessError("bench \(arguments.joined(separator: " ")) did not finish in \(timeout):\n\(process.stderr)")
+        try await withCluster("bench-smoke") { cluster in
+            let work = cluster.directory.appendingPathComponent("work")
+            try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: work) }  // the masters' data; the bench's own output stays
+            let json = cluster.directory.appendingPathComponent("results.jsonl").path
+            let process = try cluster.start("bench", "bench", arguments + ["--json", json, "--work-dir", work.path])
+            guard let status = await process.waitForExit(timeout: timeout) else {
+                throw HarnessError("bench \(arguments.joined(separator: " ")) did not finish in \(timeout):\n\(process.stderr)")
+            }
+            let output = (try? String(contentsOfFile: process.stdoutPath, encoding: .utf8)) ?? ""
+            guard status == 0 else {
+                throw HarnessError("bench \(arguments.joined(separator: " ")) exited \(status):\n\(output)\n\(process.stderr)")
+            }
+            let lines = try String(contentsOfFile: json, encoding: .utf8).split(separator: "\n")
+            return try lines.map { try JSONDecoder().decode(Result.self, from: Data($0.utf8)) }
         }
-        let output = (try? String(contentsOfFile: process.stdoutPath, encoding: .utf8)) ?? ""
-        guard status == 0 else {
-            throw HarnessError("bench \(arguments.joined(separator: " ")) exited \(status):\n\(output)\n\(process.stderr)")
-        }
-        let lines = try String(contentsOfFile: json, encoding: .utf8).split(separator: "\n")
-        return try lines.map { try JSONDecoder().decode(Result.self, from: Data($0.utf8)) }
     }
 
     @Test("bench --help names every scenario")
     func help() async throws {
-        let directory = FileManager.default.temporaryDirectory
-        let process = try FleetProcess(name: "bench-help-\(UUID().uuidString.prefix(6))", binary: "bench", arguments: ["--help"], directory: directory)
-        #expect(await process.waitForExit() == 0)
-        let text = try String(contentsOfFile: process.stdoutPath, encoding: .utf8)
-        for scenario in ["connect", "steady", "callback", "logs", "reconnect"] {
-            #expect(text.contains(scenario), "\(scenario) missing from bench --help")
+        try await withCluster("bench-help") { cluster in
+            let process = try cluster.start("bench-help", "bench", ["--help"])
+            #expect(await process.waitForExit() == 0)
+            let text = try String(contentsOfFile: process.stdoutPath, encoding: .utf8)
+            for scenario in ["connect", "steady", "callback", "logs", "reconnect"] {
+                #expect(text.contains(scenario), "\(scenario) missing from bench --help")
+            }
         }
     }
 

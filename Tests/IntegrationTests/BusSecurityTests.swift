@@ -113,28 +113,27 @@ struct BusSecurityTests {
 
     @Test("CURVE split topology: two gateways and a worker with generated keys; agent online, status and logs callbacks complete")
     func endToEnd() async throws {
-        let cluster = try Cluster("curve-e2e", curve: true)
-        defer { Task { await cluster.shutdown() } }
-        let (_, gateways) = try await cluster.startSplit(gateways: 2, workers: 1)
-        let (_, id) = try await cluster.startAgent("agent", urls: [gateways[1].ws])
-        try "one\ntwo\n".write(to: cluster.directory.appendingPathComponent("agent/logs/app.log"), atomically: true, encoding: .utf8)
-        #expect(await eventually(timeout: .seconds(15)) {
-            let states = (await cluster.states(gateways[0]), await cluster.states(gateways[1]))
-            return states.0[id] == .online && states.1[id] == .online
-        }, "the agent shows online on both gateways (events, updates and snapshot over CURVE)\n\(cluster.logs())")
-        for process in cluster.processes where process.name.hasPrefix("registry") || process.name.hasPrefix("gateway") || process.name.hasPrefix("worker") {
-            #expect(process.stderr.contains("bus: CURVE on"), "\(process.name) runs with CURVE")
-        }
+        try await withCluster("curve-e2e", curve: true) { cluster in
+            let (_, gateways) = try await cluster.startSplit(gateways: 2, workers: 1)
+            let (_, id) = try await cluster.startAgent("agent", urls: [gateways[1].ws])
+            try "one\ntwo\n".write(to: cluster.directory.appendingPathComponent("agent/logs/app.log"), atomically: true, encoding: .utf8)
+            #expect(await eventually(timeout: .seconds(15)) {
+                let states = (try await cluster.states(gateways[0]), try await cluster.states(gateways[1]))
+                return states.0[id] == .online && states.1[id] == .online
+            }, "the agent shows online on both gateways (events, updates and snapshot over CURVE)\n\(cluster.logs())")
+            for process in cluster.processes where process.name.hasPrefix("registry") || process.name.hasPrefix("gateway") || process.name.hasPrefix("worker") {
+                #expect(process.stderr.contains("bus: CURVE on"), "\(process.name) runs with CURVE")
+            }
 
-        // jobs_in -> streamer -> jobs_out -> worker -> events: a status callback completes.
-        let status = try await cluster.finished(gateways[0], agent: id, kind: "status")
-        #expect(status.state == .completed && status.agentId == id, "\(status.error ?? "")\n\(cluster.logs())")
-        // And a file: chunks through jobs_out and blobs, content back through the snapshot ROUTER.
-        let logs = try await cluster.finished(gateways[0], agent: id, kind: "logs", args: #"{"file":"app.log"}"#)
-        #expect(logs.state == .completed, "\(logs.error ?? "")")
-        let (code, content) = try await HTTP.get("\(gateways[1].http)/api/v1/requests/\(logs.id)/content", token: cluster.adminToken)
-        #expect(code == 200 && String(decoding: content, as: UTF8.self) == "one\ntwo\n")
-        await cluster.shutdown()
+            // jobs_in -> streamer -> jobs_out -> worker -> events: a status callback completes.
+            let status = try await cluster.finished(gateways[0], agent: id, kind: "status")
+            #expect(status.state == .completed && status.agentId == id, "\(status.error ?? "")\n\(cluster.logs())")
+            // And a file: chunks through jobs_out and blobs, content back through the snapshot ROUTER.
+            let logs = try await cluster.finished(gateways[0], agent: id, kind: "logs", args: #"{"file":"app.log"}"#)
+            #expect(logs.state == .completed, "\(logs.error ?? "")")
+            let (code, content) = try await HTTP.get("\(gateways[1].http)/api/v1/requests/\(logs.id)/content", token: cluster.adminToken)
+            #expect(code == 200 && String(decoding: content, as: UTF8.self) == "one\ntwo\n")
+        }
     }
 
     @Test("an outside pyzmq peer, with its own keypair or with none, gets no event applied, no update, no snapshot, no content and no job; the real keys do")
@@ -143,137 +142,135 @@ struct BusSecurityTests {
             Issue.record("the outside-peer test cannot run: \(missing)")
             return
         }
-        let cluster = try Cluster("curve-outside", curve: true)
-        defer { Task { await cluster.shutdown() } }
-        // No worker yet: the reply to a callback waits on jobs_out, so there is a real pending
-        // request (dispatched, not completed) and a real job for a fake worker to try to take.
-        let bus = try await cluster.startRegistry(["--set", "metrics.listen=127.0.0.1:0", "--set", "callbacks.timeout=120"])
-        let registryProcess = try #require(cluster.process(named: "registry"))
-        let registryMetrics = try #require(try await cluster.ready(registryProcess, file: "registry.json").metrics)
-        let gateway = try await cluster.startGateway("gateway-a", bus: bus, key: "gateway-1")
-        let (agent, id) = try await cluster.startAgent("agent", urls: [gateway.ws])
-        #expect(await eventually(timeout: .seconds(15)) { await cluster.states(gateway)[id] == .online }, "\(cluster.logs())")
+        try await withCluster("curve-outside", curve: true) { cluster in
+            // No worker yet: the reply to a callback waits on jobs_out, so there is a real pending
+            // request (dispatched, not completed) and a real job for a fake worker to try to take.
+            let bus = try await cluster.startRegistry(["--set", "metrics.listen=127.0.0.1:0", "--set", "callbacks.timeout=120"])
+            let registryProcess = try #require(cluster.process(named: "registry"))
+            let registryMetrics = try #require(try await cluster.ready(registryProcess, file: "registry.json").metrics)
+            let gateway = try await cluster.startGateway("gateway-a", bus: bus, key: "gateway-1")
+            let (agent, id) = try await cluster.startAgent("agent", urls: [gateway.ws])
+            #expect(await eventually(timeout: .seconds(15)) { try await cluster.states(gateway)[id] == .online }, "\(cluster.logs())")
 
-        let (accepted, acceptedBody) = try await cluster.callback(gateway, agent: id, kind: "status")
-        #expect(accepted == 202)
-        let pending = try JSONDecoder().decode(CallbackAccepted.self, from: acceptedBody).requestId
-        // The agent's reply reached the registry's streamer, which holds it for a worker.
-        #expect(await eventually(timeout: .seconds(15)) {
-            metric(try await scrape(registryMetrics), "fleet_bus_messages", ["socket": "jobs_in", "direction": "received"]) >= 1
-        }, "\(cluster.logs())")
-        #expect(try await cluster.request(gateway, id: pending)?.state == .dispatched)
+            let (accepted, acceptedBody) = try await cluster.callback(gateway, agent: id, kind: "status")
+            #expect(accepted == 202)
+            let pending = try JSONDecoder().decode(CallbackAccepted.self, from: acceptedBody).requestId
+            // The agent's reply reached the registry's streamer, which holds it for a worker.
+            #expect(await eventually(timeout: .seconds(15)) {
+                metric(try await scrape(registryMetrics), "fleet_bus_messages", ["socket": "jobs_in", "direction": "received"]) >= 1
+            }, "\(cluster.logs())")
+            #expect(try await cluster.request(gateway, id: pending)?.state == .dispatched)
 
-        // The attackers: the same plan with an unlisted keypair, and with no keys at all.
-        var forgedIds: [String] = []
-        for (label, keys) in [("own-keys", PeerKeys.own), ("no-keys", PeerKeys.none)] {
-            let forged = "forged-\(label)-\(UUID().uuidString.prefix(8))"
-            forgedIds.append(forged)
-            let report = try await outsidePeer(cluster, label, bus: bus, keys: keys, push: [
-                try Self.created(forged, agent: id), try Self.result(pending, agent: id, forgedBy: label),
-                try Self.opened("intruder-\(label)", gateway: gateway.id),
+            // The attackers: the same plan with an unlisted keypair, and with no keys at all.
+            var forgedIds: [String] = []
+            for (label, keys) in [("own-keys", PeerKeys.own), ("no-keys", PeerKeys.none)] {
+                let forged = "forged-\(label)-\(UUID().uuidString.prefix(8))"
+                forgedIds.append(forged)
+                let report = try await outsidePeer(cluster, label, bus: bus, keys: keys, push: [
+                    try Self.created(forged, agent: id), try Self.result(pending, agent: id, forgedBy: label),
+                    try Self.opened("intruder-\(label)", gateway: gateway.id),
+                ], contentQuery: pending)
+                #expect(report.updates == 0, "\(label) read the PUB: \(report.topics)")
+                #expect(report.snapshot_chunks == 0, "\(label) got a snapshot")
+                #expect(report.query_answers == 0, "\(label) got a content query answered")
+                #expect(report.jobs == 0, "\(label) took a job from jobs_out")
+            }
+            // The refusals were counted on every socket each peer tried: the ZAP handler's for the
+            // unlisted key, the handshake watch's for the peer that spoke no CURVE at all (not_curve
+            // when the registry notices the mismatch first, handshake_failed when the peer hangs up first).
+            let refusedText = try await scrape(registryMetrics)
+            for socket in ["events", "updates", "snapshot", "jobs_out"] {
+                #expect(metric(refusedText, "fleet_bus_auth_refused_total", ["socket": socket, "reason": "unknown_key"]) >= 1, "no ZAP refusal counted on \(socket)")
+                let plaintext = metric(refusedText, "fleet_bus_auth_refused_total", ["socket": socket, "reason": "not_curve"])
+                    + metric(refusedText, "fleet_bus_auth_refused_total", ["socket": socket, "reason": "handshake_failed"])
+                #expect(plaintext >= 1, "no plaintext refusal counted on \(socket)")
+            }
+
+            // Control 1: the real gateway's key, same script, same wait. It reads the PUB and the
+            // ROUTER, its request.created and session.opened are applied; jobs_out still refuses it.
+            let controlRequest = "control-\(UUID().uuidString.prefix(8))"
+            let gatewayReport = try await outsidePeer(cluster, "gateway-key", bus: bus, keys: .given(
+                public: try cluster.key("gateway-1.pub"), secret: try cluster.key("gateway-1.key")
+            ), push: [try Self.created(controlRequest, agent: id), try Self.opened("control-agent", gateway: gateway.id)], contentQuery: pending)
+            #expect(gatewayReport.updates > 0 && gatewayReport.topics.contains("hugz"), "the control peer reads the PUB: \(gatewayReport.topics)")
+            #expect(gatewayReport.snapshot_chunks >= 1 && gatewayReport.query_answers == 1)
+            #expect(gatewayReport.jobs == 0, "a gateway key may not take jobs")
+            #expect(await eventually(timeout: .seconds(10)) { try await cluster.request(gateway, id: controlRequest) != nil },
+                    "the control's request.created was applied\n\(cluster.logs())")
+            #expect(await eventually(timeout: .seconds(10)) { agent.stderr.contains(controlRequest) }, "the agent got the control's callback")
+            #expect(await eventually(timeout: .seconds(10)) { try await cluster.states(gateway)["control-agent"] != nil })
+
+            // What the attackers pushed, with the same format and more time, was never applied.
+            for forged in forgedIds {
+                #expect(try await cluster.request(gateway, id: forged) == nil, "\(forged) was created")
+                #expect(!agent.stderr.contains(forged), "the agent got a callback for \(forged)")
+            }
+            let states = try await cluster.states(gateway)
+            #expect(states["intruder-own-keys"] == nil && states["intruder-no-keys"] == nil)
+            let stillPending = try #require(try await cluster.request(gateway, id: pending))
+            #expect(stillPending.state == .dispatched && stillPending.result == nil, "the pending request was completed by a forged result")
+
+            // Control 2: the real worker's key takes the waiting job, and its result is applied;
+            // its session.opened and request.created are not (a worker may send neither), and it
+            // cannot read the PUB or the ROUTER.
+            let workerRequest = "worker-made-\(UUID().uuidString.prefix(8))"
+            let workerReport = try await outsidePeer(cluster, "worker-key", bus: bus, keys: .given(
+                public: try cluster.key("worker-1.pub"), secret: try cluster.key("worker-1.key")
+            ), push: [
+                try Self.result(pending, agent: id, forgedBy: "worker-key"), try Self.opened("intruder-worker", gateway: gateway.id),
+                try Self.created(workerRequest, agent: id),
             ], contentQuery: pending)
-            #expect(report.updates == 0, "\(label) read the PUB: \(report.topics)")
-            #expect(report.snapshot_chunks == 0, "\(label) got a snapshot")
-            #expect(report.query_answers == 0, "\(label) got a content query answered")
-            #expect(report.jobs == 0, "\(label) took a job from jobs_out")
+            #expect(workerReport.jobs >= 1, "the worker key takes the job that waited on jobs_out")
+            #expect(workerReport.updates == 0 && workerReport.snapshot_chunks == 0 && workerReport.query_answers == 0, "a worker key reads neither the PUB nor the ROUTER")
+            #expect(await eventually(timeout: .seconds(10)) { try await cluster.request(gateway, id: pending)?.state == .completed },
+                    "the worker key's result (the attackers' format) completes the request")
+            #expect(try await cluster.request(gateway, id: pending)?.result == .object(["forged": .string("worker-key")]))
+            let counted = await eventually(timeout: .seconds(5)) {
+                let text = try await scrape(registryMetrics)
+                return metric(text, "fleet_registry_events_refused_total", ["kind": "session.opened", "role": "worker"]) >= 1
+                    && metric(text, "fleet_registry_events_refused_total", ["kind": "request.created", "role": "worker"]) >= 1
+            }
+            #expect(counted, "the worker's forbidden kinds are counted")
+            #expect(try await cluster.request(gateway, id: workerRequest) == nil, "a worker created a request")
+            #expect(try await cluster.states(gateway)["intruder-worker"] == nil, "a worker opened a session")
         }
-        // The refusals were counted on every socket each peer tried: the ZAP handler's for the
-        // unlisted key, the handshake watch's for the peer that spoke no CURVE at all (not_curve
-        // when the registry notices the mismatch first, handshake_failed when the peer hangs up first).
-        let refusedText = try await scrape(registryMetrics)
-        for socket in ["events", "updates", "snapshot", "jobs_out"] {
-            #expect(metric(refusedText, "fleet_bus_auth_refused_total", ["socket": socket, "reason": "unknown_key"]) >= 1, "no ZAP refusal counted on \(socket)")
-            let plaintext = metric(refusedText, "fleet_bus_auth_refused_total", ["socket": socket, "reason": "not_curve"])
-                + metric(refusedText, "fleet_bus_auth_refused_total", ["socket": socket, "reason": "handshake_failed"])
-            #expect(plaintext >= 1, "no plaintext refusal counted on \(socket)")
-        }
-
-        // Control 1: the real gateway's key, same script, same wait. It reads the PUB and the
-        // ROUTER, its request.created and session.opened are applied; jobs_out still refuses it.
-        let controlRequest = "control-\(UUID().uuidString.prefix(8))"
-        let gatewayReport = try await outsidePeer(cluster, "gateway-key", bus: bus, keys: .given(
-            public: try cluster.key("gateway-1.pub"), secret: try cluster.key("gateway-1.key")
-        ), push: [try Self.created(controlRequest, agent: id), try Self.opened("control-agent", gateway: gateway.id)], contentQuery: pending)
-        #expect(gatewayReport.updates > 0 && gatewayReport.topics.contains("hugz"), "the control peer reads the PUB: \(gatewayReport.topics)")
-        #expect(gatewayReport.snapshot_chunks >= 1 && gatewayReport.query_answers == 1)
-        #expect(gatewayReport.jobs == 0, "a gateway key may not take jobs")
-        #expect(await eventually(timeout: .seconds(10)) { try await cluster.request(gateway, id: controlRequest) != nil },
-                "the control's request.created was applied\n\(cluster.logs())")
-        #expect(await eventually(timeout: .seconds(10)) { agent.stderr.contains(controlRequest) }, "the agent got the control's callback")
-        #expect(await eventually(timeout: .seconds(10)) { await cluster.states(gateway)["control-agent"] != nil })
-
-        // What the attackers pushed, with the same format and more time, was never applied.
-        for forged in forgedIds {
-            #expect(try await cluster.request(gateway, id: forged) == nil, "\(forged) was created")
-            #expect(!agent.stderr.contains(forged), "the agent got a callback for \(forged)")
-        }
-        let states = await cluster.states(gateway)
-        #expect(states["intruder-own-keys"] == nil && states["intruder-no-keys"] == nil)
-        let stillPending = try #require(try await cluster.request(gateway, id: pending))
-        #expect(stillPending.state == .dispatched && stillPending.result == nil, "the pending request was completed by a forged result")
-
-        // Control 2: the real worker's key takes the waiting job, and its result is applied;
-        // its session.opened and request.created are not (a worker may send neither), and it
-        // cannot read the PUB or the ROUTER.
-        let workerRequest = "worker-made-\(UUID().uuidString.prefix(8))"
-        let workerReport = try await outsidePeer(cluster, "worker-key", bus: bus, keys: .given(
-            public: try cluster.key("worker-1.pub"), secret: try cluster.key("worker-1.key")
-        ), push: [
-            try Self.result(pending, agent: id, forgedBy: "worker-key"), try Self.opened("intruder-worker", gateway: gateway.id),
-            try Self.created(workerRequest, agent: id),
-        ], contentQuery: pending)
-        #expect(workerReport.jobs >= 1, "the worker key takes the job that waited on jobs_out")
-        #expect(workerReport.updates == 0 && workerReport.snapshot_chunks == 0 && workerReport.query_answers == 0, "a worker key reads neither the PUB nor the ROUTER")
-        #expect(await eventually(timeout: .seconds(10)) { try await cluster.request(gateway, id: pending)?.state == .completed },
-                "the worker key's result (the attackers' format) completes the request")
-        #expect(try await cluster.request(gateway, id: pending)?.result == .object(["forged": .string("worker-key")]))
-        let counted = await eventually(timeout: .seconds(5)) {
-            let text = try await scrape(registryMetrics)
-            return metric(text, "fleet_registry_events_refused_total", ["kind": "session.opened", "role": "worker"]) >= 1
-                && metric(text, "fleet_registry_events_refused_total", ["kind": "request.created", "role": "worker"]) >= 1
-        }
-        #expect(counted, "the worker's forbidden kinds are counted")
-        #expect(try await cluster.request(gateway, id: workerRequest) == nil, "a worker created a request")
-        #expect(await cluster.states(gateway)["intruder-worker"] == nil, "a worker opened a session")
-        await cluster.shutdown()
     }
 
     @Test("without keys, a registry, gateway or worker on a non-loopback tcp bus exits 2 and says why; with bus.insecure it starts")
     func openNetworkBusRefused() async throws {
-        let cluster = try Cluster("curve-open")
-        defer { Task { await cluster.shutdown() } }
-        let any = "tcp://0.0.0.0:*"
-        let wide = ["events", "updates", "snapshot", "jobs_in", "jobs_out", "blobs"].flatMap { ["--set", "bus.\($0)=\(any)"] }
-        let refused = try cluster.start("registry-open", "master", ["registry", "--set", "data_dir=open"] + wide)
-        #expect(await refused.waitForExit() == 2)
-        #expect(refused.stderr.contains("bus.events is tcp://0.0.0.0:*, not a loopback address") && refused.stderr.contains("bus.insecure"), "\(refused.stderr)")
+        try await withCluster("curve-open") { cluster in
+            let any = "tcp://0.0.0.0:*"
+            let wide = ["events", "updates", "snapshot", "jobs_in", "jobs_out", "blobs"].flatMap { ["--set", "bus.\($0)=\(any)"] }
+            let refused = try cluster.start("registry-open", "master", ["registry", "--set", "data_dir=open"] + wide)
+            #expect(await refused.waitForExit() == 2)
+            #expect(refused.stderr.contains("bus.events is tcp://0.0.0.0:*, not a loopback address") && refused.stderr.contains("bus.insecure"), "\(refused.stderr)")
 
-        // bus.insecure: the registry binds every interface and runs.
-        let bus = try await cluster.startRegistry(wide + ["--set", "bus.insecure=true"], name: "registry-insecure")
-        #expect(cluster.process(named: "registry-insecure")?.stderr.contains("OPEN on a network") == true)
-        // Gateways and workers that connect to it by a non-loopback name (0.0.0.0 reaches this host).
-        func onNetwork(_ endpoint: String) -> String { endpoint.replacingOccurrences(of: "127.0.0.1", with: "0.0.0.0") }
-        let networkBus = Cluster.Ready.Bus(
-            events: onNetwork(bus.events), updates: onNetwork(bus.updates), snapshot: onNetwork(bus.snapshot),
-            jobs_in: onNetwork(bus.jobs_in), jobs_out: onNetwork(bus.jobs_out), blobs: onNetwork(bus.blobs)
-        )
-        #expect(networkBus.events.hasPrefix("tcp://0.0.0.0:"), "\(networkBus.events)")
-        for role in ["gateway", "worker"] {
-            let process = try cluster.start("\(role)-open", "master", [role, "--set", "data_dir=\(role)-open"] + Cluster.busArguments(networkBus) + cluster.tokenArguments)
-            #expect(await process.waitForExit() == 2, "\(role) must refuse")
-            #expect(process.stderr.contains("not a loopback address"), "\(process.stderr)")
+            // bus.insecure: the registry binds every interface and runs.
+            let bus = try await cluster.startRegistry(wide + ["--set", "bus.insecure=true"], name: "registry-insecure")
+            #expect(cluster.process(named: "registry-insecure")?.stderr.contains("OPEN on a network") == true)
+            // Gateways and workers that connect to it by a non-loopback name (0.0.0.0 reaches this host).
+            func onNetwork(_ endpoint: String) -> String { endpoint.replacingOccurrences(of: "127.0.0.1", with: "0.0.0.0") }
+            let networkBus = Cluster.Ready.Bus(
+                events: onNetwork(bus.events), updates: onNetwork(bus.updates), snapshot: onNetwork(bus.snapshot),
+                jobs_in: onNetwork(bus.jobs_in), jobs_out: onNetwork(bus.jobs_out), blobs: onNetwork(bus.blobs)
+            )
+            #expect(networkBus.events.hasPrefix("tcp://0.0.0.0:"), "\(networkBus.events)")
+            for role in ["gateway", "worker"] {
+                let process = try cluster.start("\(role)-open", "master", [role, "--set", "data_dir=\(role)-open"] + Cluster.busArguments(networkBus) + cluster.tokenArguments)
+                #expect(await process.waitForExit() == 2, "\(role) must refuse")
+                #expect(process.stderr.contains("not a loopback address"), "\(process.stderr)")
+            }
+            let gateway = try await cluster.startGatewayInsecure(networkBus)
+            let worker = try cluster.start("worker-insecure", "master", [
+                "worker", "--ready-file", "worker-insecure.json", "--set", "data_dir=worker-insecure", "--set", "bus.insecure=true",
+            ] + Cluster.busArguments(networkBus))
+            _ = try await cluster.ready(worker, file: "worker-insecure.json")
+            // Really connected: the gateway syncs its replica and sees the worker beat.
+            #expect(await eventually(timeout: .seconds(10)) {
+                let (status, body) = try await HTTP.get("\(gateway.http)/readyz")
+                return status == 200 && String(decoding: body, as: UTF8.self).contains("wk-")
+            }, "\(cluster.logs())")
         }
-        let gateway = try await cluster.startGatewayInsecure(networkBus)
-        let worker = try cluster.start("worker-insecure", "master", [
-            "worker", "--ready-file", "worker-insecure.json", "--set", "data_dir=worker-insecure", "--set", "bus.insecure=true",
-        ] + Cluster.busArguments(networkBus))
-        _ = try await cluster.ready(worker, file: "worker-insecure.json")
-        // Really connected: the gateway syncs its replica and sees the worker beat.
-        #expect(await eventually(timeout: .seconds(10)) {
-            let (status, body) = try await HTTP.get("\(gateway.http)/readyz")
-            return status == 200 && String(decoding: body, as: UTF8.self).contains("wk-")
-        }, "\(cluster.logs())")
-        await cluster.shutdown()
     }
 }
 

@@ -11,47 +11,46 @@ struct CLITests {
 
     @Test("--json output parses; exit codes: 0 ok, 1 failed request or command, 3 not found, 4 bad token")
     func cliAgainstLiveMaster() async throws {
-        let cluster = try Cluster("cli")
-        defer { Task { await cluster.shutdown() } }
-        let master = try await cluster.startServe()
-        let (_, id) = try await cluster.startAgent("agent", urls: [master.ws], extra: ["--set", #"exec.allow=["/bin/sh -c *"]"#])
-        #expect(await eventually(timeout: .seconds(10)) { await cluster.states(master)[id] == .online })
-        try "line one\nline two\n".write(to: cluster.directory.appendingPathComponent("agent/logs/app.log"), atomically: true, encoding: .utf8)
+        try await withCluster("cli") { cluster in
+            let master = try await cluster.startServe()
+            let (_, id) = try await cluster.startAgent("agent", urls: [master.ws], extra: ["--set", #"exec.allow=["/bin/sh -c *"]"#])
+            #expect(await eventually(timeout: .seconds(10)) { try await cluster.states(master)[id] == .online })
+            try "line one\nline two\n".write(to: cluster.directory.appendingPathComponent("agent/logs/app.log"), atomically: true, encoding: .utf8)
 
-        let list = try await cli(cluster, master, ["agents", "list", "--json"])
-        #expect(list.status == 0, "\(list.stderr)")
-        let agents = try FleetJSON.decode(AgentListResponse.self, from: list.stdout)
-        #expect(agents.agents.map(\.id) == [id])
+            let list = try await cli(cluster, master, ["agents", "list", "--json"])
+            #expect(list.status == 0, "\(list.stderr)")
+            let agents = try FleetJSON.decode(AgentListResponse.self, from: list.stdout)
+            #expect(agents.agents.map(\.id) == [id])
 
-        let table = try await cli(cluster, master, ["agents"])
-        #expect(table.stdout.contains("STATE") && table.stdout.contains(id) && table.stdout.contains("online"))
+            let table = try await cli(cluster, master, ["agents"])
+            #expect(table.stdout.contains("STATE") && table.stdout.contains(id) && table.stdout.contains("online"))
 
-        let status = try await cli(cluster, master, ["status", id, "--json"])
-        #expect(status.status == 0)
-        let record = try FleetJSON.decode(RequestRecord.self, from: status.stdout)
-        #expect(record.state == .completed && record.result?["memory"] != nil)
+            let status = try await cli(cluster, master, ["status", id, "--json"])
+            #expect(status.status == 0)
+            let record = try FleetJSON.decode(RequestRecord.self, from: status.stdout)
+            #expect(record.state == .completed && record.result?["memory"] != nil)
 
-        let exec = try await cli(cluster, master, ["exec", id, "--", "sh", "-c", "echo out; echo err >&2; exit 7"])
-        #expect(exec.status == 7, "the command's own exit code")
-        #expect(exec.stdout == "out\n" && exec.stderr.contains("err"))
-        let refused = try await cli(cluster, master, ["exec", id, "--", "cat", "/etc/passwd"])
-        #expect(refused.status == 1 && refused.stderr.contains("exec.allow"))
+            let exec = try await cli(cluster, master, ["exec", id, "--", "sh", "-c", "echo out; echo err >&2; exit 7"])
+            #expect(exec.status == 7, "the command's own exit code")
+            #expect(exec.stdout == "out\n" && exec.stderr.contains("err"))
+            let refused = try await cli(cluster, master, ["exec", id, "--", "cat", "/etc/passwd"])
+            #expect(refused.status == 1 && refused.stderr.contains("exec.allow"))
 
-        let output = cluster.directory.appendingPathComponent("fetched.log").path
-        let logs = try await cli(cluster, master, ["logs", id, "app.log", "-o", output])
-        #expect(logs.status == 0, "\(logs.stderr)")
-        #expect(try String(contentsOfFile: output, encoding: .utf8) == "line one\nline two\n")
+            let output = cluster.directory.appendingPathComponent("fetched.log").path
+            let logs = try await cli(cluster, master, ["logs", id, "app.log", "-o", output])
+            #expect(logs.status == 0, "\(logs.stderr)")
+            #expect(try String(contentsOfFile: output, encoding: .utf8) == "line one\nline two\n")
 
-        let config = try await cli(cluster, master, ["config", id, "--set", "logging.level=debug", "--json"])
-        #expect(config.status == 0)
-        #expect(try FleetJSON.decode(RequestRecord.self, from: config.stdout).result?["current"]?["logging.level"]?.stringValue == "debug")
+            let config = try await cli(cluster, master, ["config", id, "--set", "logging.level=debug", "--json"])
+            #expect(config.status == 0)
+            #expect(try FleetJSON.decode(RequestRecord.self, from: config.stdout).result?["current"]?["logging.level"]?.stringValue == "debug")
 
-        let shown = try await cli(cluster, master, ["requests", "show", record.id, "--json"])
-        #expect(try FleetJSON.decode(RequestRecord.self, from: shown.stdout).id == record.id)
+            let shown = try await cli(cluster, master, ["requests", "show", record.id, "--json"])
+            #expect(try FleetJSON.decode(RequestRecord.self, from: shown.stdout).id == record.id)
 
-        #expect(try await cli(cluster, master, ["agents", "show", "nobody"]).status == 3)
-        let denied = try await cli(cluster, master, ["agents"], token: "wrong")
-        #expect(denied.status == 4 && denied.stderr.contains("401"))
-        await cluster.shutdown()
+            #expect(try await cli(cluster, master, ["agents", "show", "nobody"]).status == 3)
+            let denied = try await cli(cluster, master, ["agents"], token: "wrong")
+            #expect(denied.status == 4 && denied.stderr.contains("401"))
+        }
     }
 }

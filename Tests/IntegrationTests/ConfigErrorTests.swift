@@ -6,14 +6,15 @@ import Testing
 @Suite("Config errors end the process clearly", .serialized)
 struct ConfigErrorTests {
     func run(_ binary: String, _ arguments: [String], files: [String: String] = [:]) async throws -> (Int32, String) {
-        let cluster = try Cluster("config")
-        for (name, text) in files {
-            try text.write(to: cluster.directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        try await withCluster("config") { cluster in
+            for (name, text) in files {
+                try text.write(to: cluster.directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
+            }
+            let process = try cluster.start(binary, binary, arguments)
+            let status = await process.waitForExit(timeout: .seconds(20))
+            if status == nil { await process.stop() }
+            return (status ?? -1, process.stderr)
         }
-        let process = try cluster.start(binary, binary, arguments)
-        let status = await process.waitForExit(timeout: .seconds(20))
-        if status == nil { await process.stop() }
-        return (status ?? -1, process.stderr)
     }
 
     @Test("unknown key", arguments: [
@@ -48,13 +49,11 @@ struct ConfigErrorTests {
 
     @Test("an environment variable with a wrong type names the variable")
     func environmentWrongType() async throws {
-        let cluster = try Cluster("config-env")
-        let process = try FleetProcess(
-            name: "master", binary: "master", arguments: ["serve"], directory: cluster.directory,
-            environment: ["FLEET_MASTER_SERVER_PORT": "eighty"]
-        )
-        let status = await process.waitForExit(timeout: .seconds(20))
-        #expect(status == 2)
-        #expect(process.stderr.contains("FLEET_MASTER_SERVER_PORT") && process.stderr.contains("'server.port'"), "\(process.stderr)")
+        try await withCluster("config-env") { cluster in
+            let process = try cluster.start("master", "master", ["serve"], environment: ["FLEET_MASTER_SERVER_PORT": "eighty"])
+            let status = await process.waitForExit(timeout: .seconds(20))
+            #expect(status == 2)
+            #expect(process.stderr.contains("FLEET_MASTER_SERVER_PORT") && process.stderr.contains("'server.port'"), "\(process.stderr)")
+        }
     }
 }

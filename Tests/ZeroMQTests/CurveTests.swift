@@ -24,81 +24,76 @@ struct CurveTests {
 
     @Test("a client with the server's key and an admitted key gets through tcp; the message carries its ZAP User-Id")
     func handshakeAndUserId() async throws {
-        let setup = try await CurveSetup()
-        defer { Task { await setup.stop() } }
-        let client = try setup.client(serverKey: setup.server.publicKey, keyPair: setup.admitted)
-        try await client.send(ZMQMessage(strings: ["hello", "from alice"]))
-        let received = try await collect(from: setup.receiver, timeout: .seconds(10)) { !$0.isEmpty }
-        #expect(received.first?.frames == [Array("hello".utf8), Array("from alice".utf8)])
-        #expect(received.first?.userId == "alice")
-        #expect(setup.zap.decisions.contains { $0.status == "200" && $0.domain == "test" })
-        await setup.stop()
+        try await withCurveSetup { setup in
+            let client = try setup.client(serverKey: setup.server.publicKey, keyPair: setup.admitted)
+            try await client.send(ZMQMessage(strings: ["hello", "from alice"]))
+            let received = try await collect(from: setup.receiver, timeout: .seconds(10)) { !$0.isEmpty }
+            #expect(received.first?.frames == [Array("hello".utf8), Array("from alice".utf8)])
+            #expect(received.first?.userId == "alice")
+            #expect(setup.zap.decisions.contains { $0.status == "200" && $0.domain == "test" })
+        }
     }
 
     @Test("a client with the wrong server key never gets through, while a right one does")
     func wrongServerKey() async throws {
-        let setup = try await CurveSetup()
-        defer { Task { await setup.stop() } }
-        let impostorServer = try CurveKeyPair.generate()
-        let wrong = try setup.client(serverKey: impostorServer.publicKey, keyPair: setup.admitted)
-        try wrong.trySend(ZMQMessage(strings: ["wrong"]))
-        let right = try setup.client(serverKey: setup.server.publicKey, keyPair: setup.admitted)
-        try await right.send(ZMQMessage(strings: ["right"]))
-        // Both have had the same time; once the right one arrived, give the wrong one 1 s more.
-        let received = await receive(from: setup.receiver, until: { $0.contains { $0.string(at: 0) == "right" } }, thenFor: .seconds(1))
-        #expect(received.map { $0.string(at: 0) } == ["right"])
-        await setup.stop()
+        try await withCurveSetup { setup in
+            let impostorServer = try CurveKeyPair.generate()
+            let wrong = try setup.client(serverKey: impostorServer.publicKey, keyPair: setup.admitted)
+            try wrong.trySend(ZMQMessage(strings: ["wrong"]))
+            let right = try setup.client(serverKey: setup.server.publicKey, keyPair: setup.admitted)
+            try await right.send(ZMQMessage(strings: ["right"]))
+            // Both have had the same time; once the right one arrived, give the wrong one 1 s more.
+            let received = await receive(from: setup.receiver, until: { $0.contains { $0.string(at: 0) == "right" } }, thenFor: .seconds(1))
+            #expect(received.map { $0.string(at: 0) } == ["right"])
+        }
     }
 
     @Test("a client key the ZAP handler refuses never gets through; no key at all neither")
     func refusedKeyAndNoKey() async throws {
-        let setup = try await CurveSetup()
-        defer { Task { await setup.stop() } }
-        let stranger = try setup.client(serverKey: setup.server.publicKey, keyPair: try CurveKeyPair.generate())
-        try stranger.trySend(ZMQMessage(strings: ["stranger"]))
-        let plain = try setup.context.socket(.push)
-        try plain.connect(setup.endpoint)
-        try plain.trySend(ZMQMessage(strings: ["plain"]))
-        // The refusal is the handler's 400, seen before anything could be delivered.
-        #expect(await eventually(timeout: .seconds(10)) { setup.zap.decisions.contains { $0.status == "400" } })
-        let right = try setup.client(serverKey: setup.server.publicKey, keyPair: setup.admitted)
-        try await right.send(ZMQMessage(strings: ["right"]))
-        let received = await receive(from: setup.receiver, until: { $0.contains { $0.string(at: 0) == "right" } }, thenFor: .seconds(1))
-        #expect(received.map { $0.string(at: 0) } == ["right"])
-        await setup.stop()
+        try await withCurveSetup { setup in
+            let stranger = try setup.client(serverKey: setup.server.publicKey, keyPair: try CurveKeyPair.generate())
+            try stranger.trySend(ZMQMessage(strings: ["stranger"]))
+            let plain = try setup.context.socket(.push)
+            try plain.connect(setup.endpoint)
+            try plain.trySend(ZMQMessage(strings: ["plain"]))
+            // The refusal is the handler's 400, seen before anything could be delivered.
+            #expect(await eventually(timeout: .seconds(10)) { setup.zap.decisions.contains { $0.status == "400" } })
+            let right = try setup.client(serverKey: setup.server.publicKey, keyPair: setup.admitted)
+            try await right.send(ZMQMessage(strings: ["right"]))
+            let received = await receive(from: setup.receiver, until: { $0.contains { $0.string(at: 0) == "right" } }, thenFor: .seconds(1))
+            #expect(received.map { $0.string(at: 0) } == ["right"])
+        }
     }
 
     @Test("the socket monitor reports a peer without keys (mechanism mismatch) and one with the wrong server key (cryptographic)")
     func monitorSeesFailedHandshakes() async throws {
-        let context = ZMQContext(lingerMilliseconds: 0)
-        defer { Task { await context.shutdown() } }
-        let server = try CurveKeyPair.generate()
-        let pull = try context.socket(.pull)
-        try pull.makeCurveServer(secretKey: server.secretKey, zapDomain: "test")
-        let monitor = try pull.monitor(events: ZMQSocketEvent.handshakeFailedProtocol)
-        let endpoint = try pull.bind("tcp://127.0.0.1:*")
-        let plain = try context.socket(.push)
-        try plain.connect(endpoint)
-        let impostor = try context.socket(.push)
-        try impostor.makeCurveClient(serverKey: try CurveKeyPair.generate().publicKey, keyPair: try CurveKeyPair.generate())
-        try impostor.connect(endpoint)
-        let events = try await collect(from: try monitor.receiver()) { messages in
-            let values = Set(messages.compactMap(ZMQSocketEvent.init).map(\.value))
-            return values.contains(ZMQSocketEvent.protocolErrorMechanismMismatch) && values.contains(ZMQSocketEvent.protocolErrorCryptographic)
-        }.compactMap(ZMQSocketEvent.init)
-        #expect(events.allSatisfy { $0.event == ZMQSocketEvent.handshakeFailedProtocol && $0.endpoint.hasPrefix("tcp://127.0.0.1:") })
-        await context.shutdown()
+        try await withContext(lingerMilliseconds: 0) { context in
+            let server = try CurveKeyPair.generate()
+            let pull = try context.socket(.pull)
+            try pull.makeCurveServer(secretKey: server.secretKey, zapDomain: "test")
+            let monitor = try pull.monitor(events: ZMQSocketEvent.handshakeFailedProtocol)
+            let endpoint = try pull.bind("tcp://127.0.0.1:*")
+            let plain = try context.socket(.push)
+            try plain.connect(endpoint)
+            let impostor = try context.socket(.push)
+            try impostor.makeCurveClient(serverKey: try CurveKeyPair.generate().publicKey, keyPair: try CurveKeyPair.generate())
+            try impostor.connect(endpoint)
+            let events = try await collect(from: try monitor.receiver()) { messages in
+                let values = Set(messages.compactMap(ZMQSocketEvent.init).map(\.value))
+                return values.contains(ZMQSocketEvent.protocolErrorMechanismMismatch) && values.contains(ZMQSocketEvent.protocolErrorCryptographic)
+            }.compactMap(ZMQSocketEvent.init)
+            #expect(events.allSatisfy { $0.event == ZMQSocketEvent.handshakeFailedProtocol && $0.endpoint.hasPrefix("tcp://127.0.0.1:") })
+        }
     }
 
     @Test("without setReceivesUserId the field stays nil (the hot path reads no metadata)")
     func userIdOnlyWhenAsked() async throws {
-        let setup = try await CurveSetup(readUserId: false)
-        defer { Task { await setup.stop() } }
-        let client = try setup.client(serverKey: setup.server.publicKey, keyPair: setup.admitted)
-        try await client.send(ZMQMessage(strings: ["x"]))
-        let received = try await collect(from: setup.receiver) { !$0.isEmpty }
-        #expect(received.count == 1 && received.first?.userId == nil)
-        await setup.stop()
+        try await withCurveSetup(readUserId: false) { setup in
+            let client = try setup.client(serverKey: setup.server.publicKey, keyPair: setup.admitted)
+            try await client.send(ZMQMessage(strings: ["x"]))
+            let received = try await collect(from: setup.receiver) { !$0.isEmpty }
+            #expect(received.count == 1 && received.first?.userId == nil)
+        }
     }
 }
 
@@ -134,6 +129,25 @@ final class CurveSetup: Sendable {
         zap.task.cancel()
         await context.shutdown()
     }
+}
+
+/// Runs `body` with a `CurveSetup` and stops it (ZAP task, context) however `body` ends:
+/// awaited here, not left to a `Task` that may run after the test or not at all.
+func withCurveSetup<T>(readUserId: Bool = true, _ body: (CurveSetup) async throws -> T) async throws -> T {
+    let setup = try await CurveSetup(readUserId: readUserId)
+    let result: Result<T, any Error>
+    do { result = .success(try await body(setup)) } catch { result = .failure(error) }
+    await setup.stop()
+    return try result.get()
+}
+
+/// Runs `body` with a context that is shut down however `body` ends.
+func withContext<T>(lingerMilliseconds: Int32, _ body: (ZMQContext) async throws -> T) async throws -> T {
+    let context = ZMQContext(lingerMilliseconds: lingerMilliseconds)
+    let result: Result<T, any Error>
+    do { result = .success(try await body(context)) } catch { result = .failure(error) }
+    await context.shutdown()
+    return try result.get()
 }
 
 /// RFC 27 by hand: `[id][][1.0][reqid][domain][address][identity][mechanism][key]` in,

@@ -7,12 +7,15 @@ import Testing
 import Topology
 
 /// A master (split or all-in-one) plus agents, as real processes on loopback, each on a
-/// port it picked itself (reported through `--ready-file`). Everything is stopped by
-/// `shutdown()`; logs stay in `directory` for a failing test to show.
+/// port it picked itself (reported through `--ready-file`). Only `withCluster` makes one, and
+/// it stops everything the cluster started when the test's body ends, however it ends; logs
+/// stay in `directory` for a failing test to show.
 final class Cluster: @unchecked Sendable {
     // @unchecked Sendable: mutated only from the one test task that owns it.
     let directory: URL
     private(set) var processes: [FleetProcess] = []
+    /// TestAgents made with `testAgent()`: closed at shutdown, whatever the test did.
+    private var testAgents: [TestAgent] = []
     /// Tokens every gateway of the cluster accepts (a split deployment must share them).
     let agentToken = "agent-" + UUID().uuidString
     let adminToken = "admin-" + UUID().uuidString
@@ -65,18 +68,19 @@ final class Cluster: @unchecked Sendable {
 
     /// - Parameter curve: run the bus with CURVE keys (`bus.curve.*`), as a deployment across
     ///   hosts must; without, the loopback bus has no security, as before.
-    init(_ label: String, curve: Bool = false) throws {
+    fileprivate init(_ label: String, curve: Bool = false) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-it-\(label)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        if curve {
-            let keys = directory.appendingPathComponent("bus-keys")
-            try BusKeys.generate(
-                master: FleetProcess.productsDirectory.appendingPathComponent("master").path, into: keys, gateways: 3, workers: 3
-            )
-            keysDirectory = keys
-        } else {
-            keysDirectory = nil
-        }
+        keysDirectory = curve ? directory.appendingPathComponent("bus-keys") : nil
+    }
+
+    /// `master keys generate` into `keysDirectory` (withCluster calls it: not in init, which
+    /// would have to block a thread of the test run's cooperative pool until it ends).
+    fileprivate func generateKeys() async throws {
+        guard let keysDirectory else { return }
+        try await BusKeys.generate(
+            master: FleetProcess.productsDirectory.appendingPathComponent("master").path, into: keysDirectory, gateways: 3, workers: 3
+        )
     }
 
     /// A key of the cluster's keys directory, in Z85 (`registry.pub`, `gateway-1.key`, …).
@@ -109,24 +113,12 @@ final class Cluster: @unchecked Sendable {
         return process
     }
 
-    /// Waits for a role's ready file (and fails with its stderr if it died first).
+    /// Waits for a role's ready file (and fails with its stderr if it died first), as the
+    /// bench's topology does.
     func ready(_ process: FleetProcess, file: String) async throws -> Ready {
-        let path = directory.appendingPathComponent(file).path
-        let deadline = ContinuousClock.now + .seconds(20)
-        while true {
-            // Looked at once more after the deadline: a test task that was not scheduled for
-            // a while must not fail a role that did get ready in time.
-            let late = ContinuousClock.now >= deadline
-            if let data = FileManager.default.contents(atPath: path), let ready = try? JSONDecoder().decode(Ready.self, from: data) {
-                return ready
-            }
-            if late { break }
-            if !process.isRunning {
-                throw HarnessError("\(process.name) exited (\(process.process.termination.map { "\($0)" } ?? "running")) before ready:\n\(process.stderr)")
-            }
-            try await Task.sleep(for: .milliseconds(20))
+        try await Ready.wait(file: directory.appendingPathComponent(file).path, of: process.process, name: process.name, timeout: .seconds(20)) {
+            process.stderr
         }
-        throw HarnessError("\(process.name) not ready after 20 s:\n\(process.stderr)")
     }
 
     static let fastLiveness = ["--set", "registry.peer_timeout=3"]
@@ -181,11 +173,13 @@ final class Cluster: @unchecked Sendable {
         return try FleetJSON.decoder().decode(RequestRecord.self, from: body)
     }
 
-    /// `GET /api/v1/requests/{id}` with the admin token.
+    /// `GET /api/v1/requests/{id}` with the admin token: nil if the gateway says 404 (no such
+    /// request); any other answer but 200 throws.
     func request(_ gateway: Gateway, id: String, wait: Int? = nil) async throws -> RequestRecord? {
         let query = wait.map { "?wait=\($0)" } ?? ""
         let (status, body) = try await HTTP.get("\(gateway.http)/api/v1/requests/\(id)\(query)", token: adminToken)
-        guard status == 200 else { return nil }
+        if status == 404 { return nil }
+        guard status == 200 else { throw HarnessError("GET request \(id): HTTP \(status) \(String(decoding: body, as: UTF8.self))") }
         return try FleetJSON.decoder().decode(RequestRecord.self, from: body)
     }
 
@@ -273,14 +267,22 @@ final class Cluster: @unchecked Sendable {
     /// `GET /api/v1/agents` on a gateway.
     func agents(_ gateway: Gateway) async throws -> [AgentRecord] {
         let (status, body) = try await HTTP.get("\(gateway.http)/api/v1/agents", token: adminToken)
-        guard status == 200 else { throw HarnessError("GET agents: HTTP \(status)") }
+        guard status == 200 else { throw HarnessError("GET agents on \(gateway.id): HTTP \(status) \(String(decoding: body, as: UTF8.self))") }
         return try FleetJSON.decoder().decode(AgentListResponse.self, from: body).agents
     }
 
-    /// id -> state, as a gateway reports it (empty on any error).
-    func states(_ gateway: Gateway) async -> [String: AgentState] {
-        let agents = (try? await agents(gateway)) ?? []
+    /// id -> state, as a gateway reports it. Throws when the gateway does not answer 200 (never
+    /// an empty answer: "nobody is offline" must not be what a 503 looks like).
+    func states(_ gateway: Gateway) async throws -> [String: AgentState] {
+        let agents = try await agents(gateway)
         return Dictionary(agents.map { ($0.id, $0.state) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// A protocol-level test agent (`TestAgent`) that is closed when the cluster shuts down.
+    func testAgent(id: String = "test-" + UUID().uuidString.prefix(8).lowercased()) -> TestAgent {
+        let agent = TestAgent(id: id)
+        testAgents.append(agent)
+        return agent
     }
 
     /// Every log, for a failure message.
@@ -289,10 +291,13 @@ final class Cluster: @unchecked Sendable {
     }
 
     /// Stops everything, registries last: a gateway stopped after its registry waits out its
-    /// linger for the events it can no longer deliver.
+    /// linger for the events it can no longer deliver. Test agents are closed after the
+    /// processes (their peer gone, that is immediate; a stopped gateway cannot stall it).
+    /// Safe to call more than once.
     func shutdown() async {
         let ordered = processes.reversed().filter { !$0.name.hasPrefix("registry") } + processes.filter { $0.name.hasPrefix("registry") }
         for process in ordered { await process.stop() }
+        for agent in testAgents { await agent.close() }
     }
 }
 
@@ -305,18 +310,22 @@ func memTotalBytes() throws -> UInt64 {
     return kb * 1024
 }
 
-/// Runs `body` with a new cluster and stops every process it started, however `body` ends
-/// (returns, throws, or fails an expectation): nothing a test starts outlives it.
-func withCluster<T>(_ label: String, _ body: (Cluster) async throws -> T) async throws -> T {
-    let cluster = try Cluster(label)
+/// Runs `body` with a new cluster and stops every process it started (and closes its test
+/// agents), however `body` ends: returns, throws (a failed `#require` too), fails an
+/// expectation, or is cancelled. The shutdown is awaited, never left to a `Task` that may run
+/// after the test (or not at all), and runs in a task of its own so that a cancelled test
+/// still waits for its processes to exit instead of having every wait cut short.
+func withCluster<T>(_ label: String, curve: Bool = false, _ body: (Cluster) async throws -> T) async throws -> T {
+    let cluster = try Cluster(label, curve: curve)
+    let result: Result<T, any Error>
     do {
-        let result = try await body(cluster)
-        await cluster.shutdown()
-        return result
+        try await cluster.generateKeys()
+        result = .success(try await body(cluster))
     } catch {
-        await cluster.shutdown()
-        throw error
+        result = .failure(error)
     }
+    await Task { await cluster.shutdown() }.value
+    return try result.get()
 }
 
 extension Cluster {

@@ -71,16 +71,6 @@ struct HarnessError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Polls `condition` every 50 ms until it holds or `timeout` passes. Returns whether it held.
-func eventually(timeout: Duration, _ condition: () async throws -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    repeat {
-        if (try? await condition()) == true { return true }
-        try? await Task.sleep(for: .milliseconds(50))
-    } while ContinuousClock.now < deadline
-    return (try? await condition()) == true
-}
-
 /// Minimal JSON-over-HTTP client for the tests (URLSession, no cache).
 enum HTTP {
     static let session: URLSession = {

@@ -63,3 +63,31 @@ public final class RoleProcess: Sendable {
         ChildProcesses.remove(process.pid)
     }
 }
+
+extension RoleProcess.Ready {
+    /// Waits for a role's `--ready-file` (what the bench's topology and the tests' cluster both
+    /// start roles by): its contents once written whole, polling every 20 ms without blocking a
+    /// thread. Throws with `log()` (the role's output) if the process ends first or `timeout`
+    /// passes; stopping a role that never got ready is the caller's part.
+    ///
+    /// Looked at once more after the deadline: a task that was not scheduled for a while must
+    /// not fail a role that did get ready in time.
+    public static func wait(
+        file path: String, of process: ChildProcess, name: String, timeout: Duration, log: () -> String
+    ) async throws -> RoleProcess.Ready {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let late = ContinuousClock.now >= deadline
+            // A half-written file does not decode: not ready yet.
+            if let data = FileManager.default.contents(atPath: path), let ready = try? JSONDecoder().decode(Self.self, from: data) {
+                return ready
+            }
+            if late { break }
+            if let ended = process.termination {
+                throw TopologyError("\(name) ended (\(ended)) before it was ready:\n\(log())")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TopologyError("\(name) not ready after \(timeout):\n\(log())")
+    }
+}

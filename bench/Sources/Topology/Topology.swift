@@ -71,7 +71,7 @@ public final class Topology: @unchecked Sendable {
         case .split(let gatewayCount, let workerCount):
             let registryHost = try lab?.addRole("registry") ?? "127.0.0.1"
             let star = "tcp://\(registryHost):*"
-            if lab != nil { try generateKeys(gateways: gatewayCount, workers: workerCount) }
+            if lab != nil { try await generateKeys(gateways: gatewayCount, workers: workerCount) }
             let registry = try await launch("registry", role: ["registry"], host: registryHost, http: false, liveness: true, extra: [
                 "--set", "bus.events=\(star)", "--set", "bus.updates=\(star)", "--set", "bus.snapshot=\(star)",
                 "--set", "bus.jobs_in=\(star)", "--set", "bus.jobs_out=\(star)", "--set", "bus.blobs=\(star)",
@@ -118,9 +118,9 @@ public final class Topology: @unchecked Sendable {
     }
 
     /// `master keys generate` into `<directory>/bus-keys`, and each role's `bus.curve.*`.
-    private func generateKeys(gateways: Int, workers: Int) throws {
+    private func generateKeys(gateways: Int, workers: Int) async throws {
         let keys = directory.appendingPathComponent("bus-keys")
-        try BusKeys.generate(master: masterBinary, into: keys, gateways: gateways, workers: workers)
+        try await BusKeys.generate(master: masterBinary, into: keys, gateways: gateways, workers: workers)
         let dir = ["--set", "bus.curve.dir=\(keys.path)"]
         curveSettings["registry"] = dir
         for index in 0..<gateways { curveSettings["gateway-\(index + 1)"] = dir + ["--set", "bus.curve.key=gateway-\(index + 1)"] }
@@ -163,22 +163,16 @@ public final class Topology: @unchecked Sendable {
             process = try ChildProcess(executable: masterBinary, arguments: arguments, stdout: .file(logFile.path), stderr: .file(logFile.path))
         }
         ChildProcesses.add(process.pid)
-
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            if let data = FileManager.default.contents(atPath: readyFile.path),
-               let ready = try? JSONDecoder().decode(RoleProcess.Ready.self, from: data) {
-                return RoleProcess(name: name, arguments: arguments, process: process, ready: ready, logFile: logFile)
+        do {
+            let ready = try await RoleProcess.Ready.wait(file: readyFile.path, of: process, name: name, timeout: .seconds(30)) {
+                ((try? String(contentsOf: logFile, encoding: .utf8)) ?? "").suffix(2000) + "\n(log: \(logFile.path))"
             }
-            if !process.isRunning {
-                let text = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
-                throw TopologyError("\(name) ended (\(process.termination.map { "\($0)" } ?? "?")) before it was ready:\n\(text.suffix(2000))")
-            }
-            try await Task.sleep(for: .milliseconds(20))
+            return RoleProcess(name: name, arguments: arguments, process: process, ready: ready, logFile: logFile)
+        } catch {
+            await process.stop(grace: .seconds(5))
+            ChildProcesses.remove(process.pid)
+            throw error
         }
-        await process.stop(grace: .seconds(5))
-        ChildProcesses.remove(process.pid)
-        throw TopologyError("\(name) not ready after 30 s (log: \(logFile.path))")
     }
 }
 
