@@ -132,7 +132,8 @@ struct TenantTests {
                 }
                 // The event stream: the own agent's heartbeats arrive, the other's never.
                 let stream = try SSEClient(port: master.port, path: "/api/v1/events", token: me.key.secret)
-                let events = await stream.events(timeout: .seconds(4)) { events in
+                // Ends as soon as three have come (1 s heartbeats); the bound allows for a loaded run.
+                let events = await stream.events(timeout: .seconds(12)) { events in
                     events.filter { $0.data.contains(me.agent) }.count >= 3
                 }
                 stream.close()
