@@ -52,7 +52,8 @@ struct BusSecurityTests {
         let planFile = cluster.directory.appendingPathComponent("plan-\(label).json")
         try JSONSerialization.data(withJSONObject: plan).write(to: planFile)
         let process = try cluster.start("peer-\(label)", Self.python, [Self.script, planFile.path])
-        guard let status = await process.waitForExit(timeout: .seconds(seconds + 20)) else {
+        // An upper bound: Python, pyzmq and the CURVE handshakes start slowly on a loaded run.
+        guard let status = await process.waitForExit(timeout: .seconds(seconds + 60)) else {
             await process.stop()
             throw HarnessError("outside peer \(label) did not finish:\n\(process.stderr)")
         }
