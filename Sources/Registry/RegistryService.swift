@@ -240,7 +240,8 @@ public final class RegistryService: Service, Sendable {
 
     private func answer(_ kind: String, _ body: [UInt8]) async -> Result<[UInt8], QueryError> {
         if kind == RegistryQuery.Peers.kind {
-            let peers = core.withLock { $0.peers.summary(now: .now) }
+            var peers = core.withLock { $0.peers.summary(now: .now) }
+            peers.store = writer?.status
             return (try? FleetJSON.encode(peers)).map { .success($0) } ?? .failure(QueryError(code: "internal", message: "encoding"))
         }
         guard let store else { return .failure(QueryError(code: "unavailable", message: "this registry keeps no history (no store)")) }

@@ -13,6 +13,11 @@ import ZeroMQ
 
 /// Turns configuration into each role's settings, and runs services until SIGTERM/SIGINT.
 enum RoleSupport {
+    /// The registry's SQLite file: `store.path`, or `<data_dir>/registry.sqlite`.
+    static func storePath(_ config: MasterConfig) -> String {
+        config.store.path.isEmpty ? "\(config.dataDir)/registry.sqlite" : config.store.path
+    }
+
     static func registrySettings(
         _ config: MasterConfig, endpoints: BusEndpoints, replySecret: [UInt8]?, security: BusSecurity = .none
     ) -> RegistrySettings {
@@ -25,7 +30,7 @@ enum RoleSupport {
                 attemptTimeout: config.callbacks.timeout, maxAttempts: config.callbacks.attempts,
                 retention: config.callbacks.retention
             ),
-            storePath: config.store.enabled ? (config.store.path.isEmpty ? "\(config.dataDir)/registry.sqlite" : config.store.path) : nil,
+            storePath: config.store.enabled ? storePath(config) : nil,
             metricsRetention: config.store.metricsRetention,
             replySecret: replySecret,
             alerts: AlertSettings(
