@@ -119,7 +119,14 @@ struct StorageFaultTests {
             let bus = try await cluster.startRegistry()
             let gateway = try await cluster.startGateway("gateway-a", bus: bus)
             try await cluster.startWorker("worker-1", bus: bus)
-            let (_, id) = try await cluster.startAgent("agent-1", urls: [gateway.ws])
+            let (enrolling, id) = try await cluster.startAgent("agent-1", urls: [gateway.ws])
+            #expect(await eventually(timeout: .seconds(15)) { try await Self.states(cluster, gateway)[id] == .online })
+            // Restarted, the agent's session is authenticated by its own credential: the one
+            // the new, empty store will not know.
+            await enrolling.stop()
+            #expect(await eventually(timeout: .seconds(10)) { try await Self.states(cluster, gateway)[id] == .disconnected })
+            let (_, sameId) = try await cluster.startAgent("agent-1", urls: [gateway.ws])
+            #expect(sameId == id)
             #expect(await eventually(timeout: .seconds(15)) { try await Self.states(cluster, gateway)[id] == .online })
             let registry = try #require(cluster.process(named: "registry"))
             await registry.stop()
