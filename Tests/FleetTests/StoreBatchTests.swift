@@ -2,6 +2,7 @@ import FleetProtocol
 import Foundation
 import Logging
 @testable import Registry
+import Synchronization
 import Testing
 
 /// The store writer's batches: a failed batch merged with what came after writes exactly
@@ -120,14 +121,22 @@ struct StoreBatchTests {
         for seq: UInt64 in 7...12 { writer.metrics(sample(seq), agentId: "a") }
         await writer.flush()
         #expect(writer.pendingRows == 12)
-        let waiting = Task { await writer.waitForRoom() }
+        let released = Atomic(false)
+        let waiting = Task {
+            await writer.waitForRoom()
+            released.store(true, ordering: .sequentiallyConsistent)
+        }
         try await Task.sleep(for: .milliseconds(200))
+        let releasedEarly = released.load(ordering: .sequentiallyConsistent)
+        #expect(!releasedEarly, "events are held back while the rows cannot be written")
         #expect(writer.pendingRows == 12, "nothing was dropped to make room")
 
         try await store.pool.write { db in try db.execute(sql: "ALTER TABLE metrics_away RENAME TO metrics") }
         // Within the backoff the writer does not try again; a forced flush (as at shutdown) does.
         await writer.flush(final: true)
         await waiting.value
+        let releasedAfter = released.load(ordering: .sequentiallyConsistent)
+        #expect(releasedAfter)
         #expect(writer.status.ok)
         #expect(writer.pendingRows == 0)
         #expect(try await store.metrics(agentId: "a", since: nil, limit: 100).map(\.seq) == Array(UInt64(1)...12))

@@ -40,6 +40,7 @@ public final class StoreWriter: Sendable {
     static let corruptNoticeFor: TimeInterval = 3600
 
     private let failure = Mutex(Failure())
+    private let lastPauseLog = Mutex<ContinuousClock.Instant?>(nil)
     private let flushLock = FlushLock()
     private let startedAt = Date()
     private let errors = Counter(label: "fleet_registry_store_errors_total")
@@ -147,15 +148,25 @@ public final class StoreWriter: Sendable {
     /// fallen behind or is failing), or when the task is cancelled.
     func waitForRoom() async {
         guard pendingRows >= maxPendingRows else { return }
-        logger.warning(
-            "store behind: not reading bus events until pending rows are written",
-            metadata: ["pending_rows": "\(pendingRows)", "limit": "\(maxPendingRows)"]
-        )
         let started = ContinuousClock.now
+        // Logged at most every 10 s: an overloaded but healthy store crosses the bound often.
+        let logs = lastPauseLog.withLock { last -> Bool in
+            guard last.map({ started - $0 >= .seconds(10) }) ?? true else { return false }
+            last = started
+            return true
+        }
+        if logs {
+            logger.warning(
+                "store behind: not reading bus events until pending rows are written",
+                metadata: ["pending_rows": "\(pendingRows)", "limit": "\(maxPendingRows)"]
+            )
+        }
         while pendingRows >= maxPendingRows {
             do { try await Task.sleep(for: .milliseconds(5)) } catch { return }
         }
-        logger.notice("store caught up: reading bus events again", metadata: ["paused_seconds": "\((ContinuousClock.now - started).inSeconds)"])
+        if logs {
+            logger.notice("store caught up: reading bus events again", metadata: ["paused_seconds": "\((ContinuousClock.now - started).inSeconds)"])
+        }
     }
 
     /// Commits every `interval` until cancelled, then once more.
