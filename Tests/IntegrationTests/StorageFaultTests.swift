@@ -98,6 +98,8 @@ struct StorageFaultTests {
                     let (status, body) = try await HTTP.get("\(gateway.http)/readyz")
                     return status == 200 && String(decoding: body, as: UTF8.self).contains("\"resyncs\":1")
                 }, "\(cluster.logs())")
+                let reloaded = try await Self.states(cluster, gateway)
+                #expect(reloaded[id1] != nil && reloaded[id2] != nil, "\(reloaded)")
                 var missing: [String] = []
                 for id in sent {
                     let record = try await cluster.request(gateway, id: id)
