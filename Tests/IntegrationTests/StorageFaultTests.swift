@@ -115,6 +115,67 @@ struct StorageFaultTests {
         }
     }
 
+    @Test("disk full past the pending bound: the registry stops reading events (rows flat, nobody flagged) and loses no heartbeat once space is freed")
+    func diskFullPastTheBound() async throws {
+        let bound = 20
+        try await withTmpfs(megabytes: 16) { mount in
+            try await withCluster("disk-full-bound") { cluster in
+                let bus = try await cluster.startRegistry([
+                    "--set", "data_dir=\(mount)", "--set", "logging.file=registry-logs/registry.log", "--set", "store.max_pending_rows=\(bound)",
+                ])
+                let registry = try #require(cluster.process(named: "registry"))
+                let gateway = try await cluster.startGateway("gateway-a", bus: bus)
+                try await cluster.startWorker("worker-1", bus: bus)
+                let (_, id1) = try await cluster.startAgent("agent-1", urls: [gateway.ws])
+                let (_, id2) = try await cluster.startAgent("agent-2", urls: [gateway.ws])
+                #expect(await eventually(timeout: .seconds(15)) {
+                    let states = try await Self.states(cluster, gateway)
+                    return states[id1] == .online && states[id2] == .online
+                }, "\(cluster.logs())")
+
+                let filler = "\(mount)/filler"
+                _ = try Self.fill(filler)
+                let fullSince = Date()
+                // Heartbeats alone (two agents, one a second) fill the pending rows to the bound.
+                #expect(await eventually(timeout: .seconds(30)) {
+                    (try await Self.readyz(gateway).bus?.store?.pendingRows ?? 0) >= bound
+                }, "\(cluster.logs())")
+                // Logged when the next event batch meets the bound (an upper bound, not a pause).
+                #expect(await eventually(timeout: .seconds(5)) { registry.stderr.contains("not reading bus events") })
+                // Held for longer than the peer timeout (3 s here): nothing more is taken in (the
+                // rows stay flat) and, the silence being the registry's own, no gateway is declared
+                // lost and no agent flagged.
+                let held = try #require(try await Self.readyz(gateway).bus?.store)
+                #expect(!held.ok)
+                try await Task.sleep(for: .seconds(5))
+                let after = try #require(try await Self.readyz(gateway).bus?.store)
+                #expect(after.pendingRows == held.pendingRows, "rows grew from \(held.pendingRows) to \(after.pendingRows) while held")
+                let states = try await Self.states(cluster, gateway)
+                #expect(states[id1] == .online && states[id2] == .online, "\(states)")
+                let freedAt = Date()
+
+                try FileManager.default.removeItem(atPath: filler)
+                #expect(await eventually(timeout: .seconds(20)) { try await Self.readyz(gateway).bus?.store?.ok == true }, "\(cluster.logs())")
+                #expect(await eventually(timeout: .seconds(5)) { registry.stderr.contains("reading bus events again") })
+                await registry.stop()
+                #expect(registry.terminationStatus == 0, "\(registry.stderr.suffix(2000))")
+                _ = try await cluster.startRegistry(
+                    ["--set", "data_dir=\(mount)", "--set", "logging.file=registry-logs/registry-2.log"], name: "registry-2", bus: bus
+                )
+                #expect(await eventually(timeout: .seconds(20)) {
+                    let (status, body) = try await HTTP.get("\(gateway.http)/readyz")
+                    return status == 200 && String(decoding: body, as: UTF8.self).contains("\"resyncs\":1")
+                }, "\(cluster.logs())")
+                // The beats queued behind the pause were taken in afterwards and written.
+                let window = freedAt.timeIntervalSince(fullSince)
+                for id in [id1, id2] {
+                    let inWindow = try await Self.history(cluster, gateway, id, since: fullSince).filter { $0.timestamp <= freedAt }.count
+                    #expect(Double(inWindow) >= window - 3, "\(id): \(inWindow) samples in \(window) s of full disk")
+                }
+            }
+        }
+    }
+
     @Test("corrupt database: a registry started on a garbage file starts, moves it aside untouched, says so, and serves the fleet again")
     func corruptDatabase() async throws {
         try await withCluster("corrupt-store") { cluster in

@@ -21,7 +21,7 @@ enum RoleSupport {
     static func registrySettings(
         _ config: MasterConfig, endpoints: BusEndpoints, replySecret: [UInt8]?, security: BusSecurity = .none
     ) -> RegistrySettings {
-        RegistrySettings(
+        var settings = RegistrySettings(
             endpoints: endpoints,
             heartbeatTimeout: .milliseconds(Int64(config.heartbeat.timeout * 1000)),
             cleanupInterval: .milliseconds(Int64(config.heartbeat.cleanupInterval * 1000)),
@@ -44,6 +44,8 @@ enum RoleSupport {
             auditRetention: config.audit.retention,
             security: security
         )
+        settings.storeMaxPendingRows = config.store.maxPendingRows
+        return settings
     }
 
     static func gatewaySettings(

@@ -41,6 +41,8 @@ public final class StoreWriter: Sendable {
 
     private let failure = Mutex(Failure())
     private let lastPauseLog = Mutex<ContinuousClock.Instant?>(nil)
+    /// When ``waitForRoom()`` last held event intake back.
+    private let heldAt = Mutex<ContinuousClock.Instant?>(nil)
     private let flushLock = FlushLock()
     private let startedAt = Date()
     private let errors = Counter(label: "fleet_registry_store_errors_total")
@@ -162,11 +164,20 @@ public final class StoreWriter: Sendable {
             )
         }
         while pendingRows >= maxPendingRows {
+            heldAt.withLock { $0 = .now }
             do { try await Task.sleep(for: .milliseconds(5)) } catch { return }
         }
+        heldAt.withLock { $0 = .now }
         if logs {
             logger.notice("store caught up: reading bus events again", metadata: ["paused_seconds": "\((ContinuousClock.now - started).inSeconds)"])
         }
+    }
+
+    /// Whether event intake was held back within the last `window`. The silence that causes is
+    /// the registry's own doing: liveness and request deadlines must not read it as agents,
+    /// gateways or workers gone (beats queued behind the pause arrive once it ends).
+    public func heldEvents(within window: Duration) -> Bool {
+        heldAt.withLock { $0.map { ContinuousClock.now - $0 < window } ?? false }
     }
 
     /// Commits every `interval` until cancelled, then once more.
