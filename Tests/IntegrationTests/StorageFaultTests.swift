@@ -25,7 +25,7 @@ struct StorageFaultTests {
                 let (_, id1) = try await cluster.startAgent("agent-1", urls: [gateway.ws])
                 let (_, id2) = try await cluster.startAgent("agent-2", urls: [gateway.ws])
                 #expect(await eventually(timeout: .seconds(15)) {
-                    let states = try await Self.states(cluster, gateway)
+                    let states = try await cluster.states(gateway)
                     return states[id1] == .online && states[id2] == .online
                 }, "\(cluster.logs())")
                 #expect(try await Self.readyz(gateway).bus?.store?.ok == true)
@@ -98,7 +98,7 @@ struct StorageFaultTests {
                     let (status, body) = try await HTTP.get("\(gateway.http)/readyz")
                     return status == 200 && String(decoding: body, as: UTF8.self).contains("\"resyncs\":1")
                 }, "\(cluster.logs())")
-                let reloaded = try await Self.states(cluster, gateway)
+                let reloaded = try await cluster.states(gateway)
                 #expect(reloaded[id1] != nil && reloaded[id2] != nil, "\(reloaded)")
                 var missing: [String] = []
                 for id in sent {
@@ -129,7 +129,7 @@ struct StorageFaultTests {
                 let (_, id1) = try await cluster.startAgent("agent-1", urls: [gateway.ws])
                 let (_, id2) = try await cluster.startAgent("agent-2", urls: [gateway.ws])
                 #expect(await eventually(timeout: .seconds(15)) {
-                    let states = try await Self.states(cluster, gateway)
+                    let states = try await cluster.states(gateway)
                     return states[id1] == .online && states[id2] == .online
                 }, "\(cluster.logs())")
 
@@ -147,11 +147,11 @@ struct StorageFaultTests {
                 // lost and no agent flagged.
                 let held = try #require(try await Self.readyz(gateway).bus?.store)
                 #expect(!held.ok)
-                try await Task.sleep(for: .seconds(5))
-                let after = try #require(try await Self.readyz(gateway).bus?.store)
-                #expect(after.pendingRows == held.pendingRows, "rows grew from \(held.pendingRows) to \(after.pendingRows) while held")
-                let states = try await Self.states(cluster, gateway)
-                #expect(states[id1] == .online && states[id2] == .online, "\(states)")
+                #expect(await never(within: .seconds(5)) {
+                    let rows = try #require(try await Self.readyz(gateway).bus?.store).pendingRows
+                    let states = try await cluster.states(gateway)
+                    return rows != held.pendingRows || states[id1] != .online || states[id2] != .online
+                }, "rows grew from \(held.pendingRows), or an agent was flagged, while events were held")
                 let freedAt = Date()
 
                 try FileManager.default.removeItem(atPath: filler)
@@ -183,14 +183,14 @@ struct StorageFaultTests {
             let gateway = try await cluster.startGateway("gateway-a", bus: bus)
             try await cluster.startWorker("worker-1", bus: bus)
             let (enrolling, id) = try await cluster.startAgent("agent-1", urls: [gateway.ws])
-            #expect(await eventually(timeout: .seconds(15)) { try await Self.states(cluster, gateway)[id] == .online })
+            #expect(await eventually(timeout: .seconds(15)) { try await cluster.states(gateway)[id] == .online })
             // Restarted, the agent's session is authenticated by its own credential: the one
             // the new, empty store will not know.
             await enrolling.stop()
-            #expect(await eventually(timeout: .seconds(10)) { try await Self.states(cluster, gateway)[id] == .disconnected })
+            #expect(await eventually(timeout: .seconds(10)) { try await cluster.states(gateway)[id] == .disconnected })
             let (_, sameId) = try await cluster.startAgent("agent-1", urls: [gateway.ws])
             #expect(sameId == id)
-            #expect(await eventually(timeout: .seconds(15)) { try await Self.states(cluster, gateway)[id] == .online })
+            #expect(await eventually(timeout: .seconds(15)) { try await cluster.states(gateway)[id] == .online })
             let registry = try #require(cluster.process(named: "registry"))
             await registry.stop()
             #expect(registry.terminationStatus == 0)
@@ -217,7 +217,7 @@ struct StorageFaultTests {
                 let (status, body) = try await HTTP.get("\(gateway.http)/readyz")
                 return status == 200 && String(decoding: body, as: UTF8.self).contains("\"resyncs\":1")
             }, "\(cluster.logs())")
-            #expect(await eventually(timeout: .seconds(30)) { try await Self.states(cluster, gateway)[id] == .online }, "\(cluster.logs())")
+            #expect(await eventually(timeout: .seconds(30)) { try await cluster.states(gateway)[id] == .online }, "\(cluster.logs())")
             let health = try await Self.readyz(gateway)
             #expect(health.bus?.store?.corrupt?.movedTo.hasSuffix(moved) == true, "\(String(describing: health.bus?.store))")
             #expect(health.warnings?.contains { $0.contains("was corrupt") } == true, "\(health.warnings ?? [])")
@@ -235,7 +235,7 @@ struct StorageFaultTests {
             let gateway = try await cluster.startGateway("gateway-a", bus: bus)
             try await cluster.startWorker("worker-1", bus: bus)
             let (_, id) = try await cluster.startAgent("agent-1", urls: [gateway.ws])
-            #expect(await eventually(timeout: .seconds(15)) { try await Self.states(cluster, gateway)[id] == .online })
+            #expect(await eventually(timeout: .seconds(15)) { try await cluster.states(gateway)[id] == .online })
             let finished = try await cluster.finished(gateway, agent: id, kind: "status")
             // Past one write-behind interval, so the finished request is in the file.
             try await Task.sleep(for: .milliseconds(300))
@@ -276,11 +276,6 @@ struct StorageFaultTests {
     static func readyz(_ gateway: Cluster.Gateway) async throws -> Readyz {
         let (_, body) = try await HTTP.get("\(gateway.http)/readyz")
         return try FleetJSON.decoder().decode(Readyz.self, from: body)
-    }
-
-    /// id -> state; throws on any answer but 200 (a 5xx is not "no agents").
-    static func states(_ cluster: Cluster, _ gateway: Cluster.Gateway) async throws -> [String: AgentState] {
-        Dictionary(try await cluster.agents(gateway).map { ($0.id, $0.state) }, uniquingKeysWith: { first, _ in first })
     }
 
     static func text(_ url: String) async throws -> String {
