@@ -109,7 +109,7 @@ public final class RegistryService: Service, Sendable {
             self.store = store
             self.writer = StoreWriter(
                 store: store, knownStates: Dictionary(agents.map { ($0.id, $0.state) }, uniquingKeysWith: { _, new in new }),
-                logger: logger
+                maxPendingRows: settings.storeMaxPendingRows, logger: logger
             )
             let alerts = try store.loadAlerts()
             let access = AccessTable(settings: settings.access, credentials: try store.loadCredentials(), keys: try store.loadKeys())
@@ -240,7 +240,8 @@ public final class RegistryService: Service, Sendable {
 
     private func answer(_ kind: String, _ body: [UInt8]) async -> Result<[UInt8], QueryError> {
         if kind == RegistryQuery.Peers.kind {
-            let peers = core.withLock { $0.peers.summary(now: .now) }
+            var peers = core.withLock { $0.peers.summary(now: .now) }
+            peers.store = writer?.status
             return (try? FleetJSON.encode(peers)).map { .success($0) } ?? .failure(QueryError(code: "internal", message: "encoding"))
         }
         guard let store else { return .failure(QueryError(code: "unavailable", message: "this registry keeps no history (no store)")) }
@@ -715,6 +716,7 @@ public final class RegistryService: Service, Sendable {
     }
 
     private func sweepRequests() {
+        if writer?.heldEvents(within: settings.peerTimeout) == true { return }  // silence we caused (StoreWriter)
         let now = Date()
         core.withLock { core in
             let table = core.table
@@ -785,6 +787,7 @@ public final class RegistryService: Service, Sendable {
     }
 
     private func sweepAgents() {
+        if writer?.heldEvents(within: settings.peerTimeout) == true { return }  // silence we caused (StoreWriter)
         let timeout = settings.heartbeatTimeout.inSeconds
         core.withLock { core in
             for record in core.table.sweep(now: Date(), timeout: timeout) {
@@ -795,6 +798,7 @@ public final class RegistryService: Service, Sendable {
     }
 
     private func sweepPeers() {
+        if writer?.heldEvents(within: settings.peerTimeout) == true { return }  // silence we caused (StoreWriter)
         core.withLock { core in
             var lost = core.peers.expire(now: .now, timeout: settings.peerTimeout)
             // After a restart the table may name gateways this run never heard from: once

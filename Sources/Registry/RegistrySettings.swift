@@ -24,6 +24,9 @@ public struct RegistrySettings: Sendable {
     public var storePath: String?
     /// How long metrics history and state transitions are kept (`store.metrics_retention`).
     public var metricsRetention: TimeInterval
+    /// Rows that may wait for the store before the registry stops reading events
+    /// (`store.max_pending_rows`; see `StoreWriter.maxPendingRows`).
+    public var storeMaxPendingRows = StoreWriter.defaultMaxPendingRows
     /// The secret reply tokens are derived from; nil = random per run (tokens of requests in
     /// flight across a restart then no longer match, and those requests fail at their deadline).
     public var replySecret: [UInt8]?

@@ -36,7 +36,10 @@ struct PrometheusTests {
             // Gauges refresh every second: wait until the registry's shows the agent.
             #expect(await eventually(timeout: .seconds(5)) { try await scrape(registryMetrics).contains(#"fleet_registry_agents{state="online"} 1"#) })
             let expectations: [(String, [String])] = [
-                (registryMetrics, ["fleet_registry_requests_finished_total", "fleet_registry_callback_duration_seconds_bucket", "fleet_bus_messages", "process_resident_memory_bytes"]),
+                (registryMetrics, [
+                    "fleet_registry_requests_finished_total", "fleet_registry_callback_duration_seconds_bucket", "fleet_bus_messages", "process_resident_memory_bytes",
+                    "fleet_registry_store_errors_total 0", "fleet_registry_store_healthy 1", "fleet_registry_store_pending_rows", "fleet_registry_store_corrupt_total 0",
+                ]),
                 (
                     "\(gateway.http)/metrics",
                     [

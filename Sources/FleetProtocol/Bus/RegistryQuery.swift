@@ -65,9 +65,12 @@ public struct BusPeers: Codable, Sendable, Equatable {
 
     public var gateways: [Peer]
     public var workers: [Peer]
-    public init(gateways: [Peer], workers: [Peer]) {
+    /// The registry's store (nil when it runs without one).
+    public var store: StoreStatus?
+    public init(gateways: [Peer], workers: [Peer], store: StoreStatus? = nil) {
         self.gateways = gateways
         self.workers = workers
+        self.store = store
     }
 }
 

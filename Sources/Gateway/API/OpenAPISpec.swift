@@ -210,6 +210,23 @@ components:
           properties:
             gateways: {type: array, items: {$ref: '#/components/schemas/BusPeer'}}
             workers: {type: array, items: {$ref: '#/components/schemas/BusPeer'}}
+            store:
+              description: The registry's SQLite store (absent when it keeps none); not ok = degraded
+              type: object
+              required: [ok, pendingRows]
+              properties:
+                ok: {type: boolean, description: 'false while writes fail (the rows are kept and retried)'}
+                error: {type: string}
+                failingSince: {type: string, format: date-time}
+                pendingRows: {type: integer, minimum: 0}
+                corrupt:
+                  description: For an hour after a start that found the store corrupt
+                  type: object
+                  required: [movedTo, at, reason]
+                  properties:
+                    movedTo: {type: string}
+                    at: {type: string, format: date-time}
+                    reason: {type: string}
         warnings: {type: array, items: {type: string}}
     BusPeer:
       type: object

@@ -155,9 +155,13 @@ struct MasterConfig: Codable, Sendable {
         var path = ""
         /// Seconds of metrics history and state transitions kept (default 7 days).
         var metricsRetention = 604_800.0
+        /// Rows waiting for the store (a slow or full disk) before the registry stops reading
+        /// events, so that nothing is dropped.
+        var maxPendingRows = 50_000
         enum CodingKeys: String, CodingKey {
             case enabled, path
             case metricsRetention = "metrics_retention"
+            case maxPendingRows = "max_pending_rows"
         }
     }
 
@@ -237,6 +241,7 @@ struct MasterConfig: Codable, Sendable {
             throw fail("alerts.webhooks", "'\(webhook.url)' is not an http(s) URL")
         }
         guard store.metricsRetention >= 60 else { throw fail("store.metrics_retention", "must be at least 60 seconds") }
+        guard store.maxPendingRows >= 10 else { throw fail("store.max_pending_rows", "must be at least 10") }
         guard callbacks.timeout > 0 else { throw fail("callbacks.timeout", "must be more than 0 seconds") }
         guard (1...100).contains(callbacks.attempts) else { throw fail("callbacks.attempts", "must be 1...100") }
         guard callbacks.maxUpload >= 1 else { throw fail("callbacks.max_upload", "must be at least 1 byte") }

@@ -64,10 +64,18 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-/// `master registry`: the registry alone, binding the tcp:// bus endpoints.
+/// `master registry`: the registry alone (`run`, the default), and `backup` of its store.
 struct RegistryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "registry", abstract: "Run the registry role alone (binds the bus endpoints)."
+        commandName: "registry", abstract: "Run the registry role alone (binds the bus endpoints), or back up its store.",
+        subcommands: [RegistryRun.self, RegistryBackup.self], defaultSubcommand: RegistryRun.self
+    )
+}
+
+/// `master registry [run]`: the registry alone, binding the tcp:// bus endpoints.
+struct RegistryRun: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run the registry role alone (binds the bus endpoints); the default."
     )
 
     @OptionGroup var options: CommonOptions

@@ -13,10 +13,15 @@ import ZeroMQ
 
 /// Turns configuration into each role's settings, and runs services until SIGTERM/SIGINT.
 enum RoleSupport {
+    /// The registry's SQLite file: `store.path`, or `<data_dir>/registry.sqlite`.
+    static func storePath(_ config: MasterConfig) -> String {
+        config.store.path.isEmpty ? "\(config.dataDir)/registry.sqlite" : config.store.path
+    }
+
     static func registrySettings(
         _ config: MasterConfig, endpoints: BusEndpoints, replySecret: [UInt8]?, security: BusSecurity = .none
     ) -> RegistrySettings {
-        RegistrySettings(
+        var settings = RegistrySettings(
             endpoints: endpoints,
             heartbeatTimeout: .milliseconds(Int64(config.heartbeat.timeout * 1000)),
             cleanupInterval: .milliseconds(Int64(config.heartbeat.cleanupInterval * 1000)),
@@ -25,7 +30,7 @@ enum RoleSupport {
                 attemptTimeout: config.callbacks.timeout, maxAttempts: config.callbacks.attempts,
                 retention: config.callbacks.retention
             ),
-            storePath: config.store.enabled ? (config.store.path.isEmpty ? "\(config.dataDir)/registry.sqlite" : config.store.path) : nil,
+            storePath: config.store.enabled ? storePath(config) : nil,
             metricsRetention: config.store.metricsRetention,
             replySecret: replySecret,
             alerts: AlertSettings(
@@ -39,6 +44,8 @@ enum RoleSupport {
             auditRetention: config.audit.retention,
             security: security
         )
+        settings.storeMaxPendingRows = config.store.maxPendingRows
+        return settings
     }
 
     static func gatewaySettings(

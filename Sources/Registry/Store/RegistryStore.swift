@@ -5,6 +5,9 @@ import Foundation
 #endif
 import FleetProtocol
 import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The registry's SQLite file (GRDB, WAL mode): agents, metrics history, requests with
 /// their results, and state transitions. The in-memory tables stay the hot path; this is
@@ -14,16 +17,93 @@ import GRDB
 /// record needs no migration.
 public final class RegistryStore: Sendable {
     let pool: DatabasePool
+    /// Set when the file was found corrupt at open and moved aside (this run started empty).
+    public let corrupt: StoreStatus.Corrupt?
 
-    public init(path: String) throws {
+    /// Opens (or creates) the store at `path`. A file that is not a sound SQLite database
+    /// (`PRAGMA quick_check`) is moved aside to `<path>.corrupt-<UTC time>` with its -wal and
+    /// -shm, never deleted, and an empty store takes its place: a registry that cannot start
+    /// is worse than one that starts empty, since the gateways re-announce their sessions and
+    /// the agents re-enroll and report their state again. Any other error (permissions, I/O)
+    /// is thrown: moving the file would not cure it.
+    public init(path: String, now: Date = Date()) throws {
         let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        if FileManager.default.fileExists(atPath: path), let reason = try Self.corruption(at: path) {
+            let movedTo = try Self.moveAside(path, now: now)
+            corrupt = StoreStatus.Corrupt(movedTo: movedTo, at: now, reason: reason)
+        } else {
+            corrupt = nil
         }
         var configuration = Configuration()
         configuration.label = "registry-store"
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
+    }
+
+    /// What is wrong with the database at `path` (nil when `quick_check` finds it sound).
+    static func corruption(at path: String) throws -> String? {
+        do {
+            // A connection of its own, closed when this returns (before any move).
+            let queue = try DatabaseQueue(path: path)
+            let findings = try queue.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
+            return findings == ["ok"] ? nil : findings.prefix(5).joined(separator: "; ")
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB || error.resultCode == .SQLITE_CORRUPT {
+            return error.message ?? "\(error.resultCode)"
+        }
+    }
+
+    /// Renames `path` (and its -wal and -shm) to `<path>.corrupt-<UTC time>`; returns the new path.
+    static func moveAside(_ path: String, now: Date) throws -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(secondsFromGMT: 0)!
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: now)
+        func two(_ value: Int?) -> String { value.map { $0 < 10 ? "0\($0)" : "\($0)" } ?? "00" }
+        let stamp = "\(c.year ?? 0)\(two(c.month))\(two(c.day))T\(two(c.hour))\(two(c.minute))\(two(c.second))Z"
+        var target = "\(path).corrupt-\(stamp)"
+        var suffix = 2
+        while FileManager.default.fileExists(atPath: target) {
+            target = "\(path).corrupt-\(stamp)-\(suffix)"
+            suffix += 1
+        }
+        try FileManager.default.moveItem(atPath: path, toPath: target)
+        for companion in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: path + companion) {
+            try FileManager.default.moveItem(atPath: path + companion, toPath: target + companion)
+        }
+        return target
+    }
+
+    /// `VACUUM INTO target` from a connection of its own: a consistent copy of the store at
+    /// `path` while the registry keeps writing (WAL lets readers and one writer run together).
+    /// `target` must not exist; it is created 0600 (the store holds credential digests).
+    public static func backup(storeAt path: String, to target: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else { throw BackupError("no store at \(path)") }
+        // O_EXCL: refuses an existing file (or link) atomically. SQLite writes into the empty
+        // file it finds and keeps its mode.
+        let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            let reason = errno == EEXIST ? "it exists (a backup never overwrites)" : String(cString: strerror(errno))
+            throw BackupError("cannot create \(target): \(reason)")
+        }
+        close(fd)
+        do {
+            var configuration = Configuration()
+            configuration.readonly = true
+            configuration.label = "registry-backup"
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            try queue.inDatabase { db in try db.execute(sql: "VACUUM INTO ?", arguments: [target]) }
+        } catch {
+            // Only the file this call created, and only when it failed: no half backup is left to trust.
+            unlink(target)
+            throw BackupError("backup of \(path) failed: \(error)")
+        }
+    }
+
+    public struct BackupError: Error, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
     }
 
     static var migrator: DatabaseMigrator {
@@ -205,6 +285,19 @@ public final class RegistryStore: Sendable {
 
     func write(_ batch: StoreBatch) async throws {
         try await pool.write { db in
+            // Deletes first: an upsert beside a delete of the same key came after it (StoreBatch).
+            for id in batch.deletedAgents {
+                try db.execute(sql: "DELETE FROM agent WHERE id = ?", arguments: [id])
+                try db.execute(sql: "DELETE FROM metrics WHERE agent_id = ?", arguments: [id])
+                try db.execute(sql: "DELETE FROM transition WHERE agent_id = ?", arguments: [id])
+            }
+            for id in batch.deletedRequests {
+                try db.execute(sql: "DELETE FROM request WHERE id = ?", arguments: [id])
+                try db.execute(sql: "DELETE FROM content WHERE request_id = ?", arguments: [id])
+            }
+            for id in batch.deletedAlerts {
+                try db.execute(sql: "DELETE FROM alert WHERE id = ?", arguments: [id])
+            }
             for (id, record) in batch.agents {
                 try db.execute(
                     sql: """
@@ -213,11 +306,6 @@ public final class RegistryStore: Sendable {
                         """,
                     arguments: [id, record.state.rawValue, try FleetJSON.encodeString(record), record.lastSeen.timeIntervalSince1970]
                 )
-            }
-            for id in batch.deletedAgents {
-                try db.execute(sql: "DELETE FROM agent WHERE id = ?", arguments: [id])
-                try db.execute(sql: "DELETE FROM metrics WHERE agent_id = ?", arguments: [id])
-                try db.execute(sql: "DELETE FROM transition WHERE agent_id = ?", arguments: [id])
             }
             for (agentId, snapshot) in batch.metrics {
                 try db.execute(
@@ -238,18 +326,11 @@ public final class RegistryStore: Sendable {
                     arguments: [id, record.agentId, record.state.rawValue, try FleetJSON.encodeString(record), record.completedAt?.timeIntervalSince1970]
                 )
             }
-            for id in batch.deletedRequests {
-                try db.execute(sql: "DELETE FROM request WHERE id = ?", arguments: [id])
-                try db.execute(sql: "DELETE FROM content WHERE request_id = ?", arguments: [id])
-            }
             for (id, record) in batch.alerts {
                 try db.execute(
                     sql: "INSERT INTO alert (id, record) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record",
                     arguments: [id, try FleetJSON.encodeString(record)]
                 )
-            }
-            for id in batch.deletedAlerts {
-                try db.execute(sql: "DELETE FROM alert WHERE id = ?", arguments: [id])
             }
             for (agentId, record) in batch.credentials {
                 try db.execute(

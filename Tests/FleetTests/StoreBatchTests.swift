@@ -1,0 +1,179 @@
+import FleetProtocol
+import Foundation
+import Logging
+@testable import Registry
+import Synchronization
+import Testing
+
+/// The store writer's batches: a failed batch merged with what came after writes exactly
+/// what the two in sequence would have, and a failing store keeps every row until it heals.
+@Suite("Registry store batches: merge rules, retry and back-pressure")
+struct StoreBatchTests {
+    let start = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func agent(_ id: String, hostname: String = "host") -> AgentRecord {
+        AgentRecord(
+            info: AgentInfo(id: id, hostname: hostname, os: OSInfo(name: "linux", version: "1", kernel: "6", arch: "x86_64"), agentVersion: "1"),
+            state: .online, now: start
+        )
+    }
+
+    func audit(_ action: String) -> AuditEntry {
+        AuditEntry(
+            at: start, keyId: "k1", keyName: "ops", tenant: nil, source: nil, gatewayId: "gw", action: action, agentId: nil,
+            requestId: nil, argsSHA256: nil, status: 202, outcome: "ok"
+        )
+    }
+
+    func request(_ id: String) -> RequestRecord {
+        RequestRecord(id: id, agentId: "a", kind: .status, args: .object([:]), maxAttempts: 3, createdAt: start)
+    }
+
+    func sample(_ seq: UInt64) -> MetricsSnapshot { MetricsSnapshot(timestamp: start.addingTimeInterval(Double(seq)), seq: seq) }
+
+    func temporaryStorePath() throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("store-batch-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory.appendingPathComponent("registry.sqlite").path
+    }
+
+    @Test("a newer upsert of the same key wins; appends keep their order across the merge")
+    func newerWins() {
+        var older = StoreBatch()
+        older.agents["a"] = agent("a", hostname: "old")
+        older.metrics = [("a", sample(1)), ("a", sample(2))]
+        older.audit = [audit("first")]
+        var newer = StoreBatch()
+        newer.agents["a"] = agent("a", hostname: "new")
+        newer.metrics = [("a", sample(3))]
+        newer.audit = [audit("second")]
+        older.merge(newer)
+        #expect(older.agents["a"]?.hostname == "new")
+        #expect(older.metrics.map(\.1.seq) == [1, 2, 3])
+        #expect(older.audit.map(\.action) == ["first", "second"])
+        #expect(older.rows == 1 + 3 + 2)
+    }
+
+    @Test("a delete after an upsert drops it (and the agent's earlier history); an upsert after a delete is written after it")
+    func deletesAndUpserts() {
+        var older = StoreBatch()
+        older.agents["a"] = agent("a")
+        older.metrics = [("a", sample(1)), ("b", sample(1))]
+        older.transitions = [("a", start, .online, nil)]
+        older.requests["r1"] = request("r1")
+        older.deleteRequest("r2")
+        var newer = StoreBatch()
+        newer.deleteAgent("a")
+        newer.deleteRequest("r1")
+        newer.requests["r2"] = request("r2")
+        older.merge(newer)
+        #expect(older.agents["a"] == nil)
+        #expect(older.deletedAgents == ["a"])
+        #expect(older.metrics.map(\.0) == ["b"], "a's metrics from before its delete are gone with it")
+        #expect(older.transitions.isEmpty)
+        #expect(older.requests["r1"] == nil && older.deletedRequests.contains("r1"))
+        // r2 was deleted, then created again: both stay, and the store deletes before it upserts.
+        #expect(older.deletedRequests.contains("r2") && older.requests["r2"] != nil)
+    }
+
+    @Test("a merged batch written once leaves the store as the two batches written in sequence")
+    func mergedEqualsSequential() async throws {
+        var first = StoreBatch()
+        first.agents["a"] = agent("a", hostname: "v1")
+        first.agents["b"] = agent("b")
+        first.metrics = [("a", sample(1)), ("a", sample(2)), ("b", sample(1))]
+        var second = StoreBatch()
+        second.deleteAgent("a")
+        second.agents["a"] = agent("a", hostname: "v2")
+        second.metrics = [("a", sample(3)), ("b", sample(2))]
+        second.alerts["x"] = AlertRecord(id: "x", rule: "r", kind: .offline, agentId: "b", hostname: "host", state: .firing, firedAt: start, value: nil, message: "m")
+
+        let sequential = try RegistryStore(path: try temporaryStorePath())
+        try await sequential.write(first)
+        try await sequential.write(second)
+        let merged = try RegistryStore(path: try temporaryStorePath())
+        var batch = first
+        batch.merge(second)
+        try await merged.write(batch)
+
+        for store in [sequential, merged] {
+            #expect(try store.loadAgents().sorted { $0.id < $1.id }.map(\.hostname) == ["v2", "host"])
+            #expect(try await store.metrics(agentId: "a", since: nil, limit: 10).map(\.seq) == [3])
+            #expect(try await store.metrics(agentId: "b", since: nil, limit: 10).map(\.seq) == [1, 2])
+            #expect(try store.loadAlerts().map(\.id) == ["x"])
+        }
+    }
+
+    @Test("a failing store keeps every row, reports it, holds events back past the bound, and writes it all once it heals")
+    func retriedUntilItLands() async throws {
+        let store = try RegistryStore(path: try temporaryStorePath())
+        let writer = StoreWriter(store: store, knownStates: [:], maxPendingRows: 10, logger: Logger(label: "test"))
+        // Writes fail from here: the table they need is gone (a stand-in for a full disk).
+        try await store.pool.write { db in try db.execute(sql: "ALTER TABLE metrics RENAME TO metrics_away") }
+        for seq: UInt64 in 1...6 { writer.metrics(sample(seq), agentId: "a") }
+        await writer.flush()
+        #expect(writer.status.ok == false)
+        #expect(writer.status.error?.contains("metrics") == true, "\(writer.status)")
+        #expect(writer.status.failingSince != nil)
+        #expect(writer.pendingRows == 6)
+
+        // More arrives while failing: it joins the kept batch, and the bound is reached.
+        for seq: UInt64 in 7...12 { writer.metrics(sample(seq), agentId: "a") }
+        await writer.flush()
+        #expect(writer.pendingRows == 12)
+        let released = Atomic(false)
+        let waiting = Task {
+            await writer.waitForRoom()
+            released.store(true, ordering: .sequentiallyConsistent)
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        let releasedEarly = released.load(ordering: .sequentiallyConsistent)
+        #expect(!releasedEarly, "events are held back while the rows cannot be written")
+        #expect(writer.pendingRows == 12, "nothing was dropped to make room")
+
+        try await store.pool.write { db in try db.execute(sql: "ALTER TABLE metrics_away RENAME TO metrics") }
+        // Within the backoff the writer does not try again; a forced flush (as at shutdown) does.
+        await writer.flush(final: true)
+        await waiting.value
+        let releasedAfter = released.load(ordering: .sequentiallyConsistent)
+        #expect(releasedAfter)
+        #expect(writer.status.ok)
+        #expect(writer.pendingRows == 0)
+        #expect(try await store.metrics(agentId: "a", since: nil, limit: 100).map(\.seq) == Array(UInt64(1)...12))
+    }
+
+    /// Writes `batch` into a new store at `path` and closes it (everything checkpointed into
+    /// the main file, no -wal left).
+    func writeAndClose(_ batch: StoreBatch, at path: String) async throws {
+        let sound = try RegistryStore(path: path)
+        try await sound.write(batch)
+        try await sound.pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+    }
+
+    @Test("a file that is not SQLite, or a database with damaged pages, is moved aside untouched and the store starts empty")
+    func corruptMovedAside() async throws {
+        let garbagePath = try temporaryStorePath()
+        let garbage = Data((0..<20_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) })
+        try garbage.write(to: URL(fileURLWithPath: garbagePath))
+        let store = try RegistryStore(path: garbagePath, now: start)
+        let corrupt = try #require(store.corrupt)
+        #expect(corrupt.movedTo == garbagePath + ".corrupt-20270115T080000Z")
+        #expect(FileManager.default.contents(atPath: corrupt.movedTo) == garbage)
+        #expect(try store.loadAgents().isEmpty)
+
+        // A real store whose pages were overwritten past the header.
+        let damagedPath = try temporaryStorePath()
+        var batch = StoreBatch()
+        for index in 0..<200 { batch.agents["agent-\(index)"] = agent("agent-\(index)", hostname: String(repeating: "h", count: 200)) }
+        try await writeAndClose(batch, at: damagedPath)
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: damagedPath))
+        try handle.seek(toOffset: 4096 * 3)
+        try handle.write(contentsOf: Data(repeating: 0xA5, count: 4096 * 4))
+        try handle.close()
+        let reopened = try RegistryStore(path: damagedPath, now: start)
+        #expect(reopened.corrupt != nil)
+        #expect(try reopened.loadAgents().isEmpty)
+        // A sound store is left where it is.
+        #expect(try RegistryStore(path: damagedPath).corrupt == nil)
+    }
+}
