@@ -45,7 +45,11 @@ struct AcknowledgedRequestTests {
             registry.signal(SIGKILL)
             #expect(await registry.waitForExit() != nil)
             let started = ContinuousClock.now
-            let (status, body) = try await cluster.callback(gateway, agent: id, kind: "status")
+            // The client waits longer than the gateway's 5 s confirmation timeout.
+            let (status, body) = try await HTTP.post(
+                "\(gateway.http)/api/v1/agents/\(id)/callbacks", token: cluster.adminToken,
+                body: Data(#"{"kind":"status","args":{}}"#.utf8), timeout: 20
+            )
             #expect(status == 503, "\(String(decoding: body, as: UTF8.self))")
             #expect(String(decoding: body, as: UTF8.self).contains("not_confirmed"))
             #expect(ContinuousClock.now - started < .seconds(10), "answered after the confirmation timeout, not hung")
