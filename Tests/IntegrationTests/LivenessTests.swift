@@ -20,8 +20,14 @@ struct LivenessTests {
             #expect(await eventually(timeout: .seconds(10)) { try await cluster.states(master)[agent.id] == .offline }, "\(cluster.logs())")
             let record = try await cluster.agents(master).first { $0.id == agent.id }
             #expect(record?.stateReason?.contains("no heartbeat") == true)
-            try await agent.send(.heartbeat(.init(metrics: MetricsSnapshot(timestamp: Date(), seq: 2))))
-            #expect(await eventually(timeout: .seconds(5)) { try await cluster.states(master)[agent.id] == .online })
+            // Beating on every look: one beat keeps it online for only the 2 s timeout, which a
+            // busy run could spend before its first look.
+            var seq: UInt64 = 1
+            #expect(await eventually(timeout: .seconds(10)) {
+                seq += 1
+                try await agent.send(.heartbeat(.init(metrics: MetricsSnapshot(timestamp: Date(), seq: seq))))
+                return try await cluster.states(master)[agent.id] == .online
+            })
             await agent.close()
         }
     }
