@@ -81,7 +81,9 @@ struct CloneReplicationTests {
         let states = states(setup.replica)
         #expect((0..<50).allSatisfy { states["agent-\($0)"] == .disconnected })
         #expect(states["agent-50"] == .online)
-        #expect(setup.replica.status.resyncs == 0)
+        // In order: no gap in the live updates. (Not "no resync": on a loaded run a snapshot piece
+        // can miss its deadline and the replica asks again, which is the rule, not a failure.)
+        #expect(setup.replica.status.gaps == 0)
         await setup.stop()
     }
 

@@ -122,9 +122,13 @@ struct AcknowledgedRequestTests {
             let finished = try await cluster.finished(gateways[0], agent: ids[0], kind: "status")
 
             await gateways[1].process.stop()
+            // A port of its own, held until the new gateway binds it (its old one may have been
+            // taken meanwhile by another test's outgoing connection: seen in CI).
+            let (reservation, port) = try AlertTests().reservePort()
+            defer { close(reservation) }
             let restarted = try cluster.start("gateway-b2", "master", [
                 "gateway", "--ready-file", "gateway-b2.json", "--set", "data_dir=gateway-b2", "--set", "server.host=127.0.0.1",
-                "--set", "server.port=\(gateways[1].port)",
+                "--set", "server.port=\(port)",
             ] + Cluster.busArguments(bus) + cluster.tokenArguments)
             // From the moment it exists until it has served the full fleet 10 times (the deadline
             // is an upper bound for a loaded run, where one round took over a second).
@@ -134,7 +138,7 @@ struct AcknowledgedRequestTests {
             let deadline = ContinuousClock.now + .seconds(60)
             while good < 10, ContinuousClock.now < deadline {
                 guard restarted.isRunning else { throw HarnessError("gateway-b2 exited:\n\(restarted.stderr)") }
-                let base = "http://127.0.0.1:\(gateways[1].port)"
+                let base = "http://127.0.0.1:\(port)"
                 let answer = try? await HTTP.get("\(base)/api/v1/agents", token: cluster.adminToken)
                 guard let answer else {
                     try await Task.sleep(for: .milliseconds(5))  // not listening yet

@@ -23,10 +23,24 @@ struct AlertTests {
         http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Hook).serve_forever()
         """
 
+    /// One `host-down` rule (offline for 1 s) and a JSON webhook on `port`, retried fast.
+    static func hostDownConfig(port: Int) -> String {
+        """
+        alerts:
+          rules:
+            - {name: host-down, kind: offline, for: 1}
+          webhooks:
+            - {url: "http://127.0.0.1:\(port)/hook", format: json}
+          retry_base: 0.2
+          retry_cap: 0.5
+        """
+    }
+
     /// A loopback port held (bound with SO_REUSEADDR, not listening) until the receiver has
     /// bound it too: a port merely found free and released can be taken meanwhile by any
     /// process's outgoing connection (seen when the flood test's 1,000 sockets ran alongside).
-    func reservePort() throws -> (fd: Int32, port: Int) {
+    /// With `port`, that port (a gateway's, to restart it on the same address); else any free one.
+    func reservePort(_ port: Int = 0) throws -> (fd: Int32, port: Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HarnessError("socket: errno \(errno)") }
         var on: Int32 = 1
@@ -34,6 +48,7 @@ struct AlertTests {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
@@ -54,15 +69,7 @@ struct AlertTests {
             let (reservation, port) = try reservePort()
             defer { close(reservation) }
             let config = cluster.directory.appendingPathComponent("master.yaml")
-            try """
-                alerts:
-                  rules:
-                    - {name: host-down, kind: offline, for: 1}
-                  webhooks:
-                    - {url: "http://127.0.0.1:\(port)/hook", format: json}
-                  retry_base: 0.2
-                  retry_cap: 0.5
-                """.write(to: config, atomically: true, encoding: .utf8)
+            try Self.hostDownConfig(port: port).write(to: config, atomically: true, encoding: .utf8)
             let master = try await cluster.startServe(["--config", config.path])
             let (agent, id) = try await cluster.startAgent("agent", urls: [master.ws])
             #expect(await eventually(timeout: .seconds(10)) { try await cluster.states(master)[id] == .online })

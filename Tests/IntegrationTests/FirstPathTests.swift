@@ -112,6 +112,9 @@ struct FirstPathTests {
             // reconnects to the new process, and the new replica starts from a snapshot.
             await gatewayB.process.stop()
             #expect(gatewayB.process.terminationStatus == 0, "graceful exit\n\(gatewayB.process.stderr)")
+            // Its port held until the new gateway binds it (another test's outgoing connection could take it).
+            let (reservation, _) = try AlertTests().reservePort(gatewayB.port)
+            defer { close(reservation) }
             let restarted = try await cluster.startGateway("gateway-b2", bus: bus, port: gatewayB.port)
 
             let converged = await eventually(timeout: .seconds(15)) {

@@ -94,8 +94,18 @@ struct KillRunTests {
 
             try await at(0.45)
             gateways[0].process.signal(SIGKILL)
+            _ = await gateways[0].process.waitForExit()
+            // Its port held at once until the new gateway binds it (an outgoing connection of
+            // another test could take a free port in the 3 s).
+            let (reservation, _) = try AlertTests().reservePort(gateways[0].port)
             try await Task.sleep(for: .seconds(3))
-            gateways[0] = try await cluster.startGateway("gateway-a2", bus: bus, port: gateways[0].port)
+            do {
+                gateways[0] = try await cluster.startGateway("gateway-a2", bus: bus, port: gateways[0].port)
+                close(reservation)
+            } catch {
+                close(reservation)
+                throw error
+            }
 
             try await at(0.7)
             let registry = try #require(cluster.process(named: "registry"))

@@ -13,15 +13,7 @@ struct WebhookOutboxTests {
             let (reservation, port) = try AlertTests().reservePort()
             defer { close(reservation) }
             let config = cluster.directory.appendingPathComponent("registry.yaml")
-            try """
-                alerts:
-                  rules:
-                    - {name: host-down, kind: offline, for: 1}
-                  webhooks:
-                    - {url: "http://127.0.0.1:\(port)/hook", format: json}
-                  retry_base: 0.2
-                  retry_cap: 0.5
-                """.write(to: config, atomically: true, encoding: .utf8)
+            try AlertTests.hostDownConfig(port: port).write(to: config, atomically: true, encoding: .utf8)
             let bus = try await cluster.startRegistry(["--config", config.path])
             let gateway = try await cluster.startGateway("gateway-a", bus: bus)
             let (agent, id) = try await cluster.startAgent("agent", urls: [gateway.ws])
