@@ -126,18 +126,38 @@ struct AcknowledgedRequestTests {
             // taken meanwhile by another test's outgoing connection: seen in CI).
             let (reservation, port) = try AlertTests().reservePort()
             defer { close(reservation) }
-            let restarted = try cluster.start("gateway-b2", "master", [
-                "gateway", "--ready-file", "gateway-b2.json", "--set", "data_dir=gateway-b2", "--set", "server.host=127.0.0.1",
-                "--set", "server.port=\(port)",
-            ] + Cluster.busArguments(bus) + cluster.tokenArguments)
+            // The registry paused (SIGSTOP) while the new gateway starts: it listens, but cannot
+            // get its snapshot until the registry runs again, so the unsynced window is seconds
+            // long, not the few milliseconds a test could never hit. Resumed on every path.
+            let registry = try #require(cluster.process(named: "registry"))
+            registry.signal(SIGSTOP)
+            let restarted: FleetProcess
+            do {
+                restarted = try cluster.start("gateway-b2", "master", [
+                    "gateway", "--ready-file", "gateway-b2.json", "--set", "data_dir=gateway-b2", "--set", "server.host=127.0.0.1",
+                    "--set", "server.port=\(port)",
+                ] + Cluster.busArguments(bus) + cluster.tokenArguments)
+            } catch {
+                registry.signal(SIGCONT)
+                throw error
+            }
             // From the moment it exists until it has served the full fleet 10 times (the deadline
             // is an upper bound for a loaded run, where one round took over a second).
             var answers: [Int: Int] = [:]
             var wrong: [String] = []
             var good = 0
+            let resumeAt = ContinuousClock.now + .seconds(2)
+            var paused = true
             let deadline = ContinuousClock.now + .seconds(60)
             while good < 10, ContinuousClock.now < deadline {
-                guard restarted.isRunning else { throw HarnessError("gateway-b2 exited:\n\(restarted.stderr)") }
+                if paused, ContinuousClock.now >= resumeAt {
+                    registry.signal(SIGCONT)
+                    paused = false
+                }
+                guard restarted.isRunning else {
+                    if paused { registry.signal(SIGCONT) }
+                    throw HarnessError("gateway-b2 exited:\n\(restarted.stderr)")
+                }
                 let base = "http://127.0.0.1:\(port)"
                 let answer = try? await HTTP.get("\(base)/api/v1/agents", token: cluster.adminToken)
                 guard let answer else {
@@ -155,7 +175,10 @@ struct AcknowledgedRequestTests {
                 } else if status != 503 {
                     wrong.append("agents: \(status) \(String(decoding: body, as: UTF8.self))")
                 }
+                try await Task.sleep(for: .milliseconds(20))
             }
+            if paused { registry.signal(SIGCONT) }
+            #expect(answers[503, default: 0] > 0, "the unsynced window was seen (answers: \(answers))")
             #expect(good == 10, "answers: \(answers)")
             #expect(wrong.isEmpty, "\(wrong.prefix(10)) (answers: \(answers))")
         }
