@@ -139,8 +139,9 @@ struct AgentCredentialTests {
             let bus = try await cluster.startRegistry(["--set", "store.enabled=false"])
             let gateway = try await cluster.startGateway("gateway-a", bus: bus)
             let agent = cluster.testAgent()
-            guard case .welcome(let first) = try await agent.connect(url: gateway.ws, token: cluster.agentToken), let held = first.credential else {
-                Issue.record("not enrolled")
+            let answer = try await agent.connect(url: gateway.ws, token: cluster.agentToken)
+            guard case .welcome(let first) = answer, let held = first.credential else {
+                Issue.record("not enrolled: \(answer)")
                 return
             }
             await agent.close()

@@ -55,14 +55,29 @@ struct PrometheusTests {
             ]
             // The fleet endpoint names every host: it needs a key (and refuses without one).
             #expect(try await HTTP.get("\(gateway.http)/metrics/fleet").status == 401)
+            var scraped = ""
             for (url, families) in expectations {
                 let text = try await scrape(url, token: url.hasSuffix("/metrics/fleet") ? cluster.adminToken : nil)
+                scraped += text
                 let (status, complaints) = try await promtool(text)
                 #expect(status == 0, "\(url): \(complaints)")
                 for family in families {
                     #expect(text.contains(family), "\(url) lacks \(family)")
                 }
             }
+
+            // The alerting rules we ship are valid and name only series the roles really export.
+            let rules = Self.root.appendingPathComponent("docs/prometheus/alerts.yml").path
+            let checked = try await ChildProcess.run("/usr/bin/promtool", ["check", "rules", rules])
+            #expect(checked.termination == .exited(0), "\(checked.output)")
+            let yaml = try String(contentsOfFile: rules, encoding: .utf8)
+            let named = Set(yaml.matches(of: /fleet_[a-z_]+/).map { String($0.output) })
+            #expect(!named.isEmpty)
+            for series in named.sorted() {
+                #expect(scraped.contains("\n\(series)") || scraped.contains("\n\(series){"), "docs/prometheus/alerts.yml names \(series), which no role exports")
+            }
         }
     }
+
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 }

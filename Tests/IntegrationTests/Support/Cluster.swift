@@ -186,14 +186,30 @@ final class Cluster: @unchecked Sendable {
     static func busArguments(_ bus: Ready.Bus) -> [String] { Topology.busArguments(bus) }
 
     /// - Parameter key: with CURVE, the gateway keypair to use (default: the next unused one).
-    func startGateway(_ name: String, bus: Ready.Bus, port: Int = 0, key: String? = nil) async throws -> Gateway {
+    /// - Parameter synced: return only once the gateway's replica has its first snapshot (its
+    ///   ready file is written when it listens, which on a loaded run can be seconds before; an
+    ///   agent connecting in between is told the gateway is unavailable).
+    func startGateway(_ name: String, bus: Ready.Bus, port: Int = 0, key: String? = nil, synced: Bool = true) async throws -> Gateway {
         let file = "\(name)-\(UUID().uuidString.prefix(4)).json"
         let process = try start(name, "master", [
             "gateway", "--ready-file", file, "--set", "data_dir=\(name)", "--set", "server.host=127.0.0.1",
             "--set", "server.port=\(port)",
         ] + Self.busArguments(bus) + tokenArguments + curveArguments(key: key ?? nextKey("gateway")))
         let ready = try await ready(process, file: file)
-        return try Self.gateway(process, ready)
+        let gateway = try Self.gateway(process, ready)
+        if synced {
+            struct Readyz: Decodable {
+                struct Replica: Decodable { var synced: Bool }
+                var replica: Replica?
+            }
+            let isSynced = await eventually(timeout: .seconds(30)) {
+                guard process.isRunning else { throw HarnessError("\(name) exited:\n\(process.stderr)") }
+                let (_, body) = try await HTTP.get("\(gateway.http)/readyz")
+                return try JSONDecoder().decode(Readyz.self, from: body).replica?.synced == true
+            }
+            guard isSynced else { throw HarnessError("\(name) did not sync its replica within 30 s:\n\(process.stderr.suffix(2000))") }
+        }
+        return gateway
     }
 
     @discardableResult
