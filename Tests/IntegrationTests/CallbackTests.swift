@@ -154,7 +154,8 @@ struct CallbackTests {
         try await withCluster("callback-retry") { cluster in
             let master = try await cluster.startServe(["--set", "callbacks.timeout=1", "--set", "callbacks.attempts=2"])
             let silent = cluster.testAgent()
-            _ = try await silent.connect(url: master.ws, token: cluster.agentToken)
+            let welcome = try await silent.connect(url: master.ws, token: cluster.agentToken)
+            guard case .welcome = welcome else { throw HarnessError("not welcomed: \(welcome)") }
             #expect(await eventually(timeout: .seconds(10)) { try await cluster.states(master)[silent.id] == .online })
             let (_, body) = try await cluster.callback(master, agent: silent.id, kind: "status")
             let id = try JSONDecoder().decode(CallbackAccepted.self, from: body).requestId

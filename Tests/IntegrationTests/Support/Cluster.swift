@@ -186,9 +186,7 @@ final class Cluster: @unchecked Sendable {
     static func busArguments(_ bus: Ready.Bus) -> [String] { Topology.busArguments(bus) }
 
     /// - Parameter key: with CURVE, the gateway keypair to use (default: the next unused one).
-    /// - Parameter synced: return only once the gateway's replica has its first snapshot (its
-    ///   ready file is written when it listens, which on a loaded run can be seconds before; an
-    ///   agent connecting in between is told the gateway is unavailable).
+    /// - Parameter synced: return only once the gateway's replica has its first snapshot (`waitForSync`).
     func startGateway(_ name: String, bus: Ready.Bus, port: Int = 0, key: String? = nil, synced: Bool = true) async throws -> Gateway {
         let file = "\(name)-\(UUID().uuidString.prefix(4)).json"
         let process = try start(name, "master", [
@@ -197,18 +195,7 @@ final class Cluster: @unchecked Sendable {
         ] + Self.busArguments(bus) + tokenArguments + curveArguments(key: key ?? nextKey("gateway")))
         let ready = try await ready(process, file: file)
         let gateway = try Self.gateway(process, ready)
-        if synced {
-            struct Readyz: Decodable {
-                struct Replica: Decodable { var synced: Bool }
-                var replica: Replica?
-            }
-            let isSynced = await eventually(timeout: .seconds(30)) {
-                guard process.isRunning else { throw HarnessError("\(name) exited:\n\(process.stderr)") }
-                let (_, body) = try await HTTP.get("\(gateway.http)/readyz")
-                return try JSONDecoder().decode(Readyz.self, from: body).replica?.synced == true
-            }
-            guard isSynced else { throw HarnessError("\(name) did not sync its replica within 30 s:\n\(process.stderr.suffix(2000))") }
-        }
+        if synced { try await waitForSync(gateway, name: name) }
         return gateway
     }
 
@@ -224,13 +211,35 @@ final class Cluster: @unchecked Sendable {
     }
 
     /// `master serve`: the all-in-one deployment.
-    func startServe(_ extra: [String] = [], name: String = "serve", port: Int = 0) async throws -> Gateway {
+    func startServe(_ extra: [String] = [], name: String = "serve", port: Int = 0, synced: Bool = true) async throws -> Gateway {
         let file = "\(name).json"
         let process = try start(name, "master", [
             "serve", "--ready-file", file, "--set", "data_dir=serve", "--set", "server.host=127.0.0.1",
             "--set", "server.port=\(port)",
         ] + Self.fastLiveness + tokenArguments + extra)
-        return try Self.gateway(process, try await ready(process, file: file))
+        let gateway = try Self.gateway(process, try await ready(process, file: file))
+        if synced { try await waitForSync(gateway, name: name) }
+        return gateway
+    }
+
+    /// Returns once `gateway`'s replica has its first snapshot: its ready file is written when it
+    /// listens, which on a loaded run can be seconds before, and an agent connecting in between
+    /// is told the gateway is unavailable.
+    func waitForSync(_ gateway: Gateway, name: String) async throws {
+        struct Readyz: Decodable {
+            struct Replica: Decodable { var synced: Bool }
+            var replica: Replica?
+        }
+        // A TLS gateway's certificate is from a test CA URLSession does not trust: the TLS tests
+        // look for themselves.
+        guard !gateway.http.hasPrefix("https://") else { return }
+        let process = gateway.process
+        let isSynced = await eventually(timeout: .seconds(30)) {
+            guard process.isRunning else { throw HarnessError("\(name) exited:\n\(process.stderr)") }
+            let (_, body) = try await HTTP.get("\(gateway.http)/readyz")
+            return try JSONDecoder().decode(Readyz.self, from: body).replica?.synced == true
+        }
+        guard isSynced else { throw HarnessError("\(name) did not sync its replica within 30 s:\n\(process.stderr.suffix(2000))") }
     }
 
     static func gateway(_ process: FleetProcess, _ ready: Ready) throws -> Gateway {
