@@ -160,9 +160,10 @@ final class Cluster: @unchecked Sendable {
     /// `POST /api/v1/agents/{id}/callbacks` with the admin token; `args` is raw JSON.
     func callback(_ gateway: Gateway, agent: String, kind: String, args: String = "{}", wait: Int? = nil) async throws -> (status: Int, body: Data) {
         let query = wait.map { "?wait=\($0)" } ?? ""
+        // Longer than the gateway's own bounds: 5 s to confirm the request, then `wait`.
         return try await HTTP.post(
             "\(gateway.http)/api/v1/agents/\(agent)/callbacks\(query)", token: adminToken,
-            body: Data("{\"kind\":\"\(kind)\",\"args\":\(args)}".utf8)
+            body: Data("{\"kind\":\"\(kind)\",\"args\":\(args)}".utf8), timeout: TimeInterval(15 + (wait ?? 0))
         )
     }
 
