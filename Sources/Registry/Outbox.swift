@@ -3,9 +3,9 @@ import Synchronization
 /// What the registry sends, in the order it was decided, from whichever task decided it to the
 /// one task that publishes.
 ///
-/// A queue taken whole rather than an AsyncStream read one item at a time: the publisher makes
-/// the request changes among what it takes durable in one SQLite transaction before any of it
-/// leaves the registry (group commit), so a request a gateway acknowledged, or a result a
+/// A queue taken whole rather than an AsyncStream read one item at a time: when what the
+/// publisher takes holds request changes, the store writer commits first, in one transaction,
+/// before any of it leaves the registry (group commit), so a request a gateway acknowledged, or a result a
 /// client saw, is never lost to a registry crash, and no agent runs a request the registry could
 /// forget and send again.
 final class Outbox<Item: Sendable>: Sendable {
@@ -59,7 +59,4 @@ final class Outbox<Item: Sendable>: Sendable {
             }
         }
     }
-
-    /// Items waiting to be taken (a gauge).
-    var count: Int { state.withLock { $0.items.count } }
 }

@@ -12,14 +12,9 @@ struct RegistryMetrics: Sendable {
     /// Sessions announced by a gateway that the registry refused (wrong or revoked credential,
     /// an id taken, an enrollment token at its cap).
     let sessionsRefused = Counter(label: "fleet_registry_sessions_refused_total")
-    /// Request changes the publisher could not store before publishing them (the store writer
-    /// still holds them and retries).
-    let requestStoreErrors = Counter(label: "fleet_registry_request_store_errors_total")
     /// Requests that reached the registry after the gateway that took them had given up
     /// waiting for the registry (and answered 503): recorded failed, never run.
     let requestsTooLate = Counter(label: "fleet_registry_requests_late_total")
-
-    func durableWriteFailed() { requestStoreErrors.increment() }
 
     /// A bus connection the ZAP handler refused (CURVE on): which socket, and why.
     func authRefused(socket: String, reason: String) {

@@ -222,18 +222,21 @@ public final class RegistryService: Service, Sendable {
     /// what keeps the outbox in sequence order.
     private func commit(_ change: StateChange, in core: inout Core) {
         core.seq += 1
-        outbox.append(.update(seq: core.seq, change))
-        guard let writer else { return }
-        switch change {
-        case .agent(let record): writer.agent(record, now: Date())
-        case .agentDeleted(let id): writer.agentDeleted(id)
-        case .request(let record): writer.request(record)
-        case .requestDeleted(let id): writer.requestDeleted(id)
-        case .alert(let record): writer.alert(record)
-        case .alertDeleted(let id): writer.alertDeleted(id)
-        case .key(let record): writer.key(record)
-        case .credential(let record): writer.credential(record)
+        // The store writer first: once the publisher can see a change, the writer holds it, so
+        // the flush the publisher runs before publishing a request change includes it.
+        if let writer {
+            switch change {
+            case .agent(let record): writer.agent(record, now: Date())
+            case .agentDeleted(let id): writer.agentDeleted(id)
+            case .request(let record): writer.request(record)
+            case .requestDeleted(let id): writer.requestDeleted(id)
+            case .alert(let record): writer.alert(record)
+            case .alertDeleted(let id): writer.alertDeleted(id)
+            case .key(let record): writer.key(record)
+            case .credential(let record): writer.credential(record)
+            }
         }
+        outbox.append(.update(seq: core.seq, change))
     }
 
     // MARK: History (answers to gateways' queries)
@@ -489,29 +492,17 @@ public final class RegistryService: Service, Sendable {
         )
     }
 
-    /// Publishes what the outbox holds, a whole queue at a time: first the request changes
-    /// among it are written to the store in one transaction, then everything goes out in order.
+    /// Publishes what the outbox holds, a whole queue at a time; when it holds a request change,
+    /// the store writer commits what it has first (group commit: one transaction for the lot).
     /// So a request is stored before any gateway can acknowledge it or any agent receive it,
     /// and a result before any client can read it; a registry killed at any moment restarts
     /// with every request a client was told about, and does not send a finished one again.
-    /// If the store cannot write, the changes stay queued in the StoreWriter (retried there)
-    /// and publishing goes on: a full disk must not stop the fleet's state from flowing.
+    /// One write path: while the store is failing, the writer keeps the changes and retries on
+    /// its own backoff, and publishing goes on (a full disk must not stop the fleet's state).
     private func publishUpdates() async {
         while let items = await outbox.take() {
-            if let store {
-                var requests: [String: RequestRecord] = [:]
-                for case .update(_, .request(let record)) in items { requests[record.id] = record }
-                if !requests.isEmpty {
-                    do {
-                        let batch = StoreBatch(requests: requests)
-                        try await Task { try await store.write(batch) }.value
-                    } catch {
-                        metrics.durableWriteFailed()
-                        logger.error("request changes not stored before publishing; the store writer keeps retrying them", metadata: [
-                            "requests": "\(requests.count)", "error": "\(error)",
-                        ])
-                    }
-                }
+            if let writer, items.contains(where: { if case .update(_, .request) = $0 { true } else { false } }) {
+                await writer.flush()
             }
             for outgoing in items { await publish(outgoing) }
         }

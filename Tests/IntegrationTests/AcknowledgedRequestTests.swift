@@ -45,11 +45,7 @@ struct AcknowledgedRequestTests {
             registry.signal(SIGKILL)
             #expect(await registry.waitForExit() != nil)
             let started = ContinuousClock.now
-            // The client waits longer than the gateway's 5 s confirmation timeout.
-            let (status, body) = try await HTTP.post(
-                "\(gateway.http)/api/v1/agents/\(id)/callbacks", token: cluster.adminToken,
-                body: Data(#"{"kind":"status","args":{}}"#.utf8), timeout: 20
-            )
+            let (status, body) = try await cluster.callback(gateway, agent: id, kind: "status")
             #expect(status == 503, "\(String(decoding: body, as: UTF8.self))")
             #expect(String(decoding: body, as: UTF8.self).contains("not_confirmed"))
             #expect(ContinuousClock.now - started < .seconds(10), "answered after the confirmation timeout, not hung")
@@ -82,12 +78,9 @@ struct AcknowledgedRequestTests {
             let acknowledged = try await withThrowingTaskGroup(of: String?.self) { group in
                 for _ in 0..<40 {
                     group.addTask {
-                        // The client outwaits the gateway's 5 s confirmation: on a loaded run some
-                        // of the 40 may be 503 not_confirmed (not acknowledged, so not promised).
-                        let (status, body) = try await HTTP.post(
-                            "\(gateway.http)/api/v1/agents/\(id)/callbacks", token: cluster.adminToken,
-                            body: Data(#"{"kind":"status","args":{}}"#.utf8), timeout: 20
-                        )
+                        // On a loaded run some of the 40 may be 503 not_confirmed (not
+                        // acknowledged, so not promised).
+                        let (status, body) = try await cluster.callback(gateway, agent: id, kind: "status")
                         guard status == 202 else { return nil }
                         return try FleetJSON.decoder().decode(CallbackAccepted.self, from: body).requestId
                     }

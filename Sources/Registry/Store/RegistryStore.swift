@@ -313,15 +313,11 @@ public final class RegistryStore: Sendable {
                     arguments: [agentId, snapshot.timestamp.timeIntervalSince1970, Int64(bitPattern: snapshot.seq), try FleetJSON.encodeString(snapshot)]
                 )
             }
-            // A finished request is never overwritten by an unfinished version: the publisher
-            // writes request changes ahead of the batch (RegistryService.publishUpdates), so
-            // an older batch can land after a newer row.
             for (id, record) in batch.requests {
                 try db.execute(
                     sql: """
                         INSERT INTO request (id, agent_id, state, record, completed_at) VALUES (?, ?, ?, ?, ?)
                         ON CONFLICT(id) DO UPDATE SET state = excluded.state, record = excluded.record, completed_at = excluded.completed_at
-                        WHERE request.completed_at IS NULL OR excluded.completed_at IS NOT NULL
                         """,
                     arguments: [id, record.agentId, record.state.rawValue, try FleetJSON.encodeString(record), record.completedAt?.timeIntervalSince1970]
                 )
