@@ -56,11 +56,12 @@ struct HarnessOptions: ParsableArguments {
     }
 
     static var benchBinary: String {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? URL(fileURLWithPath: CommandLine.arguments[0]).path
     }
 
     func makeTopology(label: String, layout: Topology.Layout? = nil) throws -> Topology {
-        let binary = master ?? URL(fileURLWithPath: Self.benchBinary).deletingLastPathComponent().appendingPathComponent("master").path
+        // Absolute: children are started by path, never by a PATH search or relative to a cwd.
+        let binary = URL(fileURLWithPath: master ?? URL(fileURLWithPath: Self.benchBinary).deletingLastPathComponent().appendingPathComponent("master").path).path
         let root = workDir.map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
         let directory = root.appendingPathComponent("fleet-bench-\(label)-\(UUID().uuidString.prefix(6))")
         return try Topology(layout: layout ?? self.layout, directory: directory, masterBinary: binary, extraSettings: set, networkNamespaces: netns)

@@ -21,7 +21,7 @@ final class SimulatedFleet: Sendable {
         var prefix = "sim"
     }
 
-    init(topology: Topology, options: Options, bench: String = CommandLine.arguments[0]) throws {
+    init(topology: Topology, options: Options, bench: String = HarnessOptions.benchBinary) throws {
         let urls = topology.gateways.compactMap(\.ws)
         let processCount = max(1, (options.agents + options.perProcess - 1) / options.perProcess)
         var processes: [SwarmProcess] = []
