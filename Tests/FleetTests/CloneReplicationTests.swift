@@ -90,7 +90,7 @@ struct CloneReplicationTests {
     @Test("a lost update is noticed at the next update and repaired by a resync")
     func gapOnUpdate() async throws {
         let setup = try setUp()
-        #expect(await eventually(timeout: .seconds(5)) { setup.replica.status.synced })
+        #expect(await eventually(timeout: .seconds(20)) { setup.replica.status.synced })  // upper bound for a loaded run
         let (_, lost) = setup.source.change("a", .online)       // seq 1: never published (lost on PUB)
         _ = lost
         let (seq2, record2) = setup.source.change("b", .online)  // seq 2: published
@@ -105,7 +105,7 @@ struct CloneReplicationTests {
     @Test("a lost last update is noticed from the HUGZ beat")
     func gapOnHugz() async throws {
         let setup = try setUp()
-        #expect(await eventually(timeout: .seconds(5)) { setup.replica.status.synced })
+        #expect(await eventually(timeout: .seconds(20)) { setup.replica.status.synced })  // upper bound for a loaded run
         _ = setup.source.change("quiet", .online)  // lost, and nothing follows it
         try await setup.server.publishHugz(seq: 1)
         #expect(await eventually(timeout: .seconds(5)) { states(setup.replica) == ["quiet": .online] })
@@ -115,7 +115,7 @@ struct CloneReplicationTests {
     @Test("updates already in the snapshot are dropped, not applied twice or out of order")
     func duplicatesIgnored() async throws {
         let setup = try setUp()
-        #expect(await eventually(timeout: .seconds(5)) { setup.replica.status.synced })
+        #expect(await eventually(timeout: .seconds(20)) { setup.replica.status.synced })  // upper bound for a loaded run
         let (seq1, record1) = setup.source.change("x", .online)
         try await setup.server.publish(seq: seq1, record: record1)
         #expect(await eventually(timeout: .seconds(5)) { setup.replica.status.seq == 1 })
