@@ -29,7 +29,7 @@ struct Run: AsyncParsableCommand {
     var overrides: [String] = []
 
     func run() async throws {
-        let config: AgentConfig
+        var config: AgentConfig
         do {
             let loader = ConfigLoader(defaults: AgentConfig(), environmentPrefix: AgentConfig.environmentPrefix)
             let environment = ProcessInfo.processInfo.environment
@@ -39,6 +39,7 @@ struct Run: AsyncParsableCommand {
             // request, or removing <state_dir>/runtime.json, undoes them.
             let persisted = RuntimeSettings.persistedOverrides(at: first.runtimeOverridesPath)
             config = persisted.isEmpty ? first : try loader.load(file: self.config, environment: environment, overrides: overrides + persisted)
+            try config.readTokenFile()
             try config.validate()
         } catch let error as ConfigError {
             FileHandle.standardError.write(Data("agent: \(error)\n".utf8))

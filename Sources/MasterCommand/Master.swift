@@ -16,7 +16,7 @@ struct Master: AsyncParsableCommand {
         subcommands: [
             Serve.self, RegistryCommand.self, GatewayCommand.self, WorkerCommand.self, Demo.self, KeysCommand.self,
             AgentsCommand.self, StatusCommand.self, LogsCommand.self, ExecCommand.self, ConfigCommand.self, RequestsCommand.self,
-            TokensCommand.self, AuditCommand.self, CertsCommand.self,
+            TokensCommand.self, AuditCommand.self, CertsCommand.self, ProbeCommand.self,
         ]
     )
 }

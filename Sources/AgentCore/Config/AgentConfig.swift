@@ -17,6 +17,9 @@ public struct AgentConfig: Codable, Sendable {
         /// Enrollment token, sent as `Authorization: Bearer` when opening the WebSocket
         /// (the master's `<data_dir>/agent-token`).
         public var token = ""
+        /// A file holding the token, read at start when `token` is empty: a mounted secret
+        /// (compose, Kubernetes), so the token is in neither the environment nor `ps`.
+        public var tokenFile = ""
         /// PEM bundle of the CA(s) the gateway's certificate must chain to (a private CA from
         /// `master certs init`); empty = the system's roots. Used for wss:// and https://.
         public var caFile = ""
@@ -30,6 +33,7 @@ public struct AgentConfig: Codable, Sendable {
         enum CodingKeys: String, CodingKey {
             case url, urls, token, insecure
             case apiURL = "api_url"
+            case tokenFile = "token_file"
             case caFile = "ca_file"
             case certFile = "cert_file"
             case keyFile = "key_file"

@@ -12,8 +12,11 @@ struct CertificateAuthority {
         let certificate: Certificate
         let privateKey: Certificate.PrivateKey
 
-        var certificatePEM: String { get throws { try certificate.serializeAsPEM().pemString } }
-        var privateKeyPEM: String { get throws { try privateKey.serializeAsPEM().pemString } }
+        // With the final newline PEM files have by convention: without it `cat crt key >
+        // bundle.pem` (HAProxy's format) runs the END and BEGIN lines together, and the
+        // bundle does not load.
+        var certificatePEM: String { get throws { try certificate.serializeAsPEM().pemString + "\n" } }
+        var privateKeyPEM: String { get throws { try privateKey.serializeAsPEM().pemString + "\n" } }
     }
 
     let root: Issued

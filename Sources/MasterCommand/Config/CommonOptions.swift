@@ -35,7 +35,7 @@ struct CommonOptions: ParsableArguments {
         }
     }
 
-    /// Sets up logging to stderr and `logging.file` (default `<data_dir>/logs/<role>.log`),
+    /// Sets up logging to stderr and `logging.file` (default `<data_dir>/logs/<role>.log`; `stderr`: stderr only),
     /// and the Prometheus metrics backend.
     func bootstrapLogging(_ config: MasterConfig, role: String) throws {
         Telemetry.bootstrap()
@@ -46,7 +46,14 @@ struct CommonOptions: ParsableArguments {
             FileHandle.standardError.write(Data("master: data_dir: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        let file = config.logging.file.isEmpty ? "\(config.dataDir)/logs/\(role).log" : config.logging.file
+        // "stderr" is stderr only: in a container the runtime keeps the log (`podman logs`),
+        // and a file in the container's own layer would only fill it. (A file of that name is
+        // `./stderr`.) Not "-": the environment layer reads values as YAML, where that is a list.
+        let file: String? = switch config.logging.file {
+        case "": "\(config.dataDir)/logs/\(role).log"
+        case "stderr": nil
+        default: config.logging.file
+        }
         do {
             try FleetLogging.bootstrap(.init(
                 level: FleetLogging.level(config.logging.level) ?? .info, file: file,

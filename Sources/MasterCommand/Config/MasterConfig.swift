@@ -116,6 +116,12 @@ struct MasterConfig: Codable, Sendable {
         var agentToken = ""
         /// Admin API token; empty = the file `<data_dir>/admin-token`.
         var adminToken = ""
+        /// Where `agent_token` is read from when it is empty; empty = `<data_dir>/agent-token`.
+        /// A mounted secret (compose, Kubernetes) is a file, and a token in a file is not in
+        /// `ps`, the environment of every child, or the orchestrator's inspect output.
+        var agentTokenFile = ""
+        /// Where `admin_token` is read from when it is empty; empty = `<data_dir>/admin-token`.
+        var adminTokenFile = ""
         /// New agents wait as `pending` until `master agents approve ID` (registry).
         var approval = false
         /// Most agents that may enroll with `agent_token`; 0 = no limit (registry).
@@ -124,6 +130,8 @@ struct MasterConfig: Codable, Sendable {
             case enabled, approval
             case agentToken = "agent_token"
             case adminToken = "admin_token"
+            case agentTokenFile = "agent_token_file"
+            case adminTokenFile = "admin_token_file"
             case maxAgents = "max_agents"
         }
     }

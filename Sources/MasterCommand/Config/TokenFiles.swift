@@ -11,8 +11,12 @@ import Logging
 /// says how to use them. `master gateway` never invents tokens: every gateway of a split
 /// deployment must accept the same ones, so a gateway without them refuses to start.
 enum TokenFiles {
-    static func agentPath(_ config: MasterConfig) -> String { "\(config.dataDir)/agent-token" }
-    static func adminPath(_ config: MasterConfig) -> String { "\(config.dataDir)/admin-token" }
+    static func agentPath(_ config: MasterConfig) -> String {
+        config.auth.agentTokenFile.isEmpty ? "\(config.dataDir)/agent-token" : config.auth.agentTokenFile
+    }
+    static func adminPath(_ config: MasterConfig) -> String {
+        config.auth.adminTokenFile.isEmpty ? "\(config.dataDir)/admin-token" : config.auth.adminTokenFile
+    }
 
     /// The registry's reply-token secret, `<data_dir>/reply-secret` (created on first start):
     /// kept across restarts so requests in flight still match their tokens afterwards.

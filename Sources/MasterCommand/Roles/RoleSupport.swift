@@ -144,6 +144,15 @@ enum RoleSupport {
         router.get("metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: Telemetry.text())))
         }
+        // For orchestrators' probes (a container HEALTHCHECK, Kubernetes): this listener
+        // starts with the role's other services, after the role's sockets are bound or
+        // connected, so answering at all means the process is up and serving.
+        let health = #"{"status":"ok","role":"\#(ready.role)"}"#
+        for path in ["healthz", "readyz"] {
+            router.get(RouterPath(path)) { _, _ in
+                Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: health)))
+            }
+        }
         let app = Application(
             router: router, configuration: .init(address: .hostname(String(parts[0]), port: port), serverName: "fleet-metrics"),
             onServerRunning: { channel in
