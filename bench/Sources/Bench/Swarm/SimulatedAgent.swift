@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 
 /// One simulated agent: a raw NIO channel (no task, no actor per agent, so a bench process
@@ -57,7 +58,16 @@ final class SimulatedAgent: @unchecked Sendable {
         }
         let token = swarm.settings.token
         let credential = self.credential
+        let tlsContext = gateway.tls ? swarm.tlsContext : nil
         bootstrap = bootstrap.channelInitializer { [self] channel in
+            if let tlsContext {
+                do {
+                    let handler = try NIOSSLClientHandler(context: tlsContext, serverHostname: gateway.host)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
             let requester = UpgradeRequester(
                 host: gateway.host, port: gateway.port, path: gateway.path, token: token, credential: credential, agent: self
             )

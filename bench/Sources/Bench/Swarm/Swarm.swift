@@ -5,6 +5,7 @@ import Histogram
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// Many simulated agents in one process, sharing event loops, a payload template and one HTTP
@@ -16,17 +17,21 @@ final class Swarm: Sendable {
         var host: String
         var port: Int
         var path: String
-        /// `http://host:port/api`: where callback replies go (`master.api_url`).
+        /// `http(s)://host:port/api`: where callback replies go (`master.api_url`).
         var api: String
+        /// wss:// (TLS to the gateway or to a balancer in front of it, such as the compose file's HAProxy).
+        var tls: Bool
 
         init(url: String) throws {
-            guard let parsed = URL(string: url), let host = parsed.host, let port = parsed.port else {
-                throw BenchError("not a ws://host:port/path URL: \(url)")
+            guard let parsed = URL(string: url), let host = parsed.host, let port = parsed.port,
+                  parsed.scheme == "ws" || parsed.scheme == "wss" else {
+                throw BenchError("not a ws:// or wss://host:port/path URL: \(url)")
             }
             self.host = host
             self.port = port
+            tls = parsed.scheme == "wss"
             path = parsed.path.isEmpty ? "/ws" : parsed.path
-            api = "http://\(host):\(port)/api"
+            api = "\(tls ? "https" : "http")://\(host):\(port)/api"
         }
     }
 
@@ -38,6 +43,8 @@ final class Swarm: Sendable {
         var backoffBase: Double
         var backoffCap: Double
         var handshakeTimeout: TimeAmount = .seconds(20)
+        /// PEM CA bundle a wss:// gateway's certificate must chain to; nil = the system's roots.
+        var caFile: String? = nil
     }
 
     /// Cumulative figures, read by the progress reporter.
@@ -64,6 +71,8 @@ final class Swarm: Sendable {
     let counters = Counters()
     let group: MultiThreadedEventLoopGroup
     let http: HTTPClient
+    /// For wss:// gateways (one context for every connection: it holds the parsed trust roots).
+    let tlsContext: NIOSSLContext?
     private let handshakes = Mutex(Histogram<UInt64>(highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three))
 
     init(settings: Settings, threads: Int) throws {
@@ -77,6 +86,10 @@ final class Swarm: Sendable {
         // side with getConnectionFromPoolTimeout rather than measuring the master.
         configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 512)
         configuration.timeout = .init(connect: .seconds(90), read: .seconds(120))
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let caFile = settings.caFile { tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile)) }
+        configuration.tlsConfiguration = tls
+        tlsContext = settings.gateways.contains(where: \.tls) ? try NIOSSLContext(configuration: tls) : nil
         http = HTTPClient(eventLoopGroupProvider: .shared(group), configuration: configuration)
     }
 

@@ -23,6 +23,9 @@ struct SwarmCommand: AsyncParsableCommand {
     @Option var backoffBase: Double = 0.5
     @Option var backoffCap: Double = 5
     @Option(help: "Event loop threads.") var threads: Int = 1
+    @Option(help: "PEM CA bundle for wss:// gateways (default: the system's roots).") var caFile: String?
+    @Flag(help: "Connect at once and keep running when stdin ends, until SIGTERM or SIGINT (a load for a master started elsewhere, e.g. the container test's).")
+    var connectNow = false
 
     func run() async throws {
         let settings = Swarm.Settings(
@@ -30,7 +33,7 @@ struct SwarmCommand: AsyncParsableCommand {
             token: token,
             heartbeatInterval: .nanoseconds(Int64(interval * 1e9)),
             sourceAddresses: sources.split(separator: ",").map(String.init),
-            backoffBase: backoffBase, backoffCap: backoffCap
+            backoffBase: backoffBase, backoffCap: backoffCap, caFile: caFile
         )
         let swarm = try Swarm(settings: settings, threads: threads)
         let fleet = (0..<agents).map { offset in
@@ -43,16 +46,28 @@ struct SwarmCommand: AsyncParsableCommand {
                 try? await Task.sleep(for: .milliseconds(200))
             }
         }
+        func connectAll() async {
+            // A storm, but a bounded one: at most `inFlight` handshakes outstanding.
+            var launched = 0
+            for agent in fleet {
+                while launched - finishedHandshakes(swarm) >= inFlight { try? await Task.sleep(for: .milliseconds(1)) }
+                agent.eventLoop.execute { agent.connect() }
+                launched += 1
+            }
+        }
+        if connectNow {
+            await connectAll()
+            await Self.untilTerminated()
+            for agent in fleet { agent.eventLoop.execute { agent.stop() } }
+            try? await Task.sleep(for: .milliseconds(300))
+            reporter.cancel()
+            await swarm.shutdown()
+            return
+        }
         for await command in StandardInputLines() {
             switch command {
             case "connect":
-                // A storm, but a bounded one: at most `inFlight` handshakes outstanding.
-                var launched = 0
-                for agent in fleet {
-                    while launched - finishedHandshakes(swarm) >= inFlight { try? await Task.sleep(for: .milliseconds(1)) }
-                    agent.eventLoop.execute { agent.connect() }
-                    launched += 1
-                }
+                await connectAll()
             case "stop":
                 for agent in fleet { agent.eventLoop.execute { agent.stop() } }
             case "drop":
@@ -74,6 +89,21 @@ struct SwarmCommand: AsyncParsableCommand {
         }
         reporter.cancel()
         await swarm.shutdown()
+    }
+
+    /// Returns on SIGTERM or SIGINT (the signals are taken from their default action).
+    static func untilTerminated() async {
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        let (stream, continuation) = AsyncStream<Void>.makeStream()
+        let sources = [SIGTERM, SIGINT].map { number in
+            let source = DispatchSource.makeSignalSource(signal: number)
+            source.setEventHandler { continuation.yield() }
+            source.resume()
+            return source
+        }
+        for await _ in stream { break }
+        for source in sources { source.cancel() }
     }
 
     private func finishedHandshakes(_ swarm: Swarm) -> Int {
