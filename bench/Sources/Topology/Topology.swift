@@ -56,6 +56,10 @@ public final class Topology: @unchecked Sendable {
         if networkNamespaces { lab = try NetworkLab() }
     }
 
+    /// With network namespaces: the namespace a role runs in (`registry`, `gateway-1`, …),
+    /// for a test that changes that host's network (drops packets with iptables, say).
+    public func namespace(of role: String) -> String? { lab?.namespace(of: role) }
+
     /// The addresses the simulated agents may bind as their source: several 127.0.0.x so one
     /// process is not limited to one (source, destination) pair's ~28k ephemeral ports; on a
     /// namespaced topology, extra addresses of the bridge instead.
