@@ -23,7 +23,6 @@ struct PacketLossTests {
     final class Ledger: Sendable {
         let acknowledged = Mutex<[String]>([])
         let notAcknowledged = Mutex<[String: Int]>([:])
-        let running = Atomic<Bool>(true)
     }
 
     /// The release binaries docker/test/run built, else the debug ones beside the tests.
@@ -110,28 +109,20 @@ struct PacketLossTests {
 
         // The load: status callbacks at `rate`, alternating gateways.
         let ledger = Ledger()
-        let load = Task {
-            var sent = 0
-            let start = ContinuousClock.now
-            while ledger.running.load(ordering: .relaxed) {
-                let gateway = gateways[sent % gateways.count]
-                let agent = ids[sent % ids.count]
-                sent += 1
-                Task {
-                    do {
-                        let (status, body) = try await HTTP.post(
-                            "\(gateway)/api/v1/agents/\(agent)/callbacks", token: token, body: Data(#"{"kind":"status","args":{}}"#.utf8), timeout: 15
-                        )
-                        if status == 202, let accepted = try? FleetJSON.decoder().decode(CallbackAccepted.self, from: body) {
-                            ledger.acknowledged.withLock { $0.append(accepted.requestId) }
-                        } else {
-                            ledger.notAcknowledged.withLock { $0["HTTP \(status)", default: 0] += 1 }
-                        }
-                    } catch {
-                        ledger.notAcknowledged.withLock { $0["no answer", default: 0] += 1 }
-                    }
+        let load = SteadyLoad(rate: Self.rate) { sent in
+            let gateway = gateways[sent % gateways.count]
+            let agent = ids[sent % ids.count]
+            do {
+                let (status, body) = try await HTTP.post(
+                    "\(gateway)/api/v1/agents/\(agent)/callbacks", token: token, body: Data(#"{"kind":"status","args":{}}"#.utf8), timeout: 15
+                )
+                if status == 202, let accepted = try? FleetJSON.decoder().decode(CallbackAccepted.self, from: body) {
+                    ledger.acknowledged.withLock { $0.append(accepted.requestId) }
+                } else {
+                    ledger.notAcknowledged.withLock { $0["HTTP \(status)", default: 0] += 1 }
                 }
-                try? await Task.sleep(until: start + .milliseconds(Int64(Double(sent) * 1000 / Self.rate)), clock: .continuous)
+            } catch {
+                ledger.notAcknowledged.withLock { $0["no answer", default: 0] += 1 }
             }
         }
 
@@ -183,8 +174,7 @@ struct PacketLossTests {
         watchOver.set()
         let watched = await watch
 
-        ledger.running.store(false, ordering: .relaxed)
-        await load.value
+        await load.stop()
         try await Task.sleep(for: .seconds(16))  // the last POSTs' answers (15 s timeout)
         let acknowledged = ledger.acknowledged.withLock { $0 }
         var completed = 0, lost: [String] = [], unfinished: [String] = [], failed: [String: Int] = [:]
@@ -236,12 +226,6 @@ struct PacketLossTests {
         #expect(unfinished.isEmpty, "\(unfinished.prefix(10))")
         #expect(failed.keys.allSatisfy { !$0.isEmpty })
         #expect(converged)
-    }
-
-    final class Flag: Sendable {
-        private let value = Atomic<Bool>(false)
-        var isSet: Bool { value.load(ordering: .relaxed) }
-        func set() { value.store(true, ordering: .relaxed) }
     }
 }
 
