@@ -1,0 +1,168 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A metrics snapshot as the agent sent it: its own JSON bytes, checked once against
+/// ``MetricsSnapshot/shape`` by the gateway, with the few fields the path needs read out.
+///
+/// The heartbeat path carries these bytes unchanged from the agent's frame to the bus, the
+/// registry's store and every gateway's replica (issue 13: each Codable pass it replaced cost
+/// more than the whole heartbeat may). Whoever needs the values (the API, the event stream,
+/// `/metrics/fleet`) decodes them with ``decoded()``, which cannot fail on bytes that passed
+/// the shape check.
+public struct RawSnapshot: Sendable, Equatable {
+    public let bytes: [UInt8]
+    /// The sample's time (the agent's clock, within the gateway's skew bound).
+    public let timestamp: Date
+    /// The agent's sample counter.
+    public let seq: UInt64
+
+    /// Checks `bytes` against the snapshot's shape and reads its time and counter.
+    public init(validating bytes: [UInt8]) throws(ProtocolError) {
+        try MetricsSnapshot.shape.validate(bytes)
+        let fields = Self.read(bytes)
+        guard let timestamp = fields.timestamp, let seq = fields.seq else {
+            throw .malformed("snapshot without timestamp or seq")  // unreachable: the shape requires both
+        }
+        self.bytes = bytes
+        self.timestamp = timestamp
+        self.seq = seq
+    }
+
+    /// Bytes that were checked before (by a gateway, or stored by the registry).
+    public init(trusted bytes: [UInt8], timestamp: Date, seq: UInt64) {
+        self.bytes = bytes
+        self.timestamp = timestamp
+        self.seq = seq
+    }
+
+    /// Encodes a decoded snapshot (hello frames, replayed samples, a clamped time).
+    public init(_ snapshot: MetricsSnapshot) throws {
+        self.bytes = try FleetJSON.encode(snapshot)
+        self.timestamp = FleetJSON.milliseconds(snapshot.timestamp)
+        self.seq = snapshot.seq
+    }
+
+    /// The values (a Codable pass: for readers, not for the heartbeat path).
+    public func decoded() throws -> MetricsSnapshot {
+        try FleetJSON.decode(MetricsSnapshot.self, from: bytes)
+    }
+
+    /// What alert rules look at, read from the bytes without decoding them.
+    public var vitals: MetricsVitals { Self.read(bytes).vitals }
+
+    public static func == (a: RawSnapshot, b: RawSnapshot) -> Bool {
+        a.seq == b.seq && a.timestamp == b.timestamp && a.bytes == b.bytes
+    }
+
+    /// One walk over the top-level keys of bytes that passed the shape check.
+    private static func read(_ bytes: [UInt8]) -> (timestamp: Date?, seq: UInt64?, vitals: MetricsVitals) {
+        bytes.withUnsafeBytes { buffer in
+            var scanner = JSONScanner(buffer)
+            var timestamp: Date?
+            var seq: UInt64?
+            var vitals = MetricsVitals()
+            try? scanner.object(depth: 0) { (inner: inout JSONScanner, key: Range<Int>, escaped: Bool) throws(JSONScanner.Failure) in
+                let name = inner.text(key, escaped: escaped)
+                inner.skipSpace()
+                switch name {
+                case "timestamp":
+                    let string = try inner.string()
+                    timestamp = FleetJSON.parseDate(inner, string.content, escaped: string.escaped)
+                case "seq":
+                    seq = inner.unsigned(try inner.number().range)
+                case "cpu" where inner.peek == UInt8(ascii: "{"):
+                    try inner.object(depth: 1) { (cpu: inout JSONScanner, key: Range<Int>, escaped: Bool) throws(JSONScanner.Failure) in
+                        let found = try cpu.value(depth: 2)
+                        if found.kind == .number, cpu.text(key, escaped: escaped) == "totalPercent" { vitals.cpuPercent = cpu.double(found.range) }
+                    }
+                case "memory" where inner.peek == UInt8(ascii: "{"):
+                    var total: UInt64?
+                    var available: UInt64?
+                    try inner.object(depth: 1) { (memory: inout JSONScanner, key: Range<Int>, escaped: Bool) throws(JSONScanner.Failure) in
+                        let found = try memory.value(depth: 2)
+                        guard found.kind == .number else { return }
+                        switch memory.text(key, escaped: escaped) {
+                        case "totalBytes": total = memory.unsigned(found.range)
+                        case "availableBytes": available = memory.unsigned(found.range)
+                        default: break
+                        }
+                    }
+                    if let total, let available {
+                        vitals.memoryUsedPercent = total == 0 ? 0 : Double(total - min(available, total)) / Double(total) * 100
+                    }
+                case "filesystems" where inner.peek == UInt8(ascii: "["):
+                    try inner.array(depth: 1) { (element: inout JSONScanner) throws(JSONScanner.Failure) in
+                        try element.object(depth: 2) { (fs: inout JSONScanner, key: Range<Int>, escaped: Bool) throws(JSONScanner.Failure) in
+                            let found = try fs.value(depth: 3)
+                            if found.kind == .number, fs.text(key, escaped: escaped) == "usedPercent", let used = fs.double(found.range) {
+                                vitals.diskUsedPercent = max(vitals.diskUsedPercent ?? used, used)
+                            }
+                        }
+                    }
+                default:
+                    try inner.value(depth: 1)
+                }
+            }
+            return (timestamp, seq, vitals)
+        }
+    }
+}
+
+/// The values alert rules test, carried next to the snapshot's bytes so the registry never
+/// decodes a snapshot (``AlertRule``: cpu, memory, disk).
+public struct MetricsVitals: Sendable, Equatable {
+    /// Busy share of all cores, 0...100.
+    public var cpuPercent: Double?
+    public var memoryUsedPercent: Double?
+    /// The fullest filesystem's used share.
+    public var diskUsedPercent: Double?
+
+    public init(cpuPercent: Double? = nil, memoryUsedPercent: Double? = nil, diskUsedPercent: Double? = nil) {
+        self.cpuPercent = cpuPercent
+        self.memoryUsedPercent = memoryUsedPercent
+        self.diskUsedPercent = diskUsedPercent
+    }
+
+    public init(_ snapshot: MetricsSnapshot) {
+        self.init(
+            cpuPercent: snapshot.cpu?.totalPercent, memoryUsedPercent: snapshot.memory?.usedPercent,
+            diskUsedPercent: snapshot.filesystems?.map(\.usedPercent).max()
+        )
+    }
+}
+
+extension MetricsSnapshot {
+    /// What the synthesized `Decodable` init requires (see ``JSONShape``); kept next to the
+    /// types it describes, and checked against them by the decoder property tests.
+    public static let shape: JSONShape = .object([
+        JSONField("timestamp", .date),
+        JSONField("seq", .unsigned),
+        .optional("cpu", .object([
+            JSONField("totalPercent", .number),
+            JSONField("perCorePercent", .array(.number)),
+            .optional("load1", .number), .optional("load5", .number), .optional("load15", .number),
+        ])),
+        .optional("memory", .object([
+            JSONField("totalBytes", .unsigned), JSONField("availableBytes", .unsigned), JSONField("usedBytes", .unsigned),
+            JSONField("swapTotalBytes", .unsigned), JSONField("swapFreeBytes", .unsigned),
+        ])),
+        .optional("filesystems", .array(.object([
+            JSONField("mountPoint", .string), JSONField("device", .string), JSONField("fsType", .string),
+            JSONField("totalBytes", .unsigned), JSONField("freeBytes", .unsigned), JSONField("availableBytes", .unsigned),
+            JSONField("usedPercent", .number),
+        ]))),
+        .optional("network", .array(.object([
+            JSONField("name", .string),
+            JSONField("rxBytes", .unsigned), JSONField("txBytes", .unsigned), JSONField("rxPackets", .unsigned),
+            JSONField("txPackets", .unsigned), JSONField("rxErrors", .unsigned), JSONField("txErrors", .unsigned),
+            JSONField("rxDrops", .unsigned), JSONField("txDrops", .unsigned),
+            .optional("rxBytesPerSecond", .number), .optional("txBytesPerSecond", .number),
+        ]))),
+        .optional("uptimeSeconds", .number),
+        .optional("bootTime", .date),
+        .optional("agentRSSBytes", .unsigned),
+    ])
+}
