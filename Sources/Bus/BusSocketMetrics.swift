@@ -1,5 +1,4 @@
 import Metrics
-import ZeroMQ
 
 /// A gateway's or worker's bus sockets on its /metrics, in the families the registry already
 /// exports for its own (`fleet_bus_messages`, `fleet_bus_send_waits`, `fleet_bus_dropped`),
@@ -9,7 +8,7 @@ import ZeroMQ
 public enum BusSocketMetrics {
     /// Records the sockets' cumulative counters (gauges, like the registry's: the families
     /// exist already and keep their names until they are renamed together).
-    public static func record(_ sockets: [(name: String, statistics: ZMQSocket.Statistics)]) {
+    public static func record(_ sockets: [(name: String, statistics: BusStatistics)]) {
         for (socket, stats) in sockets {
             Gauge(label: "fleet_bus_messages", dimensions: [("socket", socket), ("direction", "sent")]).record(Int64(stats.sent))
             Gauge(label: "fleet_bus_messages", dimensions: [("socket", socket), ("direction", "received")]).record(Int64(stats.received))

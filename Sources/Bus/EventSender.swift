@@ -13,8 +13,8 @@ public final class EventSender: Sendable {
     private let socket: ZMQSocket
     private let logger: Logger
 
-    public init(context: ZMQContext, endpoint: String, security: BusSecurity, logger: Logger) throws {
-        self.socket = try context.socket(.push)
+    public init(context: BusContext, endpoint: String, security: BusSecurity, logger: Logger) throws {
+        self.socket = try context.zmq.socket(.push)
         self.logger = logger
         try BusTuning.apply(to: socket, highWaterMark: BusTuning.taskHighWaterMark)
         try security.connect(socket)
@@ -23,13 +23,13 @@ public final class EventSender: Sendable {
 
     /// Sends `event`, waiting (asynchronously) if the queue to the registry is full.
     public func send(_ event: BusEvent) async throws {
-        try await socket.send([Array(event.kind.utf8), try event.encodedBody()])
+        try await socket.send(try event.frames())
     }
 
     /// Sends `event` if it can go now; drops it (counted) otherwise. For periodic beats.
     public func trySend(_ event: BusEvent) {
         do {
-            if try !socket.trySend(ZMQMessage([Array(event.kind.utf8), try event.encodedBody()])) {
+            if try !socket.trySend(ZMQMessage(try event.frames())) {
                 logger.debug("bus event dropped at HWM", metadata: ["kind": "\(event.kind)"])
             }
         } catch {
@@ -37,15 +37,12 @@ public final class EventSender: Sendable {
         }
     }
 
-    public var statistics: ZMQSocket.Statistics { socket.statistics }
+    public var statistics: BusStatistics { BusStatistics(socket.statistics) }
 }
 
 extension BusEvent {
     /// Decodes a message received on the `events` socket.
-    public init(message: ZMQMessage) throws {
-        guard message.frames.count == 2, let kind = message.string(at: 0) else {
-            throw ProtocolError.malformed("bus event with \(message.frames.count) frames, expected [kind][body]")
-        }
-        try self.init(kind: kind, body: message.frames[1])
+    public init(message: BusMessage) throws {
+        try self.init(frames: message.frames)
     }
 }

@@ -9,8 +9,8 @@ import ZeroMQ
 public final class JobSender: Sendable {
     private let socket: ZMQSocket
 
-    public init(context: ZMQContext, endpoint: String, security: BusSecurity) throws {
-        self.socket = try context.socket(.push)
+    public init(context: BusContext, endpoint: String, security: BusSecurity) throws {
+        self.socket = try context.zmq.socket(.push)
         try BusTuning.apply(to: socket, highWaterMark: BusTuning.jobHighWaterMark)
         try security.connect(socket)
         try socket.connect(endpoint)
@@ -26,5 +26,5 @@ public final class JobSender: Sendable {
         try await socket.send([Array(kind.utf8), try FleetJSON.encode(header), bytes])
     }
 
-    public var statistics: ZMQSocket.Statistics { socket.statistics }
+    public var statistics: BusStatistics { BusStatistics(socket.statistics) }
 }

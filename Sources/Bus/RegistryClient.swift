@@ -16,8 +16,8 @@ public final class RegistryClient: Sendable {
     private let logger: Logger
     private let waiters = Mutex<[String: CheckedContinuation<Result<[UInt8], QueryError>, Never>]>([:])
 
-    public init(context: ZMQContext, endpoint: String, security: BusSecurity, logger: Logger) throws {
-        self.dealer = try context.socket(.dealer)
+    public init(context: BusContext, endpoint: String, security: BusSecurity, logger: Logger) throws {
+        self.dealer = try context.zmq.socket(.dealer)
         self.logger = logger
         try BusTuning.apply(to: dealer, highWaterMark: BusTuning.taskHighWaterMark)
         try security.connect(dealer)

@@ -16,9 +16,9 @@ public final class Streamer: Sendable {
 
     /// - Parameter security: with CURVE, `input` admits gateways only and `output` workers
     ///   only (their ZAP domains `jobs_in` and `jobs_out`).
-    public init(context: ZMQContext, input: String, output: String, security: BusSecurity, logger: Logger) throws {
-        self.input = try context.socket(.pull)
-        self.output = try context.socket(.push)
+    public init(context: BusContext, input: String, output: String, security: BusSecurity, logger: Logger) throws {
+        self.input = try context.zmq.socket(.pull)
+        self.output = try context.zmq.socket(.push)
         self.logger = logger
         try BusTuning.apply(to: self.input, highWaterMark: BusTuning.jobHighWaterMark)
         try BusTuning.apply(to: self.output, highWaterMark: BusTuning.jobHighWaterMark)
@@ -44,7 +44,7 @@ public final class Streamer: Sendable {
         }
     }
 
-    public var statistics: (input: ZMQSocket.Statistics, output: ZMQSocket.Statistics) {
-        (input.statistics, output.statistics)
+    public var statistics: (input: BusStatistics, output: BusStatistics) {
+        (BusStatistics(input.statistics), BusStatistics(output.statistics))
     }
 }

@@ -4,7 +4,6 @@ import Logging
 import Metrics
 import ServiceLifecycle
 import Synchronization
-import ZeroMQ
 
 /// The callback-worker role: PULLs jobs from the registry's streamer, processes them, and
 /// PUSHes results to the registry. Stateless, so more workers = more parallel jobs.
@@ -15,20 +14,19 @@ import ZeroMQ
 public final class WorkerService: Service, Sendable {
     private let settings: WorkerSettings
     private let logger: Logger
-    private let jobs: ZMQSocket
+    private let jobs: BusReceiver
     private let events: EventSender
     private let blobs: JobSender
     private let jobsDone = Atomic<UInt64>(0)
 
-    public init(context: ZMQContext, settings: WorkerSettings, logger: Logger) throws {
+    public init(context: BusContext, settings: WorkerSettings, logger: Logger) throws {
         self.settings = settings
         var logger = logger
         logger[metadataKey: "worker"] = "\(settings.workerId)"
         self.logger = logger
-        self.jobs = try context.socket(.pull)
-        try BusTuning.apply(to: jobs, highWaterMark: BusTuning.jobHighWaterMark)
-        try settings.security.connect(jobs)
-        try jobs.connect(settings.endpoints.jobsOut)
+        self.jobs = try BusReceiver.connect(
+            settings.endpoints.jobsOut, context: context, security: settings.security, highWaterMark: BusTuning.jobHighWaterMark
+        )
         self.events = try EventSender(context: context, endpoint: settings.endpoints.events, security: settings.security, logger: logger)
         self.blobs = try JobSender(context: context, endpoint: settings.endpoints.blobs, security: settings.security)
     }
@@ -46,7 +44,7 @@ public final class WorkerService: Service, Sendable {
 
     private func consumeJobs() async {
         do {
-            for await batch in try jobs.receiver(maxBatch: BusTuning.jobReceiveBatch, maxPendingBatches: BusTuning.jobPendingBatches) {
+            for await batch in try jobs.batches(maxBatch: BusTuning.jobReceiveBatch, maxPendingBatches: BusTuning.jobPendingBatches) {
                 for job in batch {
                     await handle(job)
                     jobsDone.add(1, ordering: .relaxed)
@@ -57,7 +55,7 @@ public final class WorkerService: Service, Sendable {
         }
     }
 
-    private func handle(_ job: ZMQMessage) async {
+    private func handle(_ job: BusMessage) async {
         if job.string(at: 0) == ContentChunkHeader.jobKind {
             await forward(chunk: job)
             return
@@ -84,7 +82,7 @@ public final class WorkerService: Service, Sendable {
 
     /// A piece of an uploaded file: on to the registry's store. Chunks of one upload may be
     /// spread over several workers; the registry puts them in order by index.
-    private func forward(chunk job: ZMQMessage) async {
+    private func forward(chunk job: BusMessage) async {
         guard job.frames.count == 3, let header = try? FleetJSON.decode(ContentChunkHeader.self, from: job.frames[1]) else {
             logger.warning("malformed chunk ignored")
             return

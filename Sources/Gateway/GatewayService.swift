@@ -12,7 +12,6 @@ import Metrics
 import NIOCore
 import NIOSSL
 import ServiceLifecycle
-import ZeroMQ
 
 /// The gateway role: agents' WebSockets, the REST API, and a Clone replica of the fleet
 /// state to answer reads locally. Stateless apart from its live sessions, so any number can
@@ -36,7 +35,7 @@ public final class GatewayService: Service, Sendable {
     /// - Parameter onListening: called once the HTTP server is accepting, with the bound
     ///   address (the real port when `port` was 0).
     public init(
-        context: ZMQContext, settings: GatewaySettings, logger: Logger,
+        context: BusContext, settings: GatewaySettings, logger: Logger,
         onListening: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in }
     ) throws {
         self.settings = settings
@@ -73,7 +72,7 @@ public final class GatewayService: Service, Sendable {
                 Task {
                     for (sessionId, session) in sessions.all {
                         try? await events.send(.sessionOpened(.init(
-                            gatewayId: gatewayId, sessionId: sessionId, agent: session.agent, metrics: session.latestMetrics,
+                            gatewayId: gatewayId, sessionId: sessionId, agent: session.agent, metrics: session.latestMetrics.flatMap { try? $0.decoded() },
                             auth: session.auth
                         )))
                     }
@@ -192,16 +191,16 @@ public final class GatewayService: Service, Sendable {
 
     /// A command from the registry on `gw.<id>.`: `[topic][kind][body]`.
     static func handleCommand(
-        _ message: ZMQMessage, gatewayId: String, sessions: SessionTable, credentialWaiters: ReplicaWaiters<AgentCredential>,
+        _ frames: [[UInt8]], gatewayId: String, sessions: SessionTable, credentialWaiters: ReplicaWaiters<AgentCredential>,
         logger: Logger
     ) {
-        guard message.frames.count == 3, message.string(at: 0) == BusTopic.gateway(gatewayId), let kind = message.string(at: 1) else {
-            logger.warning("malformed gateway command ignored", metadata: ["frames": "\(message.frames.count)"])
+        guard frames.count == 3, String(decoding: frames[0], as: UTF8.self) == BusTopic.gateway(gatewayId) else {
+            logger.warning("malformed gateway command ignored", metadata: ["frames": "\(frames.count)"])
             return
         }
         let command: GatewayCommand
         do {
-            command = try GatewayCommand(kind: kind, body: message.frames[2])
+            command = try GatewayCommand(kind: String(decoding: frames[1], as: UTF8.self), body: frames[2])
         } catch {
             logger.warning("gateway command refused", metadata: ["error": "\(error)"])
             return

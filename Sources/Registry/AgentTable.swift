@@ -16,13 +16,56 @@ import FleetProtocol
 /// - no hello or heartbeat for `heartbeat.timeout` -> `offline`;
 /// - a heartbeat on the live session -> `online` again.
 public struct AgentTable: Sendable {
+    /// The agents' state, without metrics: what is replicated at once when it changes (the
+    /// `metrics` field stays nil here; snapshots live in ``metrics``).
     public private(set) var records: [String: AgentRecord] = [:]
+    /// Each agent's latest snapshot, as bytes: replicated on the coalesced metrics feed, never
+    /// decoded by the registry (issue 13: state apart from metrics).
+    public private(set) var metrics: [String: LatestMetrics] = [:]
+
+    /// The last snapshot an agent sent, when it arrived (registry clock), and what alert
+    /// rules read from it.
+    public struct LatestMetrics: Sendable, Equatable {
+        public var snapshot: RawSnapshot
+        public var vitals: MetricsVitals
+        public var at: Date
+        public init(snapshot: RawSnapshot, vitals: MetricsVitals, at: Date) {
+            self.snapshot = snapshot
+            self.vitals = vitals
+            self.at = at
+        }
+    }
+
+    /// What a heartbeat did.
+    public enum HeartbeatOutcome: Sendable, Equatable {
+        /// Not applied: unknown agent, or a superseded session.
+        case ignored
+        /// Applied; `changed` is the record when its *state* changed (heartbeat resumed, a
+        /// session adopted), nil when only its time and metrics moved.
+        case accepted(changed: AgentRecord?)
+    }
 
     public init() {}
 
-    /// Starts from records stored by an earlier run.
-    public init(loading records: [AgentRecord]) {
-        self.records = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new })
+    /// Starts from records stored by an earlier run, and the latest stored snapshots.
+    /// A record stored with its metrics inline (before issue 13) gives them up to ``metrics``.
+    public init(loading records: [AgentRecord], metrics: [String: LatestMetrics] = [:]) {
+        var table: [String: AgentRecord] = [:]
+        var latest = metrics
+        for var record in records {
+            if let inline = record.metrics {
+                if latest[record.id] == nil, let raw = try? RawSnapshot(inline) {
+                    latest[record.id] = LatestMetrics(snapshot: raw, vitals: MetricsVitals(inline), at: record.lastSeen)
+                }
+                record.metrics = nil
+            }
+            // The last heartbeat is not written with the record (only state changes are):
+            // the stored snapshot's arrival time stands for it.
+            if let at = latest[record.id]?.at, at > record.lastSeen { record.lastSeen = at }
+            table[record.id] = record
+        }
+        self.records = table
+        self.metrics = latest.filter { table[$0.key] != nil }
     }
 
     /// Applies an agent-session event; returns the resulting changes (zero or one).
@@ -47,32 +90,14 @@ public struct AgentTable: Sendable {
             record.sessionId = opened.sessionId
             record.connectedAt = now
             record.lastSeen = now
-            if let metrics = opened.metrics { record.metrics = metrics }
+            if let snapshot = opened.metrics, let raw = try? RawSnapshot(snapshot) {
+                metrics[record.id] = LatestMetrics(snapshot: raw, vitals: MetricsVitals(snapshot), at: now)
+            }
             return [commit(record)]
 
         case .heartbeat(let beat):
-            guard var record = records[beat.agentId] else {
-                return []  // a session this registry run has not heard announced
-            }
-            if record.sessionId == nil, record.state.followsConnection {
-                // The session was reported closed, yet its gateway still carries beats on it:
-                // the socket is up, so the agent is online on it (the beat proves it; a
-                // superseded session never gets here, its successor holds `sessionId`).
-                record.sessionId = beat.sessionId
-                record.connectedAt = record.connectedAt ?? now
-                record.disconnectedAt = nil
-            }
-            guard record.sessionId == beat.sessionId else {
-                return []  // a superseded session
-            }
-            record.lastSeen = now
-            record.metrics = beat.metrics
-            record.gatewayId = beat.gatewayId
-            if record.state != .online && record.state.followsConnection {
-                record.state = .online
-                record.stateReason = "heartbeat resumed"
-            }
-            return [commit(record)]
+            if case .accepted(let changed?) = heartbeat(beat, now: now) { return [changed] }
+            return []
 
         case .sessionClosed(let closed):
             guard var record = records[closed.agentId], record.sessionId == closed.sessionId else {
@@ -91,6 +116,40 @@ public struct AgentTable: Sendable {
             .agentApprove, .agentRevoke, .keyCreated, .keyRevoked, .audit:
             return []
         }
+    }
+
+    /// A heartbeat on a session: the agent's time and snapshot move on; its state changes
+    /// only if it was not online on this session.
+    public mutating func heartbeat(_ beat: BusEvent.SessionHeartbeat, now: Date) -> HeartbeatOutcome {
+        guard var record = records[beat.agentId] else {
+            return .ignored  // a session this registry run has not heard announced
+        }
+        var changed = false
+        if record.sessionId == nil, record.state.followsConnection {
+            // The session was reported closed, yet its gateway still carries beats on it:
+            // the socket is up, so the agent is online on it (the beat proves it; a
+            // superseded session never gets here, its successor holds `sessionId`).
+            record.sessionId = beat.sessionId
+            record.connectedAt = record.connectedAt ?? now
+            record.disconnectedAt = nil
+            changed = true
+        }
+        guard record.sessionId == beat.sessionId else {
+            return .ignored  // a superseded session
+        }
+        record.lastSeen = now
+        if record.gatewayId != beat.gatewayId {
+            record.gatewayId = beat.gatewayId
+            changed = true
+        }
+        if record.state != .online && record.state.followsConnection {
+            record.state = .online
+            record.stateReason = "heartbeat resumed"
+            changed = true
+        }
+        metrics[beat.agentId] = LatestMetrics(snapshot: beat.metrics, vitals: beat.vitals, at: now)
+        records[beat.agentId] = record
+        return .accepted(changed: changed ? record : nil)
     }
 
     /// Agents online or disconnected whose last sign of life is older than `timeout` become
@@ -131,7 +190,8 @@ public struct AgentTable: Sendable {
 
     /// Forgets an agent; returns whether it was known.
     public mutating func remove(_ agentId: String) -> Bool {
-        records.removeValue(forKey: agentId) != nil
+        metrics.removeValue(forKey: agentId)
+        return records.removeValue(forKey: agentId) != nil
     }
 
     /// An approved agent leaves `pending`: `online` if its session is live, else `disconnected`.

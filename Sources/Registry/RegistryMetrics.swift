@@ -1,6 +1,6 @@
+import Bus
 import FleetProtocol
 import Metrics
-import ZeroMQ
 
 /// The registry's Prometheus figures (through swift-metrics; `master` decides the backend).
 /// Gauges of current state are refreshed once a second from the tables rather than on every
@@ -41,7 +41,7 @@ struct RegistryMetrics: Sendable {
     }
 
     /// Current-state gauges, from the tables and the sockets' counters.
-    func refresh(agents: [AgentState: Int], requests: [RequestState: Int], gateways: Int, workers: Int, sockets: [(String, ZMQSocket.Statistics)]) {
+    func refresh(agents: [AgentState: Int], requests: [RequestState: Int], gateways: Int, workers: Int, sockets: [(String, BusStatistics)]) {
         for state in AgentState.allCases {
             Gauge(label: "fleet_registry_agents", dimensions: [("state", state.rawValue)]).record(agents[state] ?? 0)
         }

@@ -10,7 +10,6 @@ import Logging
 import Metrics
 import ServiceLifecycle
 import Synchronization
-import ZeroMQ
 
 /// The registry role: owns the fleet state, decides liveness, and replicates the state to
 /// every gateway (zguide "Clone" server). It binds every bus endpoint; gateways and
@@ -22,11 +21,11 @@ public final class RegistryService: Service, Sendable {
 
     private let settings: RegistrySettings
     private let logger: Logger
-    private let events: ZMQSocket
+    private let events: BusReceiver
     private let clone: CloneServer
     private let streamer: Streamer
     /// File chunks from the workers, for the store (`blobs`).
-    private let blobs: ZMQSocket
+    private let blobs: BusReceiver
     /// Admits bus peers by key when CURVE is on (bound before every other socket).
     private let zap: ZAPHandler?
     private let handshakes: HandshakeWatch?
@@ -47,11 +46,12 @@ public final class RegistryService: Service, Sendable {
     }
     /// An upload attempt that got no chunk for this long is given up and its parts removed.
     static let uploadAttemptExpiry: TimeInterval = 3600
-    private let core: Mutex<Core>
+    /// Every decision (RegistryCore); its effects are carried out under this lock, which is
+    /// what keeps the outbox in sequence order.
+    private let core: Mutex<RegistryCore>
     /// The SQLite store and its write-behind queue; nil when running in memory only.
     private let store: RegistryStore?
     private let writer: StoreWriter?
-    private let startedAt = ContinuousClock.now
     private let metrics = RegistryMetrics()
     private let webhooks: WebhookSender
     /// Everything to publish, in order, from whichever task made it to the one publishing
@@ -59,8 +59,8 @@ public final class RegistryService: Service, Sendable {
     private let outbox = Outbox<Outgoing>()
 
     private enum Outgoing: Sendable {
-        /// A state change (Clone update) with its sequence number.
-        case update(seq: UInt64, StateChange)
+        /// A state change (Clone update), encoded once.
+        case update(RegistryChange)
         /// A command for one gateway (not part of the replicated state).
         case command(gatewayId: String, GatewayCommand)
         /// The Clone HUGZ beat. It travels the outbox like the updates so it can never
@@ -69,42 +69,23 @@ public final class RegistryService: Service, Sendable {
         /// once a second per gateway under steady load (perf: 22% of the registry's CPU went
         /// to snapshot chunks; bench/RESULTS.md).
         case hugz(seq: UInt64)
+        /// A metrics-feed batch, in order with the state changes before it (so a replica
+        /// knows the agent by the time its metrics arrive).
+        case metrics(feedSeq: UInt64, entries: ArraySlice<MetricsFeed.Entry>)
     }
 
-    /// One change to the replicated state.
-    enum StateChange: Sendable {
-        case agent(AgentRecord)
-        case agentDeleted(String)
-        case request(RequestRecord)
-        case requestDeleted(String)
-        case alert(AlertRecord)
-        case alertDeleted(String)
-        case key(APIKeyRecord)
-        case credential(AgentCredential)
-    }
-
-    private struct Core {
-        var table = AgentTable()
-        var requests: RequestTable
-        var peers = PeerTable()
-        var alertEngine = AlertEngine(rules: [])
-        /// Firing and recently resolved alerts (what the replicas list).
-        var alerts: [String: AlertRecord] = [:]
-        /// Agents' credentials and operators' keys.
-        var access: AccessTable
-        /// Sequence number of the last change (Clone rule 1), over agents and requests.
-        var seq: UInt64 = 0
-        let tokens: ReplyTokens
-    }
-
-    public init(context: ZMQContext, settings: RegistrySettings, logger: Logger) throws {
+    public init(context: BusContext, settings: RegistrySettings, logger: Logger) throws {
         self.settings = settings
         self.logger = logger
         self.epoch = String(UUID().uuidString.prefix(8)).lowercased()
         let tokens = settings.replySecret.map { ReplyTokens(secret: $0) } ?? ReplyTokens()
+        let coreSettings = RegistryCore.Settings(
+            heartbeatTimeout: settings.heartbeatTimeout, peerTimeout: settings.peerTimeout, alertRetention: settings.alerts.retention
+        )
         if let path = settings.storePath {
             let store = try RegistryStore(path: path)
             let agents = try store.loadAgents()
+            let latest = try store.loadLatestMetrics()
             let requests = try store.loadRequests(finishedSince: Date().addingTimeInterval(-settings.requests.retention))
             self.store = store
             self.writer = StoreWriter(
@@ -113,18 +94,20 @@ public final class RegistryService: Service, Sendable {
             )
             let alerts = try store.loadAlerts()
             let access = AccessTable(settings: settings.access, credentials: try store.loadCredentials(), keys: try store.loadKeys())
-            self.core = Mutex(Core(
-                table: AgentTable(loading: agents), requests: RequestTable(settings: settings.requests, loading: requests),
-                alertEngine: AlertEngine(rules: settings.alerts.rules, active: alerts),
-                alerts: Dictionary(alerts.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new }), access: access, tokens: tokens
+            self.core = Mutex(RegistryCore(
+                settings: coreSettings, requests: RequestTable(settings: settings.requests, loading: requests),
+                table: AgentTable(loading: agents, metrics: latest),
+                alertEngine: AlertEngine(rules: settings.alerts.rules, active: alerts), alerts: alerts, access: access, tokens: tokens,
+                logger: logger
             ))
             logger.info("registry store loaded", metadata: ["path": "\(path)", "agents": "\(agents.count)", "requests": "\(requests.count)"])
         } else {
             self.store = nil
             self.writer = nil
-            self.core = Mutex(Core(
-                requests: RequestTable(settings: settings.requests), alertEngine: AlertEngine(rules: settings.alerts.rules),
-                access: AccessTable(settings: settings.access), tokens: tokens
+            self.core = Mutex(RegistryCore(
+                settings: coreSettings, requests: RequestTable(settings: settings.requests),
+                alertEngine: AlertEngine(rules: settings.alerts.rules), access: AccessTable(settings: settings.access), tokens: tokens,
+                logger: logger
             ))
         }
         // The ZAP handler first: a CURVE socket bound while none is there admits any key.
@@ -146,11 +129,10 @@ public final class RegistryService: Service, Sendable {
         }
         self.authorization = EventAuthorization(enforced: security.isEnforced)
         self.refusals = RefusalLog(logger: logger)
-        self.events = try context.socket(.pull)
-        try BusTuning.apply(to: events, highWaterMark: BusTuning.taskHighWaterMark)
-        try security.serve(events, as: .events)
-        events.setReceivesUserId(security.isEnforced)
-        let eventsEndpoint = try events.bind(settings.endpoints.events)
+        self.events = try BusReceiver.bind(
+            settings.endpoints.events, context: context, security: security, as: .events, highWaterMark: BusTuning.taskHighWaterMark,
+            receivesUserId: security.isEnforced
+        )
         self.clone = try CloneServer(
             context: context, updates: settings.endpoints.updates, snapshot: settings.endpoints.snapshot,
             security: security, epoch: epoch, logger: logger
@@ -163,13 +145,12 @@ public final class RegistryService: Service, Sendable {
             webhooks: settings.alerts.webhooks, store: store, retryFor: settings.alerts.retryFor, retryBase: settings.alerts.retryBase,
             retryCap: settings.alerts.retryCap, logger: logger
         )
-        self.blobs = try context.socket(.pull)
-        try BusTuning.apply(to: blobs, highWaterMark: BusTuning.jobHighWaterMark)
-        try security.serve(blobs, as: .blobs)
-        let blobsEndpoint = try blobs.bind(settings.endpoints.blobs)
+        self.blobs = try BusReceiver.bind(
+            settings.endpoints.blobs, context: context, security: security, as: .blobs, highWaterMark: BusTuning.jobHighWaterMark
+        )
         self.boundEndpoints = BusEndpoints(
-            events: eventsEndpoint, updates: clone.boundUpdates, snapshot: clone.boundSnapshot,
-            jobsIn: streamer.boundInput, jobsOut: streamer.boundOutput, blobs: blobsEndpoint
+            events: events.endpoint, updates: clone.boundUpdates, snapshot: clone.boundSnapshot,
+            jobsIn: streamer.boundInput, jobsOut: streamer.boundOutput, blobs: blobs.endpoint
         )
     }
 
@@ -190,7 +171,8 @@ public final class RegistryService: Service, Sendable {
             }
             group.addTask { await self.streamer.run() }
             group.addTask { await self.consumeChunks() }
-            group.addTask { await self.every(self.settings.hugzInterval) { await self.beat() } }
+            group.addTask { await self.every(self.settings.hugzInterval) { self.decide { $0.beat() } } }
+            group.addTask { await self.every(self.settings.metricsInterval) { self.decide { $0.flushMetrics() } } }
             group.addTask { await self.every(self.settings.cleanupInterval) { self.sweepAgents() } }
             group.addTask { await self.every(.milliseconds(500)) { self.sweepPeers() } }
             group.addTask { await self.every(.milliseconds(250)) { self.sweepRequests() } }
@@ -209,34 +191,41 @@ public final class RegistryService: Service, Sendable {
 
     /// A consistent copy of the state and the sequence of its last change (Clone rule 2).
     private func snapshot() -> CloneServer.State {
-        core.withLock { core in
-            CloneServer.State(
-                seq: core.seq, agents: Array(core.table.records.values), requests: Array(core.requests.requests.values),
-                alerts: Array(core.alerts.values), keys: Array(core.access.keys.values),
-                credentials: Array(core.access.credentials.values)
-            )
-        }
+        let state = core.withLock { $0.snapshot() }
+        return CloneServer.State(
+            seq: state.seq, agents: state.agents, requests: state.requests, alerts: state.alerts, keys: state.keys,
+            credentials: state.credentials, metrics: state.metrics
+        )
     }
 
-    /// Numbers a change and queues it for publishing. Called with the lock held, which is
-    /// what keeps the outbox in sequence order.
-    private func commit(_ change: StateChange, in core: inout Core) {
-        core.seq += 1
-        // The store writer first: once the publisher can see a change, the writer holds it, so
-        // the flush the publisher runs before publishing a request change includes it.
-        if let writer {
-            switch change {
-            case .agent(let record): writer.agent(record, now: Date())
-            case .agentDeleted(let id): writer.agentDeleted(id)
-            case .request(let record): writer.request(record)
-            case .requestDeleted(let id): writer.requestDeleted(id)
-            case .alert(let record): writer.alert(record)
-            case .alertDeleted(let id): writer.alertDeleted(id)
-            case .key(let record): writer.key(record)
-            case .credential(let record): writer.credential(record)
+    /// Runs one input of the core and carries out its effects, under the lock.
+    private func decide(_ input: (inout RegistryCore) -> [RegistryEffect]) {
+        core.withLock { core in perform(input(&core)) }
+    }
+
+    /// Routes effects to the store writer and the outbox, in order. Called with the core's
+    /// lock held. The writer first: once the publisher can see a change, the writer holds it,
+    /// so the flush the publisher runs before publishing a request change includes it.
+    private func perform(_ effects: [RegistryEffect]) {
+        for effect in effects {
+            switch effect {
+            case .change(let change):
+                writer?.change(change, now: Date())
+                outbox.append(.update(change))
+            case .command(let gatewayId, let command):
+                outbox.append(.command(gatewayId: gatewayId, command))
+            case .hugz(let seq):
+                outbox.append(.hugz(seq: seq))
+            case .metrics(let feedSeq, let entries):
+                outbox.append(.metrics(feedSeq: feedSeq, entries: entries))
+            case .history(let agentId, let snapshot):
+                writer?.metrics(snapshot, agentId: agentId)
+            case .audit(let entry):
+                writer?.audit(entry)
+            case .alert(let alert):
+                webhooks.enqueue(alert)
             }
         }
-        outbox.append(.update(seq: core.seq, change))
     }
 
     // MARK: History (answers to gateways' queries)
@@ -294,7 +283,7 @@ public final class RegistryService: Service, Sendable {
     /// is what paces an upload) and completes the request once every chunk is in.
     private func consumeChunks() async {
         do {
-            for await batch in try blobs.receiver(maxBatch: BusTuning.jobReceiveBatch, maxPendingBatches: BusTuning.jobPendingBatches) {
+            for await batch in try blobs.batches(maxBatch: BusTuning.jobReceiveBatch, maxPendingBatches: BusTuning.jobPendingBatches) {
                 for message in batch {
                     guard message.frames.count == 3, message.string(at: 0) == ContentChunkHeader.blobKind,
                         let header = try? FleetJSON.decode(ContentChunkHeader.self, from: message.frames[1])
@@ -335,7 +324,7 @@ public final class RegistryService: Service, Sendable {
             }
             guard let final else { return }
             let count = final.index + 1
-            let finished = core.withLock { $0.requests.requests[attempt.requestId].map { $0.state.isFinal } ?? true }
+            let finished = core.withLock { $0.isFinished(requestId: attempt.requestId) }
             if finished {
                 // Another attempt completed it (or it is gone): this one's parts are not needed.
                 guard try await store.partCount(requestId: attempt.requestId, upload: attempt.upload, below: count) == count else { return }
@@ -369,9 +358,7 @@ public final class RegistryService: Service, Sendable {
 
     private func finishUpload(_ header: ContentChunkHeader, ok: Bool, summary: ContentSummary?, error: String?) {
         let result = summary.flatMap { try? FleetJSON.decode(JSONValue.self, from: FleetJSON.encode($0)) }
-        core.withLock { core in
-            finish(.init(requestId: header.requestId, agentId: header.agentId, ok: ok, result: result, error: error), now: Date(), in: &core)
-        }
+        decide { $0.finishUpload(.init(requestId: header.requestId, agentId: header.agentId, ok: ok, result: result, error: error), now: Date()) }
     }
 
     private func pruneHistory() async {
@@ -390,7 +377,7 @@ public final class RegistryService: Service, Sendable {
 
     private func consumeEvents() async {
         do {
-            for await batch in try events.receiver() {
+            for await batch in try events.batches() {
                 await writer?.waitForRoom()
                 let now = Date()
                 let instant = ContinuousClock.now
@@ -414,67 +401,7 @@ public final class RegistryService: Service, Sendable {
                 metrics.events(kinds)
                 core.withLock { core in
                     for event in decoded {
-                        if core.peers.heard(event, at: instant) {
-                            logPeer(event)
-                        }
-                        if let close = Self.supersededSession(by: event, in: core.table) {
-                            logger.warning("duplicate agent id: closing the older session", metadata: [
-                                "agent": "\(close.command.agentId)", "gateway": "\(close.gatewayId)",
-                                "session": "\(close.command.sessionId)",
-                            ])
-                            outbox.append(.command(gatewayId: close.gatewayId, .closeSession(close.command)))
-                        }
-                        switch event {
-                        case .sessionOpened(let opened):
-                            open(opened, event: event, now: now, in: &core)
-                        case .agentApprove(let action):
-                            approve(action, now: now, in: &core)
-                        case .agentRevoke(let action):
-                            revoke(action, now: now, in: &core)
-                        case .keyCreated(let key):
-                            if let created = core.access.create(key) {
-                                logger.notice("key created", metadata: ["key": "\(created.id)", "name": "\(created.name)", "role": "\(created.role.rawValue)", "tenant": "\(created.tenant ?? "*")"])
-                                commit(.key(created), in: &core)
-                            } else {
-                                logger.warning("key refused (id taken or invalid)", metadata: ["key": "\(key.id)"])
-                            }
-                        case .keyRevoked(let revoke):
-                            if let revoked = core.access.revokeKey(revoke.keyId, now: now) {
-                                logger.notice("key revoked", metadata: ["key": "\(revoked.id)", "name": "\(revoked.name)", "by": "\(revoke.by)"])
-                                commit(.key(revoked), in: &core)
-                            }
-                        case .audit(let entry):
-                            writer?.audit(entry)
-                        case .requestCreated(let created):
-                            create(created, now: now, in: &core)
-                        case .requestResult(let result):
-                            finish(result, now: now, in: &core)
-                        case .samples(let replay):
-                            // History only: the store's key (agent, seq, time) drops samples it
-                            // already has, so a replay that is sent twice is counted once.
-                            if let writer, core.table.records[replay.agentId]?.sessionId == replay.sessionId {
-                                for sample in replay.metrics { writer.metrics(sample, agentId: replay.agentId) }
-                            }
-                        case .agentDelete(let delete):
-                            // A connected agent would only come back at its next heartbeat.
-                            // (A revoked agent's credential stays: deleting it must not let it enroll again.)
-                            let record = core.table.records[delete.agentId]
-                            let connected = record?.state == .online || (record?.state == .pending && record?.gatewayId != nil)
-                            if !connected, core.table.remove(delete.agentId) {
-                                logger.info("agent deleted", metadata: ["agent": "\(delete.agentId)"])
-                                commit(.agentDeleted(delete.agentId), in: &core)
-                            }
-                        default:
-                            let changed = core.table.apply(event, now: now)
-                            for record in changed {
-                                logTransition(record, cause: event)
-                                commit(.agent(record), in: &core)
-                            }
-                            // History: every snapshot that was accepted.
-                            if let writer, let record = changed.last, case .heartbeat(let beat) = event {
-                                writer.metrics(beat.metrics, agentId: record.id)
-                            }
-                        }
+                        perform(core.handle(event, now: now, instant: instant))
                     }
                 }
             }
@@ -501,7 +428,7 @@ public final class RegistryService: Service, Sendable {
     /// its own backoff, and publishing goes on (a full disk must not stop the fleet's state).
     private func publishUpdates() async {
         while let items = await outbox.take() {
-            if let writer, items.contains(where: { if case .update(_, .request) = $0 { true } else { false } }) {
+            if let writer, items.contains(where: { if case .update(let change) = $0 { change.isRequest } else { false } }) {
                 await writer.flush()
             }
             for outgoing in items { await publish(outgoing) }
@@ -511,249 +438,27 @@ public final class RegistryService: Service, Sendable {
     private func publish(_ outgoing: Outgoing) async {
         do {
             switch outgoing {
-            case .update(let seq, let change):
-                switch change {
-                case .agent(let record): try await clone.publish(seq: seq, record: record)
-                case .agentDeleted(let id): try await clone.publishDelete(seq: seq, topic: BusTopic.agentPrefix + id)
-                case .request(let record): try await clone.publish(seq: seq, request: record)
-                case .requestDeleted(let id): try await clone.publishDelete(seq: seq, topic: BusTopic.requestPrefix + id)
-                case .alert(let record): try await clone.publish(seq: seq, alert: record)
-                case .alertDeleted(let id): try await clone.publishDelete(seq: seq, topic: BusTopic.alertPrefix + id)
-                case .key(let record): try await clone.publish(seq: seq, key: record)
-                case .credential(let record): try await clone.publish(seq: seq, credential: record)
-                }
+            case .update(let change):
+                try await clone.publish(seq: change.seq, topic: change.topic, op: change.op, body: change.body)
             case .command(let gatewayId, let command):
                 try await clone.publishCommand(command, to: gatewayId)
             case .hugz(let seq):
                 try await clone.publishHugz(seq: seq)
+            case .metrics(let feedSeq, let entries):
+                try await clone.publishMetrics(feedSeq: feedSeq, entries: entries)
             }
         } catch {
             logger.error("not published", metadata: ["error": "\(error)"])
         }
     }
 
-    /// Duplicate agent ids (zguide has no name for it; the seed deadlocked on it): when an
-    /// agent id opens a session while another of its sessions is live, the newest wins and
-    /// the older is told to close. A heartbeat from a session already superseded means the
-    /// close was lost on the way (PUB is lossy), so it is sent again.
-    static func supersededSession(by event: BusEvent, in table: AgentTable) -> (gatewayId: String, command: GatewayCommand.CloseSession)? {
-        switch event {
-        case .heartbeat(let beat) where table.records[beat.agentId]?.state == .revoked:
-            // A revoked agent's session that is still up: its close was lost on the way.
-            return (beat.gatewayId, .init(
-                sessionId: beat.sessionId, agentId: beat.agentId, code: FleetCloseCode.forbidden,
-                reason: "revoked: agent \(beat.agentId)'s credential was revoked"
-            ))
-        case .sessionOpened(let opened):
-            guard let record = table.records[opened.agent.id], record.state == .online,
-                let oldSession = record.sessionId, let oldGateway = record.gatewayId, oldSession != opened.sessionId
-            else { return nil }
-            return (oldGateway, .init(
-                sessionId: oldSession, agentId: opened.agent.id, code: FleetCloseCode.superseded,
-                reason: "superseded: agent id \(opened.agent.id) connected again on gateway \(opened.gatewayId)"
-            ))
-        case .heartbeat(let beat):
-            guard let record = table.records[beat.agentId], let current = record.sessionId, current != beat.sessionId else {
-                return nil
-            }
-            return (beat.gatewayId, .init(
-                sessionId: beat.sessionId, agentId: beat.agentId, code: FleetCloseCode.superseded,
-                reason: "superseded: agent id \(beat.agentId) has a newer session"
-            ))
-        default:
-            return nil
-        }
-    }
-
-    // MARK: Sessions and credentials
-
-    /// A session a gateway announces: admitted (its credential matches, or this session
-    /// enrolls the agent) or refused and closed, before it changes any state.
-    private func open(_ opened: BusEvent.SessionOpened, event: BusEvent, now: Date, in core: inout Core) {
-        let credential: AgentCredential?
-        switch core.access.admit(opened, now: now) {
-        case .open:
-            credential = nil
-        case .admitted(let admitted, let issued):
-            credential = admitted
-            if issued {
-                logger.notice("agent enrolled", metadata: [
-                    "agent": "\(opened.agent.id)", "tenant": "\(admitted.tenant)", "token": "\(admitted.enrolledWith)",
-                    "approved": "\(admitted.approved)",
-                ])
-                commit(.credential(admitted), in: &core)
-            }
-        case .refused(let reason):
-            metrics.sessionsRefused.increment()
-            // A host retrying a revoked credential must not fill the disk: a line per 10 s.
-            refusals.refused("session", "agent session refused", metadata: ["agent": "\(opened.agent.id)", "gateway": "\(opened.gatewayId)", "reason": "\(reason)"])
-            outbox.append(.command(gatewayId: opened.gatewayId, .closeSession(.init(
-                sessionId: opened.sessionId, agentId: opened.agent.id, code: FleetCloseCode.forbidden, reason: "refused: \(reason)"
-            ))))
-            return
-        }
-        for record in core.table.apply(event, now: now, credential: credential) {
-            logTransition(record, cause: event)
-            commit(.agent(record), in: &core)
-        }
-        if let writer, let metrics = opened.metrics { writer.metrics(metrics, agentId: opened.agent.id) }
-        // An agent that (re)connects gets what waited for it.
-        for request in core.requests.pending(for: opened.agent.id) {
-            dispatch(request.id, now: now, in: &core)
-        }
-    }
-
-    private func approve(_ action: BusEvent.AgentAction, now: Date, in core: inout Core) {
-        guard let credential = core.access.approve(action.agentId, by: action.by) else { return }
-        logger.notice("agent approved", metadata: ["agent": "\(action.agentId)", "by": "\(action.by)"])
-        commit(.credential(credential), in: &core)
-        if let record = core.table.approved(action.agentId, by: action.by, now: now) {
-            commit(.agent(record), in: &core)
-        }
-        for request in core.requests.pending(for: action.agentId) {
-            dispatch(request.id, now: now, in: &core)
-        }
-    }
-
-    /// Revokes an agent's credential: the record becomes `revoked`, its live session is told
-    /// to close (4403; repeated if it is heard from again, see `supersededSession`), and what
-    /// waited for it fails. Every gateway also closes the agent's sessions as soon as its
-    /// replica sees the revoked credential, so a lost command cannot keep it connected.
-    private func revoke(_ action: BusEvent.AgentAction, now: Date, in core: inout Core) {
-        guard let credential = core.access.revoke(action.agentId, by: action.by, now: now) else { return }
-        logger.notice("agent revoked", metadata: ["agent": "\(action.agentId)", "by": "\(action.by)"])
-        commit(.credential(credential), in: &core)
-        if let (record, session) = core.table.revoked(action.agentId, by: action.by, now: now) {
-            commit(.agent(record), in: &core)
-            if let session {
-                outbox.append(.command(gatewayId: session.gatewayId, .closeSession(.init(
-                    sessionId: session.sessionId, agentId: action.agentId, code: FleetCloseCode.forbidden,
-                    reason: "revoked by \(action.by)"
-                ))))
-            }
-        }
-        for request in core.requests.requests.values where request.agentId == action.agentId && !request.state.isFinal {
-            if let failed = core.requests.fail(request.id, reason: "agent \(action.agentId) was revoked", now: now) {
-                commit(.request(failed), in: &core)
-            }
-        }
-    }
-
-    // MARK: Requests (DESIGN.md section 3)
-
-    private func create(_ created: BusEvent.RequestCreated, now: Date, in core: inout Core) {
-        let token = core.tokens.token(requestId: created.requestId, agentId: created.agentId)
-        guard var record = core.requests.create(created, now: now) else { return }  // a repeated create
-        record.replyTokenSHA256 = ReplyTokens.digest(of: token)
-        let agent = core.table.records[created.agentId]
-        record.tenant = agent?.tenantName
-        core.requests.replace(record)
-        commit(.request(record), in: &core)
-        logger.info("request created", metadata: ["request": "\(record.id)", "agent": "\(record.agentId)", "kind": "\(record.kind.rawValue)"])
-        let refusal: String?
-        if let acceptBy = created.acceptBy, now > acceptBy {
-            metrics.requestsTooLate.increment()
-            refusal = "reached the registry after its gateway had stopped waiting (\(acceptBy.formatted(Date.ISO8601FormatStyle()))) and answered 503; not run"
-        } else {
-            refusal = switch agent?.state {
-            case nil: "unknown agent \(created.agentId)"
-            case .revoked: "agent \(created.agentId) was revoked"
-            case .pending: "agent \(created.agentId) is waiting for approval"
-            default: nil
-            }
-        }
-        if let refusal {
-            if let failed = core.requests.fail(created.requestId, reason: refusal, now: now) {
-                commit(.request(failed), in: &core)
-            }
-            return
-        }
-        dispatch(created.requestId, now: now, in: &core)
-    }
-
-    /// Sends one attempt of a request to the gateway holding its agent's session, if the
-    /// agent is online; otherwise the request keeps waiting.
-    private func dispatch(_ requestId: String, now: Date, in core: inout Core) {
-        guard let request = core.requests.requests[requestId], !request.state.isFinal,
-            let agent = core.table.records[request.agentId], agent.state == .online,
-            let gatewayId = agent.gatewayId, let sessionId = agent.sessionId,
-            let record = core.requests.dispatched(requestId, now: now)
-        else { return }
-        commit(.request(record), in: &core)
-        let token = core.tokens.token(requestId: record.id, agentId: record.agentId)
-        let frame = MasterMessage.Callback(
-            requestId: record.id, kind: record.kind, args: record.args, replyPath: "/v1/callbacks/\(record.id)", replyToken: token
-        )
-        outbox.append(.command(gatewayId: gatewayId, .callback(.init(sessionId: sessionId, agentId: record.agentId, frame: frame))))
-    }
-
-    private func finish(_ result: BusEvent.RequestResult, now: Date, in core: inout Core) {
-        guard let (record, duplicate) = core.requests.complete(result, now: now) else {
-            logger.notice("result for an unknown request, or naming another agent, ignored", metadata: [
-                "request": "\(result.requestId)", "agent": "\(result.agentId)",
-            ])
-            return
-        }
-        commit(.request(record), in: &core)
-        if duplicate {
-            metrics.duplicateReplies.increment()
-            logger.notice("duplicate reply ignored", metadata: ["request": "\(record.id)", "count": "\(record.duplicateReplies)"])
-        } else {
-            metrics.finished(record)
-            logger.info("request \(record.state.rawValue)", metadata: [
-                "request": "\(record.id)", "agent": "\(record.agentId)", "error": "\(record.error ?? "")",
-            ])
-        }
-    }
-
     private func sweepRequests() {
         if writer?.heldEvents(within: settings.peerTimeout) == true { return }  // silence we caused (StoreWriter)
-        let now = Date()
-        core.withLock { core in
-            let table = core.table
-            let expiry = core.requests.expire(now: now) { agentId in table.records[agentId]?.state == .online }
-            for record in expiry.failed {
-                metrics.finished(record)
-                logger.warning("request failed", metadata: ["request": "\(record.id)", "error": "\(record.error ?? "")"])
-                commit(.request(record), in: &core)
-            }
-            for record in expiry.retry {
-                logger.notice("request re-sent", metadata: ["request": "\(record.id)", "attempt": "\(record.attempts + 1)"])
-                dispatch(record.id, now: now, in: &core)
-            }
-            for id in core.requests.prune(now: now) {
-                commit(.requestDeleted(id), in: &core)
-            }
-        }
+        decide { $0.sweepRequests(now: Date()) }
     }
 
-    /// Alerts: evaluate the rules, publish what fired or resolved, notify the webhooks, and
-    /// forget resolved alerts past their retention.
     private func evaluateAlerts() {
-        let now = Date()
-        let changed = core.withLock { core -> [AlertRecord] in
-            var changes = core.alertEngine.evaluate(Array(core.table.records.values), now: now)
-            for index in changes.indices {
-                changes[index].tenant = core.table.records[changes[index].agentId]?.tenantName ?? core.alerts[changes[index].id]?.tenant
-            }
-            for alert in changes {
-                core.alerts[alert.id] = alert
-                commit(.alert(alert), in: &core)
-            }
-            let expired = core.alerts.values.filter {
-                $0.state == .resolved && ($0.resolvedAt.map { now.timeIntervalSince($0) > settings.alerts.retention } ?? false)
-            }
-            for alert in expired {
-                core.alerts.removeValue(forKey: alert.id)
-                commit(.alertDeleted(alert.id), in: &core)
-            }
-            return changes
-        }
-        for alert in changed {
-            logger.notice("alert \(alert.state.rawValue)", metadata: ["alert": "\(alert.id)", "message": "\(alert.message)"])
-            Counter(label: "fleet_registry_alerts_total", dimensions: [("rule", alert.rule), ("state", alert.state.rawValue)]).increment()
-            webhooks.enqueue(alert)
-        }
+        decide { $0.evaluateAlerts(now: Date()) }
     }
 
     private func refreshMetrics() {
@@ -771,44 +476,14 @@ public final class RegistryService: Service, Sendable {
         )
     }
 
-    private func beat() async {
-        // Under the core lock, like every update's yield: the outbox then holds the beat
-        // after every update it counts.
-        core.withLock { core in outbox.append(.hugz(seq: core.seq)) }
-    }
-
     private func sweepAgents() {
         if writer?.heldEvents(within: settings.peerTimeout) == true { return }  // silence we caused (StoreWriter)
-        let timeout = settings.heartbeatTimeout.inSeconds
-        core.withLock { core in
-            for record in core.table.sweep(now: Date(), timeout: timeout) {
-                logTransition(record, cause: nil)
-                commit(.agent(record), in: &core)
-            }
-        }
+        decide { $0.sweepAgents(now: Date()) }
     }
 
     private func sweepPeers() {
         if writer?.heldEvents(within: settings.peerTimeout) == true { return }  // silence we caused (StoreWriter)
-        core.withLock { core in
-            var lost = core.peers.expire(now: .now, timeout: settings.peerTimeout)
-            // After a restart the table may name gateways this run never heard from: once
-            // they have had a peer timeout to show up, their sessions are gone too.
-            if ContinuousClock.now - startedAt > settings.peerTimeout {
-                let silent = core.table.gatewaysWithSessions.subtracting(core.peers.gateways.keys)
-                lost.gateways.append(contentsOf: silent.sorted())
-            }
-            for gateway in lost.gateways {
-                logger.warning("gateway lost", metadata: ["gateway": "\(gateway)"])
-                for record in core.table.gatewayLost(gateway, now: Date()) {
-                    logTransition(record, cause: nil)
-                    commit(.agent(record), in: &core)
-                }
-            }
-            for worker in lost.workers {
-                logger.warning("callback-worker lost", metadata: ["worker": "\(worker)"])
-            }
-        }
+        decide { $0.sweepPeers(instant: .now, now: Date()) }
     }
 
     private func every(_ interval: Duration, immediately: Bool = false, _ body: @Sendable () async -> Void) async {
@@ -818,24 +493,4 @@ public final class RegistryService: Service, Sendable {
             await body()
         }
     }
-
-    // MARK: Logging
-
-    private func logTransition(_ record: AgentRecord, cause: BusEvent?) {
-        if case .heartbeat = cause, record.stateReason != "heartbeat resumed" { return }
-        logger.info(
-            "agent \(record.state.rawValue)",
-            metadata: ["agent": "\(record.id)", "host": "\(record.hostname)", "reason": "\(record.stateReason ?? "")"]
-        )
-    }
-
-    private func logPeer(_ event: BusEvent) {
-        switch event {
-        case .gatewayHeartbeat(let beat): logger.info("gateway joined", metadata: ["gateway": "\(beat.gatewayId)"])
-        case .sessionOpened(let opened): logger.info("gateway joined", metadata: ["gateway": "\(opened.gatewayId)"])
-        case .workerHeartbeat(let beat): logger.info("callback-worker joined", metadata: ["worker": "\(beat.workerId)"])
-        default: break
-        }
-    }
-
 }

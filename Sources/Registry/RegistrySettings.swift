@@ -18,6 +18,8 @@ public struct RegistrySettings: Sendable {
     public var peerTimeout: Duration
     /// Period of the Clone HUGZ beat.
     public var hugzInterval: Duration
+    /// Period of the metrics feed's batches (`replication.metrics_interval`, default 1 s).
+    public var metricsInterval: Duration = .seconds(1)
     /// Callback attempts, timeouts and retention (`callbacks.*`).
     public var requests: RequestTable.Settings
     /// The SQLite file; nil keeps everything in memory (tests, throwaway runs).

@@ -120,9 +120,9 @@ struct AccessTableTests {
         let pending = try #require(opened.last)
         #expect(pending.state == .pending && pending.tenant == Tenant.default)
         // Heartbeats keep it pending; a sweep does not make it offline; a close keeps it pending.
-        let beats = agents.apply(.heartbeat(.init(gatewayId: "gw-a", sessionId: "s1", agentId: "web-1", metrics: MetricsSnapshot(timestamp: now, seq: 2))), now: now + 1)
-        let beat = try #require(beats.last)
-        #expect(beat.state == .pending)
+        let beat = agents.heartbeat(.init(gatewayId: "gw-a", sessionId: "s1", agentId: "web-1", metrics: try RawSnapshot(MetricsSnapshot(timestamp: now, seq: 2))), now: now + 1)
+        #expect(beat == .accepted(changed: nil), "a beat is taken, with no change of state")
+        #expect(agents.records["web-1"]?.state == .pending)
         let swept = agents.sweep(now: now + 10_000, timeout: 600)
         #expect(swept.isEmpty)
         let approved = access.approve("web-1", by: "ops")
@@ -160,7 +160,7 @@ struct AccessTableTests {
             #expect(reason.contains("revoked"))
         }
         // Heartbeats of the old session do not bring it back, and the sweep leaves it alone.
-        let lateBeat = agents.apply(.heartbeat(.init(gatewayId: "gw-a", sessionId: "s1", agentId: "web-1", metrics: MetricsSnapshot(timestamp: now, seq: 3))), now: now + 1)
+        let lateBeat = agents.apply(.heartbeat(.init(gatewayId: "gw-a", sessionId: "s1", agentId: "web-1", metrics: try RawSnapshot(MetricsSnapshot(timestamp: now, seq: 3)))), now: now + 1)
         #expect(lateBeat.isEmpty)
         let lateSweep = agents.sweep(now: now + 10_000, timeout: 600)
         #expect(lateSweep.isEmpty)

@@ -82,8 +82,8 @@ struct BusSecurityTests {
     @Test("event intake: with keys, each kind only from its role (User-Id); without keys, everything")
     func eventAuthorization() {
         let enforced = EventAuthorization(enforced: true)
-        func message(_ kind: String, from userId: String?) -> ZMQMessage {
-            ZMQMessage([Array(kind.utf8), Array("{}".utf8)], userId: userId)
+        func message(_ kind: String, from userId: String?) -> BusMessage {
+            BusMessage([Array(kind.utf8), Array("{}".utf8)], userId: userId)
         }
         #expect(enforced.refusal(for: message("session.opened", from: "gateway:gateway-1")) == nil)
         #expect(enforced.refusal(for: message("request.result", from: "worker:worker-1")) == nil)

@@ -13,7 +13,7 @@ import ZeroMQ
 struct CloneDropTests {
     @Test("a SUB that stops reading makes the PUB drop; the replica counts the gap and what it missed, then resyncs")
     func slowSubscriberDrops() async throws {
-        let context = ZMQContext(lingerMilliseconds: 0)
+        let context = BusContext(lingerMilliseconds: 0)
         let logger = Logger(label: "test")
         let name = UUID().uuidString
         let source = CloneReplicationTests.Source()

@@ -31,7 +31,7 @@ struct CloneReplicationTests {
     }
 
     struct Setup {
-        let context: ZMQContext
+        let context: BusContext
         let server: CloneServer
         let replica: CloneReplica
         let source: Source
@@ -44,7 +44,7 @@ struct CloneReplicationTests {
     }
 
     func setUp(epoch: String = "e1", name: String = UUID().uuidString, source: Source = Source()) throws -> Setup {
-        let context = ZMQContext(lingerMilliseconds: 0)
+        let context = BusContext(lingerMilliseconds: 0)
         let logger = Logger(label: "test")
         let server = try CloneServer(
             context: context, updates: "inproc://\(name).u", snapshot: "inproc://\(name).s", security: .none, epoch: epoch, logger: logger

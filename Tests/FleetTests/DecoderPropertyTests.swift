@@ -49,6 +49,49 @@ struct DecoderPropertyTests {
             )
         }
 
+        /// The shape check must be sound: bytes it accepts decode with the Codable decoder (to
+        /// the same seq and time it read), so a replica that decodes them later cannot fail.
+        static func rawSnapshot(_ samples: [MetricsSnapshot]) -> Target {
+            Target(
+                name: "RawSnapshot (shape check)", samples: samples.map { try! Mutator.encodeSorted($0) },
+                decode: { bytes in try RawSnapshot(validating: bytes) },
+                roundTrip: { value in
+                    let raw = value as! RawSnapshot
+                    let decoded = try FleetJSON.decode(MetricsSnapshot.self, from: raw.bytes)
+                    return decoded.seq == raw.seq && FleetJSON.milliseconds(decoded.timestamp) == raw.timestamp
+                        && MetricsVitals(decoded) == raw.vitals
+                }
+            )
+        }
+
+        /// A frame the cheap path takes as a heartbeat is one the decoder reads as the same
+        /// heartbeat; anything else is what the decoder makes of it.
+        static func agentFrame(_ samples: [AgentMessage]) -> Target {
+            Target(
+                name: "AgentFrame (gateway's frame reader)", samples: samples.map { try! Mutator.encodeSorted($0) },
+                decode: { bytes in
+                    let frame = try AgentFrame.parse(bytes).get()
+                    if case .heartbeat(let raw) = frame {
+                        // Sound: the full decoder agrees.
+                        guard case .heartbeat(let beat) = try FleetJSON.decode(AgentMessage.self, from: bytes),
+                            try beat.metrics == raw.decoded()
+                        else { throw SoundnessError() }
+                    }
+                    return frame
+                },
+                roundTrip: { value in
+                    switch value as! AgentFrame {
+                    case .heartbeat(let raw):
+                        let again = try AgentFrame.parse(try FleetJSON.encode(AgentMessage.heartbeat(.init(metrics: raw.decoded())))).get()
+                        guard case .heartbeat(let second) = again else { return false }
+                        return try second.decoded() == raw.decoded()
+                    case .message(let message):
+                        return try FleetJSON.decode(AgentMessage.self, from: FleetJSON.encode(message)) == message
+                    }
+                }
+            )
+        }
+
         static func busEvent(_ event: BusEvent) -> Target {
             let kind = event.kind
             return Target(
@@ -82,6 +125,13 @@ struct DecoderPropertyTests {
                 .hello(.init(agent: s.info, metrics: s.snapshot)), .heartbeat(.init(metrics: s.snapshot)),
                 .samples(.init(metrics: [s.snapshot, s.bareSnapshot])),
             ]),
+            // What the gateway runs on every frame since issue 13: the cheap heartbeat path
+            // (JSONScanner + the snapshot's shape), else the decoder above.
+            .agentFrame([
+                .hello(.init(agent: s.info, metrics: s.snapshot)), .heartbeat(.init(metrics: s.snapshot)),
+                .heartbeat(.init(metrics: s.bareSnapshot)), .samples(.init(metrics: [s.snapshot])),
+            ]),
+            .rawSnapshot([s.snapshot, s.bareSnapshot]),
             // What the agent decodes from a gateway.
             .json("MasterMessage (WS frame)", MasterMessage.self, [
                 .callback(s.callback), .welcome(.init(sessionId: "s-1", gatewayId: "gw-1")), .error(.init(code: "malformed", message: "m")),
@@ -100,7 +150,6 @@ struct DecoderPropertyTests {
             ]),
             // Bus: events (registry's PULL), commands (gateways' SUB), Clone headers and chunks, jobs.
             .busEvent(.sessionOpened(.init(gatewayId: "gw-1", sessionId: "s-1", agent: s.info, metrics: s.snapshot))),
-            .busEvent(.heartbeat(.init(gatewayId: "gw-1", sessionId: "s-1", agentId: "a-1", metrics: s.snapshot))),
             .busEvent(.sessionClosed(.init(gatewayId: "gw-1", sessionId: "s-1", agentId: "a-1", reason: "socket closed"))),
             .busEvent(.gatewayHeartbeat(.init(gatewayId: "gw-1", sessions: 12, httpURL: "http://10.0.0.1:8080"))),
             .busEvent(.workerHeartbeat(.init(workerId: "wk-1", jobsDone: 99))),
@@ -578,6 +627,10 @@ enum Mutator {
     }
 }
 
+/// The cheap path accepted a frame the decoder reads differently: not a typed refusal, so
+/// `check` records it as an issue.
+struct SoundnessError: Error {}
+
 extension FleetJSON {
     /// A JSON string literal.
     static func quote(_ text: String) -> String {
@@ -590,7 +643,7 @@ extension BusEvent {
     var payload: any Encodable {
         switch self {
         case .sessionOpened(let body): body
-        case .heartbeat(let body): body
+        case .heartbeat(let body): body.agentId  // binary frames, not a JSON body: not a target
         case .sessionClosed(let body): body
         case .gatewayHeartbeat(let body): body
         case .workerHeartbeat(let body): body

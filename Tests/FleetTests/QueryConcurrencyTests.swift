@@ -39,7 +39,7 @@ struct QueryConcurrencyTests {
 
     @Test("64 stalled queries: the 65th is answered busy at once; once they finish, queries are answered again")
     func boundedQueries() async throws {
-        let context = ZMQContext(lingerMilliseconds: 0)
+        let context = BusContext(lingerMilliseconds: 0)
         let logger = Logger(label: "test")
         let name = UUID().uuidString
         let server = try CloneServer(

@@ -41,7 +41,7 @@ struct SnapshotChunkingTests {
 
     @Test("a replica syncs from a 6 MB snapshot of one 60-request chunk sent as bounded pieces")
     func replicaSyncs() async throws {
-        let context = ZMQContext(lingerMilliseconds: 0)
+        let context = BusContext(lingerMilliseconds: 0)
         let logger = Logger(label: "test")
         let name = UUID().uuidString
         let requests = (0..<60).map { Self.request($0, resultBytes: 100_000) }

@@ -29,7 +29,7 @@ struct StoreBatchTests {
         RequestRecord(id: id, agentId: "a", kind: .status, args: .object([:]), maxAttempts: 3, createdAt: start)
     }
 
-    func sample(_ seq: UInt64) -> MetricsSnapshot { MetricsSnapshot(timestamp: start.addingTimeInterval(Double(seq)), seq: seq) }
+    func sample(_ seq: UInt64) -> RawSnapshot { try! RawSnapshot(MetricsSnapshot(timestamp: start.addingTimeInterval(Double(seq)), seq: seq)) }
 
     func temporaryStorePath() throws -> String {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("store-batch-\(UUID().uuidString.prefix(8))")
@@ -40,15 +40,15 @@ struct StoreBatchTests {
     @Test("a newer upsert of the same key wins; appends keep their order across the merge")
     func newerWins() {
         var older = StoreBatch()
-        older.agents["a"] = agent("a", hostname: "old")
+        older.agents["a"] = Encoded(agent("a", hostname: "old"))
         older.metrics = [("a", sample(1)), ("a", sample(2))]
         older.audit = [audit("first")]
         var newer = StoreBatch()
-        newer.agents["a"] = agent("a", hostname: "new")
+        newer.agents["a"] = Encoded(agent("a", hostname: "new"))
         newer.metrics = [("a", sample(3))]
         newer.audit = [audit("second")]
         older.merge(newer)
-        #expect(older.agents["a"]?.hostname == "new")
+        #expect(older.agents["a"]?.record.hostname == "new")
         #expect(older.metrics.map(\.1.seq) == [1, 2, 3])
         #expect(older.audit.map(\.action) == ["first", "second"])
         #expect(older.rows == 1 + 3 + 2)
@@ -57,15 +57,15 @@ struct StoreBatchTests {
     @Test("a delete after an upsert drops it (and the agent's earlier history); an upsert after a delete is written after it")
     func deletesAndUpserts() {
         var older = StoreBatch()
-        older.agents["a"] = agent("a")
+        older.agents["a"] = Encoded(agent("a"))
         older.metrics = [("a", sample(1)), ("b", sample(1))]
         older.transitions = [("a", start, .online, nil)]
-        older.requests["r1"] = request("r1")
+        older.requests["r1"] = Encoded(request("r1"))
         older.deleteRequest("r2")
         var newer = StoreBatch()
         newer.deleteAgent("a")
         newer.deleteRequest("r1")
-        newer.requests["r2"] = request("r2")
+        newer.requests["r2"] = Encoded(request("r2"))
         older.merge(newer)
         #expect(older.agents["a"] == nil)
         #expect(older.deletedAgents == ["a"])
@@ -79,14 +79,14 @@ struct StoreBatchTests {
     @Test("a merged batch written once leaves the store as the two batches written in sequence")
     func mergedEqualsSequential() async throws {
         var first = StoreBatch()
-        first.agents["a"] = agent("a", hostname: "v1")
-        first.agents["b"] = agent("b")
+        first.agents["a"] = Encoded(agent("a", hostname: "v1"))
+        first.agents["b"] = Encoded(agent("b"))
         first.metrics = [("a", sample(1)), ("a", sample(2)), ("b", sample(1))]
         var second = StoreBatch()
         second.deleteAgent("a")
-        second.agents["a"] = agent("a", hostname: "v2")
+        second.agents["a"] = Encoded(agent("a", hostname: "v2"))
         second.metrics = [("a", sample(3)), ("b", sample(2))]
-        second.alerts["x"] = AlertRecord(id: "x", rule: "r", kind: .offline, agentId: "b", hostname: "host", state: .firing, firedAt: start, value: nil, message: "m")
+        second.alerts["x"] = Encoded(AlertRecord(id: "x", rule: "r", kind: .offline, agentId: "b", hostname: "host", state: .firing, firedAt: start, value: nil, message: "m"))
 
         let sequential = try RegistryStore(path: try temporaryStorePath())
         try await sequential.write(first)
@@ -164,7 +164,7 @@ struct StoreBatchTests {
         // A real store whose pages were overwritten past the header.
         let damagedPath = try temporaryStorePath()
         var batch = StoreBatch()
-        for index in 0..<200 { batch.agents["agent-\(index)"] = agent("agent-\(index)", hostname: String(repeating: "h", count: 200)) }
+        for index in 0..<200 { batch.agents["agent-\(index)"] = Encoded(agent("agent-\(index)", hostname: String(repeating: "h", count: 200))) }
         try await writeAndClose(batch, at: damagedPath)
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: damagedPath))
         try handle.seek(toOffset: 4096 * 3)

@@ -6,13 +6,17 @@ import ZeroMQ
 /// The server half of the zguide "Clone" pattern (reliable pub-sub of a key-value state).
 ///
 /// Rules it follows, so replicas can rely on them:
-/// 1. Every change is published on PUB as `[agent.<id>][header{seq,epoch,op}][record]`, with
+/// 1. Every change is published on PUB as `[agent.<id>][header{seq,epoch,op}][record]` (the
+///    header binary, the record opaque bytes the owner encoded once), with
 ///    `seq` increasing by exactly one per change within an `epoch` (one registry run).
 /// 2. A snapshot request on ROUTER gets the whole state as chunks, all stamped with the seq of
 ///    the last change the state includes; a replica applies buffered updates above it.
 /// 3. Every `hugzInterval` a `[hugz][header{seq,epoch}]` beat goes out, so a replica that
 ///    missed the last update (PUB drops at the HWM) notices the gap without waiting for
 ///    the next change, and knows the publisher is alive.
+///
+/// Beside the sequenced state, the same PUB carries the coalesced metrics feed
+/// (``MetricsFeed``, topic `metrics`) and gateway commands (`gw.<id>.`).
 ///
 /// The owner keeps the state and the sequence; this type only moves bytes. Publish calls
 /// must come from one task in sequence order (the registry's event loop).
@@ -33,11 +37,11 @@ public final class CloneServer: Sendable {
     ///     `snapshot`): reply tokens travel on the PUB, file contents on the ROUTER.
     ///   - updatesHighWaterMark: the PUB's queue per subscriber (tests make it small to force drops).
     public init(
-        context: ZMQContext, updates: String, snapshot: String, security: BusSecurity, epoch: String,
+        context: BusContext, updates: String, snapshot: String, security: BusSecurity, epoch: String,
         updatesHighWaterMark: Int32 = BusTuning.updateHighWaterMark, logger: Logger
     ) throws {
-        self.publisher = try context.socket(.pub)
-        self.router = try context.socket(.router)
+        self.publisher = try context.zmq.socket(.pub)
+        self.router = try context.zmq.socket(.router)
         self.epoch = epoch
         self.logger = logger
         try BusTuning.apply(to: publisher, highWaterMark: updatesHighWaterMark)
@@ -50,38 +54,24 @@ public final class CloneServer: Sendable {
         self.boundSnapshot = try router.bind(snapshot)
     }
 
-    /// Publishes one change. PUB never blocks: at the HWM libzmq drops for that subscriber,
-    /// and the replica's gap detection recovers.
+    /// Publishes one change whose body the owner encoded once (the store gets the same
+    /// bytes): `[topic][binary header{seq, epoch, op}][body]`. PUB never blocks: at the HWM
+    /// libzmq drops for that subscriber, and the replica's gap detection recovers.
+    public func publish(seq: UInt64, topic: String, op: UpdateHeader.Operation, body: [UInt8]) async throws {
+        let header = UpdateHeader(seq: seq, epoch: epoch, op: op)
+        try await publisher.send([Array(topic.utf8), header.binary, body])
+    }
+
+    /// Encodes and publishes an agent record (tools and tests; the registry encodes each
+    /// change once itself and calls ``publish(seq:topic:op:body:)``).
     public func publish(seq: UInt64, record: AgentRecord) async throws {
-        try await publishUpsert(seq: seq, topic: BusTopic.agentPrefix + record.id, record)
+        try await publish(seq: seq, topic: BusTopic.agentPrefix + record.id, op: .upsert, body: try FleetJSON.encode(record))
     }
 
-    public func publish(seq: UInt64, request: RequestRecord) async throws {
-        try await publishUpsert(seq: seq, topic: BusTopic.requestPrefix + request.id, request)
-    }
-
-    public func publish(seq: UInt64, alert: AlertRecord) async throws {
-        try await publishUpsert(seq: seq, topic: BusTopic.alertPrefix + alert.id, alert)
-    }
-
-    public func publish(seq: UInt64, key: APIKeyRecord) async throws {
-        try await publishUpsert(seq: seq, topic: BusTopic.keyPrefix + key.id, key)
-    }
-
-    public func publish(seq: UInt64, credential: AgentCredential) async throws {
-        try await publishUpsert(seq: seq, topic: BusTopic.credentialPrefix + credential.agentId, credential)
-    }
-
-    /// `[topic][header{seq, epoch, upsert}][record JSON]`: every key space's upsert.
-    private func publishUpsert(seq: UInt64, topic: String, _ record: some Encodable) async throws {
-        let header = UpdateHeader(seq: seq, epoch: epoch, op: .upsert)
-        try await publisher.send([Array(topic.utf8), try FleetJSON.encode(header), try FleetJSON.encode(record)])
-    }
-
-    /// Publishes the removal of a key: `topic` is `agent.<id>` or `request.<id>`.
-    public func publishDelete(seq: UInt64, topic: String) async throws {
-        let header = UpdateHeader(seq: seq, epoch: epoch, op: .delete)
-        try await publisher.send([Array(topic.utf8), try FleetJSON.encode(header), []])
+    /// Publishes one batch of the metrics feed (``MetricsFeed``); not sequenced with the state.
+    public func publishMetrics(feedSeq: UInt64, entries: ArraySlice<MetricsFeed.Entry>) async throws {
+        let header = MetricsFeed.Header(epoch: epoch, seq: feedSeq, count: entries.count)
+        try await publisher.send([Array(MetricsFeed.topic.utf8), MetricsFeed.encode(header: header), MetricsFeed.encode(entries: entries)])
     }
 
     /// Publishes a command on topic `gw.<gatewayId>`, on the same PUB socket (commands are
@@ -95,7 +85,7 @@ public final class CloneServer: Sendable {
     /// Sends one HUGZ beat carrying the current sequence.
     public func publishHugz(seq: UInt64) async throws {
         let header = UpdateHeader(seq: seq, epoch: epoch, op: .hugz)
-        try await publisher.send([Array(BusTopic.hugz.utf8), try FleetJSON.encode(header), []])
+        try await publisher.send([Array(BusTopic.hugz.utf8), header.binary, []])
     }
 
     /// A consistent copy of the replicated state and the seq of the last change it includes.
@@ -106,11 +96,14 @@ public final class CloneServer: Sendable {
         public var alerts: [AlertRecord]
         public var keys: [APIKeyRecord]
         public var credentials: [AgentCredential]
+        /// Each agent's latest snapshot (sent as metrics-feed entries after the records).
+        public var metrics: [MetricsFeed.Entry]
         public init(
             seq: UInt64, agents: [AgentRecord], requests: [RequestRecord], alerts: [AlertRecord] = [], keys: [APIKeyRecord] = [],
-            credentials: [AgentCredential] = []
+            credentials: [AgentCredential] = [], metrics: [MetricsFeed.Entry] = []
         ) {
             self.seq = seq
+            self.metrics = metrics
             self.agents = agents
             self.requests = requests
             self.alerts = alerts
@@ -219,13 +212,22 @@ public final class CloneServer: Sendable {
             if chunks.isEmpty { chunks = [SnapshotChunk(agents: [], requests: [])] }
             // Encoded one chunk at a time (the first goes out before the rest are made), each
             // split further if over SnapshotChunking.maxBytes.
+            // Then the metrics, as feed entries in a fourth frame beside an empty chunk.
+            let metrics = MetricsFeed.batches(snapshot.metrics)
             for (index, chunk) in chunks.enumerated() {
                 let pieces = try SnapshotChunking.encode(chunk)
                 for (part, piece) in pieces.enumerated() {
-                    let last = index == chunks.count - 1 && part == pieces.count - 1
+                    let last = metrics.isEmpty && index == chunks.count - 1 && part == pieces.count - 1
                     let header = SnapshotHeader(seq: snapshot.seq, epoch: epoch, nonce: nonce, last: last)
                     try await router.send([identity, Array(BusTopic.snapshot.utf8), try FleetJSON.encode(header), piece])
                 }
+            }
+            let empty = try FleetJSON.encode(SnapshotChunk(agents: [], requests: []))
+            for (index, batch) in metrics.enumerated() {
+                let header = SnapshotHeader(seq: snapshot.seq, epoch: epoch, nonce: nonce, last: index == metrics.count - 1)
+                try await router.send([
+                    identity, Array(BusTopic.snapshot.utf8), try FleetJSON.encode(header), empty, MetricsFeed.encode(entries: batch),
+                ])
             }
             logger.debug("snapshot sent", metadata: [
                 "seq": "\(snapshot.seq)", "agents": "\(snapshot.agents.count)", "requests": "\(snapshot.requests.count)",
@@ -235,5 +237,5 @@ public final class CloneServer: Sendable {
         }
     }
 
-    public var statistics: ZMQSocket.Statistics { publisher.statistics }
+    public var statistics: BusStatistics { BusStatistics(publisher.statistics) }
 }

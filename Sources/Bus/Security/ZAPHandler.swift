@@ -23,10 +23,10 @@ public final class ZAPHandler: Sendable {
     /// Binds the handler in `context` (it answers once `run()` is running; handshakes wait).
     /// - Parameter onRefused: called for every refusal (the registry counts them).
     public init(
-        context: ZMQContext, peers: [BusPeerKey], logger: Logger,
+        context: BusContext, peers: [BusPeerKey], logger: Logger,
         onRefused: @escaping @Sendable (_ socket: String, _ reason: ZAPAuthorizer.Reason) -> Void
     ) throws {
-        self.router = try context.socket(.router)
+        self.router = try context.zmq.socket(.router)
         self.authorizer = ZAPAuthorizer(peers: peers)
         self.logger = logger
         self.log = RefusalLog(logger: logger)

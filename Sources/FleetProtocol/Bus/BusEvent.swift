@@ -129,16 +129,52 @@ public enum BusEvent: Sendable, Equatable {
         }
     }
 
-    public struct SessionHeartbeat: Codable, Sendable, Equatable {
+    /// A heartbeat: the ids, and the agent's snapshot as its own bytes (never a JSON body:
+    /// see ``BusEvent/frames()``).
+    public struct SessionHeartbeat: Sendable, Equatable {
         public var gatewayId: String
         public var sessionId: String
         public var agentId: String
-        public var metrics: MetricsSnapshot
-        public init(gatewayId: String, sessionId: String, agentId: String, metrics: MetricsSnapshot) {
+        public var metrics: RawSnapshot
+        /// Read out by the gateway, so the registry's alert rules need not decode the snapshot.
+        public var vitals: MetricsVitals
+        public init(gatewayId: String, sessionId: String, agentId: String, metrics: RawSnapshot, vitals: MetricsVitals? = nil) {
             self.gatewayId = gatewayId
             self.sessionId = sessionId
             self.agentId = agentId
             self.metrics = metrics
+            self.vitals = vitals ?? metrics.vitals
+        }
+
+        /// `[session.heartbeat][gateway][session][agent][meta][snapshot]`; meta is 40 bytes:
+        /// the snapshot's seq (u64), its time in ms (i64), then cpu, memory and disk vitals
+        /// (f64, NaN for none), little-endian.
+        func frames() -> [[UInt8]] {
+            var meta = BinaryWriter(capacity: 40)
+            meta.u64(metrics.seq)
+            meta.i64(Int64((metrics.timestamp.timeIntervalSince1970 * 1000).rounded()))
+            meta.optionalDouble(vitals.cpuPercent)
+            meta.optionalDouble(vitals.memoryUsedPercent)
+            meta.optionalDouble(vitals.diskUsedPercent)
+            return [
+                Array(BusEvent.heartbeatKind.utf8), Array(gatewayId.utf8), Array(sessionId.utf8), Array(agentId.utf8), meta.bytes,
+                metrics.bytes,
+            ]
+        }
+
+        init(frames: [[UInt8]]) throws(ProtocolError) {
+            guard frames.count == 6 else { throw .malformed("session.heartbeat with \(frames.count) frames, expected 6") }
+            var meta = BinaryReader(frames[4])
+            let seq = try meta.u64()
+            let milliseconds = try meta.i64()
+            let vitals = MetricsVitals(cpuPercent: try meta.optionalDouble(), memoryUsedPercent: try meta.optionalDouble(), diskUsedPercent: try meta.optionalDouble())
+            guard meta.atEnd else { throw .malformed("session.heartbeat meta frame of \(frames[4].count) bytes, expected 40") }
+            self.init(
+                gatewayId: String(decoding: frames[1], as: UTF8.self), sessionId: String(decoding: frames[2], as: UTF8.self),
+                agentId: String(decoding: frames[3], as: UTF8.self),
+                metrics: RawSnapshot(trusted: frames[5], timestamp: Date(timeIntervalSince1970: Double(milliseconds) / 1000), seq: seq),
+                vitals: vitals
+            )
         }
     }
 
@@ -181,7 +217,7 @@ public enum BusEvent: Sendable, Equatable {
     public var kind: String {
         switch self {
         case .sessionOpened: "session.opened"
-        case .heartbeat: "session.heartbeat"
+        case .heartbeat: Self.heartbeatKind
         case .sessionClosed: "session.closed"
         case .gatewayHeartbeat: "gateway.heartbeat"
         case .workerHeartbeat: "worker.heartbeat"
@@ -197,11 +233,34 @@ public enum BusEvent: Sendable, Equatable {
         }
     }
 
-    /// The JSON body (second frame).
+    static let heartbeatKind = "session.heartbeat"
+
+    /// The message on the wire: `[kind][JSON body]`, except a heartbeat, whose snapshot travels
+    /// as the agent's bytes next to binary ids (``SessionHeartbeat/frames()``).
+    public func frames() throws -> [[UInt8]] {
+        if case .heartbeat(let beat) = self { return beat.frames() }
+        return [Array(kind.utf8), try encodedBody()]
+    }
+
+    /// Decodes a message received on the `events` socket.
+    public init(frames: [[UInt8]]) throws {
+        guard let first = frames.first else { throw ProtocolError.malformed("empty bus event") }
+        let kind = String(decoding: first, as: UTF8.self)
+        if kind == Self.heartbeatKind {
+            self = .heartbeat(try SessionHeartbeat(frames: frames))
+            return
+        }
+        guard frames.count == 2 else {
+            throw ProtocolError.malformed("bus event with \(frames.count) frames, expected [kind][body]")
+        }
+        try self.init(kind: kind, body: frames[1])
+    }
+
+    /// The JSON body (second frame) of every kind but the heartbeat.
     public func encodedBody() throws -> [UInt8] {
         switch self {
         case .sessionOpened(let body): try FleetJSON.encode(body)
-        case .heartbeat(let body): try FleetJSON.encode(body)
+        case .heartbeat: throw ProtocolError.unexpected("a heartbeat has no JSON body: use frames()")
         case .sessionClosed(let body): try FleetJSON.encode(body)
         case .gatewayHeartbeat(let body): try FleetJSON.encode(body)
         case .workerHeartbeat(let body): try FleetJSON.encode(body)
@@ -222,7 +281,6 @@ public enum BusEvent: Sendable, Equatable {
         do {
             switch kind {
             case "session.opened": self = .sessionOpened(try FleetJSON.decode(SessionOpened.self, from: body))
-            case "session.heartbeat": self = .heartbeat(try FleetJSON.decode(SessionHeartbeat.self, from: body))
             case "session.closed": self = .sessionClosed(try FleetJSON.decode(SessionClosed.self, from: body))
             case "gateway.heartbeat": self = .gatewayHeartbeat(try FleetJSON.decode(GatewayHeartbeat.self, from: body))
             case "worker.heartbeat": self = .workerHeartbeat(try FleetJSON.decode(WorkerHeartbeat.self, from: body))

@@ -1,8 +1,8 @@
 /// Header of every message the registry PUBlishes on the `updates` socket, and of each
 /// snapshot chunk it sends over `snapshot` (zguide "Clone" pattern, see Bus/Clone).
 ///
-/// Wire: `[topic][header JSON][body JSON]`, topic `agent.<id>` for agent updates and `hugz`
-/// for the registry's periodic "I am alive, my sequence is N" beat.
+/// Wire: `[topic][header (binary, ``binary``)][body JSON]`, topic `agent.<id>` for agent updates
+/// and `hugz` for the registry's periodic "I am alive, my sequence is N" beat.
 public struct UpdateHeader: Codable, Sendable, Equatable {
     public enum Operation: String, Codable, Sendable {
         /// Body is the agent's full `AgentRecord`.
@@ -23,6 +23,35 @@ public struct UpdateHeader: Codable, Sendable, Equatable {
         self.seq = seq
         self.epoch = epoch
         self.op = op
+    }
+
+    /// The header as it travels (binary since issue 13, zguide kvmsg: the sequence in a binary
+    /// frame, the body opaque): op (u8: 0 upsert, 1 delete, 2 hugz), seq (u64 LE), epoch (u16 + UTF-8).
+    public var binary: [UInt8] {
+        var writer = BinaryWriter(capacity: 24)
+        let code: UInt8 = switch op {
+        case .upsert: 0
+        case .delete: 1
+        case .hugz: 2
+        }
+        writer.u8(code)
+        writer.u64(seq)
+        writer.shortString(epoch)
+        return writer.bytes
+    }
+
+    public init(binary bytes: [UInt8]) throws(ProtocolError) {
+        var reader = BinaryReader(bytes)
+        let op: Operation = switch try reader.u8() {
+        case 0: .upsert
+        case 1: .delete
+        case 2: .hugz
+        case let other: throw .malformed("update header with op \(other)")
+        }
+        let seq = try reader.u64()
+        let epoch = try reader.shortString()
+        guard reader.atEnd else { throw .malformed("update header of \(bytes.count) bytes has bytes left over") }
+        self.init(seq: seq, epoch: epoch, op: op)
     }
 }
 

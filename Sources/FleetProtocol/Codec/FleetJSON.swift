@@ -36,7 +36,7 @@ public enum FleetJSON {
 
     private static let iso8601 = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
-    static func milliseconds(_ date: Date) -> Date {
+    public static func milliseconds(_ date: Date) -> Date {
         Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded() / 1000)
     }
     private static let iso8601Seconds = Date.ISO8601FormatStyle()

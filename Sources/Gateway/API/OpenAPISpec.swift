@@ -288,7 +288,7 @@ components:
       type: object
       required: [id, event, data]
       properties:
-        id: {type: string, description: '<epoch>-<seq>, what Last-Event-ID takes to resume', pattern: '^[0-9a-z]*-[0-9]+$'}
+        id: {type: string, description: '<epoch>-<seq> of the registry update (agent.metrics events, which ride the unsequenced metrics feed: <epoch>-<seq>.<n>, n counted by the gateway); what Last-Event-ID takes to resume', pattern: '^[0-9a-z]*-[0-9]+(\.[0-9]+)?$'}
         event:
           type: string
           enum: [agent.online, agent.disconnected, agent.offline, agent.pending, agent.revoked, agent.metrics, request.pending,

@@ -13,6 +13,8 @@ final class EventFeed: Sendable {
         var start = 0
         var lastState: [String: AgentState] = [:]
         var lastRequestState: [String: RequestState] = [:]
+        /// Metrics events so far, to number them.
+        var metricsCount: UInt64 = 0
         var subscribers: [Int: AsyncStream<FleetEvent>.Continuation] = [:]
         var nextSubscriber = 0
     }
@@ -43,6 +45,14 @@ final class EventFeed: Sendable {
                     let type = previous == record.state ? "agent.metrics" : "agent.\(record.state.rawValue)"
                     event = FleetEvent(
                         id: "\(epoch)-\(seq)", type: type, payload: .init(.agent(record)), seq: seq, epoch: epoch, tenant: record.tenantName
+                    )
+                case .metrics(let record, let entry, let seq):
+                    // The metrics feed is not sequenced: its events are numbered after the state
+                    // update they follow (`<epoch>-<seq>.<n>`), unique for Last-Event-ID.
+                    state.metricsCount += 1
+                    event = FleetEvent(
+                        id: "\(epoch)-\(seq).\(state.metricsCount)", type: "agent.metrics", payload: .init(.metrics(record, entry)), seq: seq,
+                        epoch: epoch, tenant: record.tenantName
                     )
                 case .alert(let alert, let seq):
                     event = FleetEvent(

@@ -1,3 +1,4 @@
+import Bus
 import FleetProtocol
 import Synchronization
 
@@ -61,6 +62,8 @@ struct FleetEvent: Sendable, Equatable {
         enum Source: Sendable {
             case text(String)
             case agent(AgentRecord)
+            /// A new snapshot for an agent: decoded and merged only when a subscriber reads it.
+            case metrics(AgentRecord, MetricsEntry)
             case request(RequestRecord)
             case alert(AlertRecord)
         }
@@ -94,6 +97,7 @@ struct FleetEvent: Sendable, Equatable {
             switch source {
             case .text(let text): encoded = text
             case .agent(let record): encoded = (try? FleetJSON.encodeString(record)) ?? "{}"
+            case .metrics(let record, let entry): encoded = (try? FleetJSON.encodeString(entry.merged(into: record))) ?? "{}"
             case .request(let record): encoded = (try? FleetJSON.encodeString(record)) ?? "{}"
             case .alert(let record): encoded = (try? FleetJSON.encodeString(record)) ?? "{}"
             }

@@ -203,15 +203,24 @@ struct AgentSession {
     /// while disconnected) may be old, but not older than `maxReplayAge`.
     @inline(never)
     private func clamped(_ snapshot: MetricsSnapshot, replay: Bool) -> MetricsSnapshot {
-        let now = Date()
-        let skew = settings.limits.maxClockSkew
-        let earliest = now.addingTimeInterval(-(replay ? Self.maxReplayAge : skew))
-        let latest = now.addingTimeInterval(skew)
-        guard snapshot.timestamp < earliest || snapshot.timestamp > latest else { return snapshot }
+        guard !within(snapshot.timestamp, replay: replay) else { return snapshot }
+        let (earliest, latest) = bounds(replay: replay)
         Self.clampedSamples.increment()
         var fixed = snapshot
         fixed.timestamp = min(max(snapshot.timestamp, earliest), latest)
         return fixed
+    }
+
+    private func bounds(replay: Bool) -> (earliest: Date, latest: Date) {
+        let now = Date()
+        let skew = settings.limits.maxClockSkew
+        return (now.addingTimeInterval(-(replay ? Self.maxReplayAge : skew)), now.addingTimeInterval(skew))
+    }
+
+    /// Whether a sample time is within the skew bound (or the replay age).
+    private func within(_ timestamp: Date, replay: Bool) -> Bool {
+        let (earliest, latest) = bounds(replay: replay)
+        return timestamp >= earliest && timestamp <= latest
     }
 
     /// Oldest a replayed sample may claim to be (30 days: longer than any offline buffer).
@@ -251,10 +260,10 @@ struct AgentSession {
     }
 
     @inline(never)
-    private static func checkHello(_ decoded: Result<AgentMessage, ProtocolError>) -> Result<AgentMessage.Hello, Refusal> {
+    private static func checkHello(_ decoded: Result<AgentFrame, ProtocolError>) -> Result<AgentMessage.Hello, Refusal> {
         countFrame(decoded)
         switch decoded {
-        case .success(.hello(let hello)):
+        case .success(.message(.hello(let hello))):
             guard AgentInfo.isValidID(hello.agent.id) else {
                 return .failure(Refusal(code: "invalid_agent_id", message: "agent id '\(hello.agent.id.prefix(64))' is not valid"))
             }
@@ -314,22 +323,39 @@ struct AgentSession {
         let decoded = decode(message)
         Self.countFrame(decoded)
         switch decoded {
-        case .success(.heartbeat(let beat)):
-            let metrics = clamped(beat.metrics, replay: false)
-            sessions.update(sessionId, metrics: metrics)
-            return .publish(.heartbeat(.init(gatewayId: settings.gatewayId, sessionId: sessionId, agentId: agentId, metrics: metrics)))
-        case .success(.samples(let replay)):
+        case .success(.heartbeat(let raw)):
+            return heartbeat(raw, agentId: agentId)
+        case .success(.message(.heartbeat(let beat))):
+            // Not reached by a well-formed frame (the cheap path takes every heartbeat), but
+            // correct if the frame's shape ever makes it fall through.
+            guard let raw = try? RawSnapshot(beat.metrics) else {
+                return .reply(.error(.init(code: "malformed", message: "snapshot could not be encoded")))
+            }
+            return heartbeat(raw, agentId: agentId)
+        case .success(.message(.samples(let replay))):
             guard replay.metrics.count <= 1000 else {
                 return .reply(.error(.init(code: "too_many", message: "at most 1000 samples per frame")))
             }
             let metrics = replay.metrics.map { clamped($0, replay: true) }
             return .publish(.samples(.init(gatewayId: settings.gatewayId, sessionId: sessionId, agentId: agentId, metrics: metrics)))
-        case .success(.hello):
+        case .success(.message(.hello)):
             return .reply(.error(.init(code: "unexpected", message: "hello already received on this session")))
         case .failure(let error):
             logger.notice("agent frame refused", metadata: ["agent": "\(agentId)", "session": "\(sessionId)", "error": "\(error)"])
             return .reply(.error(.init(code: error.code, message: error.description)))
         }
+    }
+
+    /// A heartbeat's snapshot goes on as the agent's bytes; only a sample time past the skew
+    /// bound costs a decode and an encode (to clamp it).
+    @inline(never)
+    private func heartbeat(_ received: RawSnapshot, agentId: String) -> Action {
+        var raw = received
+        if !within(raw.timestamp, replay: false), let snapshot = try? raw.decoded(), let fixed = try? RawSnapshot(clamped(snapshot, replay: false)) {
+            raw = fixed
+        }
+        sessions.update(sessionId, metrics: raw)
+        return .publish(.heartbeat(.init(gatewayId: settings.gatewayId, sessionId: sessionId, agentId: agentId, metrics: raw)))
     }
 
     /// Counters per frame type, made once: looking a counter up in the metrics backend takes a
@@ -340,7 +366,7 @@ struct AgentSession {
         }
     )
 
-    private static func countFrame(_ decoded: Result<AgentMessage, ProtocolError>) {
+    private static func countFrame(_ decoded: Result<AgentFrame, ProtocolError>) {
         frameCounters[(try? decoded.get().type) ?? "invalid"]?.increment()
     }
 
@@ -375,21 +401,13 @@ struct AgentSession {
     }
 
     @inline(never)
-    private func decode(_ message: WebSocketMessage) -> Result<AgentMessage, ProtocolError> {
+    private func decode(_ message: WebSocketMessage) -> Result<AgentFrame, ProtocolError> {
         let bytes: [UInt8]
         switch message {
         case .text(let text): bytes = Array(text.utf8)
         case .binary(let buffer): bytes = Array(buffer.readableBytesView)
         }
-        do {
-            return .success(try FleetJSON.decode(AgentMessage.self, from: bytes))
-        } catch let error as ProtocolError {
-            return .failure(error)
-        } catch let error as DecodingError {
-            return .failure(.malformed(error.fleetDescription))
-        } catch {
-            return .failure(.malformed("not JSON"))
-        }
+        return AgentFrame.parse(bytes)
     }
 
     /// Longest a refused connection is held open to carry its reason.

@@ -10,7 +10,8 @@ import Synchronization
 final class SessionTable: Sendable {
     struct Session: Sendable {
         var agent: AgentInfo
-        var latestMetrics: MetricsSnapshot?
+        /// The last snapshot, as its bytes (decoded only to announce the session again).
+        var latestMetrics: RawSnapshot?
         /// How the session authenticated, announced again as is when the registry restarts
         /// (an enrollment the new run may not have stored yet is then made again, same digest).
         var auth: SessionAuth
@@ -29,7 +30,9 @@ final class SessionTable: Sendable {
         closing: ShutdownSignal
     ) {
         let count = sessions.withLock { sessions in
-            sessions[sessionId] = Session(agent: agent, latestMetrics: metrics, auth: auth, outbound: outbound, closing: closing)
+            sessions[sessionId] = Session(
+                agent: agent, latestMetrics: metrics.flatMap { try? RawSnapshot($0) }, auth: auth, outbound: outbound, closing: closing
+            )
             return sessions.count
         }
         gauge.record(count)
@@ -39,7 +42,7 @@ final class SessionTable: Sendable {
         sessions.withLock { $0[sessionId] }
     }
 
-    func update(_ sessionId: String, metrics: MetricsSnapshot) {
+    func update(_ sessionId: String, metrics: RawSnapshot) {
         sessions.withLock { $0[sessionId]?.latestMetrics = metrics }
     }
 

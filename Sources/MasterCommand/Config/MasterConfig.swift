@@ -109,6 +109,16 @@ struct MasterConfig: Codable, Sendable {
         }
     }
 
+    /// How the registry replicates to gateways (issue 13).
+    struct Replication: Codable, Sendable {
+        /// Seconds between batches of the metrics feed: each agent's latest snapshot since the
+        /// last batch (state changes are replicated at once, whatever this is).
+        var metricsInterval = 1.0
+        enum CodingKeys: String, CodingKey {
+            case metricsInterval = "metrics_interval"
+        }
+    }
+
     struct Auth: Codable, Sendable {
         /// Off only for a lab: with it off anyone who can reach a gateway controls the fleet.
         var enabled = true
@@ -208,6 +218,7 @@ struct MasterConfig: Codable, Sendable {
     var gateway = Gateway()
     var worker = Worker()
     var registry = Registry()
+    var replication = Replication()
     var auth = Auth()
     var callbacks = Callbacks()
     var store = Store()
@@ -216,7 +227,7 @@ struct MasterConfig: Codable, Sendable {
     var audit = Audit()
 
     enum CodingKeys: String, CodingKey {
-        case server, heartbeat, logging, bus, gateway, worker, registry, auth, callbacks, store, metrics, alerts, audit
+        case server, heartbeat, logging, bus, gateway, worker, registry, replication, auth, callbacks, store, metrics, alerts, audit
         case dataDir = "data_dir"
     }
 
@@ -237,6 +248,9 @@ struct MasterConfig: Codable, Sendable {
         }
         guard heartbeat.timeout >= 1 else { throw fail("heartbeat.timeout", "must be at least 1 second") }
         guard heartbeat.cleanupInterval >= 1 else { throw fail("heartbeat.cleanup_interval", "must be at least 1 second") }
+        guard (0.01...60).contains(replication.metricsInterval) else {
+            throw fail("replication.metrics_interval", "must be 0.01...60 seconds")
+        }
         guard FleetLogging.level(logging.level) != nil else {
             throw fail("logging.level", "must be one of trace, debug, info, notice, warning, error, critical")
         }

@@ -6,7 +6,6 @@ import Gateway
 import Logging
 import Registry
 import ServiceLifecycle
-import ZeroMQ
 
 /// `master serve`: all three roles in one process over inproc:// — the zero-setup default.
 struct Serve: AsyncParsableCommand {
@@ -28,7 +27,7 @@ struct Serve: AsyncParsableCommand {
         onListening: @escaping @Sendable (String) async -> Void = { _ in }
     ) async throws {
         let logger = Logger(label: "master")
-        let context = ZMQContext()
+        let context = BusContext()
         let endpoints = BusEndpoints.inproc()
         let registry = try RegistryService(
             context: context,
@@ -85,7 +84,7 @@ struct RegistryRun: AsyncParsableCommand {
         try options.bootstrapLogging(config, role: "registry")
         let logger = Logger(label: "registry")
         let security = try RoleSupport.busSecurity(config, side: .registry, logger: logger)
-        let context = ZMQContext()
+        let context = BusContext()
         let registry: RegistryService
         do {
             registry = try RegistryService(
@@ -122,7 +121,7 @@ struct GatewayCommand: AsyncParsableCommand {
         try options.bootstrapLogging(config, role: "gateway")
         let logger = Logger(label: "gateway")
         let security = try RoleSupport.busSecurity(config, side: .gateway, logger: logger)
-        let context = ZMQContext()
+        let context = BusContext()
         let tokens = try TokenFiles.resolve(config, createMissing: false, logger: logger)
         let settings = try RoleSupport.gatewaySettings(config, endpoints: config.bus.endpoints, tokens: tokens, security: security)
         let readyFile = options.readyFile
@@ -152,7 +151,7 @@ struct WorkerCommand: AsyncParsableCommand {
         try options.bootstrapLogging(config, role: "worker")
         let logger = Logger(label: "worker")
         let security = try RoleSupport.busSecurity(config, side: .worker, logger: logger)
-        let context = ZMQContext()
+        let context = BusContext()
         let worker = try WorkerService(
             context: context, settings: RoleSupport.workerSettings(config, endpoints: config.bus.endpoints, security: security),
             logger: logger

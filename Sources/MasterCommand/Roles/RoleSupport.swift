@@ -9,7 +9,6 @@ import Logging
 import NIOSSL
 import Registry
 import ServiceLifecycle
-import ZeroMQ
 
 /// Turns configuration into each role's settings, and runs services until SIGTERM/SIGINT.
 enum RoleSupport {
@@ -45,6 +44,7 @@ enum RoleSupport {
             security: security
         )
         settings.storeMaxPendingRows = config.store.maxPendingRows
+        settings.metricsInterval = .milliseconds(Int64(config.replication.metricsInterval * 1000))
         return settings
     }
 
@@ -101,7 +101,7 @@ enum RoleSupport {
 
     /// Runs `services` in one ServiceGroup (graceful shutdown on SIGTERM and SIGINT), then
     /// shuts the ZeroMQ context down so queued bus messages are flushed before exit.
-    static func run(_ services: [any Service], context: ZMQContext, logger: Logger) async throws {
+    static func run(_ services: [any Service], context: BusContext, logger: Logger) async throws {
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) },

@@ -25,7 +25,8 @@ public struct AlertEngine: Sendable {
     }
 
     /// Returns the alerts that fired or resolved at `now`.
-    public mutating func evaluate(_ agents: [AgentRecord], now: Date) -> [AlertRecord] {
+    /// `vitals` gives each agent's latest values (from its snapshot's bytes; see ``MetricsVitals``).
+    public mutating func evaluate(_ agents: [AgentRecord], vitals: (String) -> MetricsVitals?, now: Date) -> [AlertRecord] {
         guard !rules.isEmpty else { return [] }
         var changes: [AlertRecord] = []
         var seen = Set<String>()
@@ -33,7 +34,7 @@ public struct AlertEngine: Sendable {
             for rule in rules {
                 let key = "\(rule.name):\(agent.id)"
                 seen.insert(key)
-                if let value = Self.breach(rule, agent) {
+                if let value = Self.breach(rule, agent, vitals(agent.id)) {
                     let since = pendingSince[key] ?? now
                     pendingSince[key] = since
                     guard active[key] == nil, now.timeIntervalSince(since) >= rule.for else { continue }
@@ -66,19 +67,19 @@ public struct AlertEngine: Sendable {
     }
 
     /// The measured value if the rule's condition holds for `agent`, else nil.
-    static func breach(_ rule: AlertRule, _ agent: AgentRecord) -> Double? {
+    static func breach(_ rule: AlertRule, _ agent: AgentRecord, _ vitals: MetricsVitals?) -> Double? {
         switch rule.kind {
         case .offline:
             // Pending and revoked agents are not "down": their state is an operator's decision.
             return agent.state == .online || !agent.state.followsConnection ? nil : 1
         case .cpu:
-            guard agent.state == .online, let value = agent.metrics?.cpu?.totalPercent, value > rule.above else { return nil }
+            guard agent.state == .online, let value = vitals?.cpuPercent, value > rule.above else { return nil }
             return value
         case .memory:
-            guard agent.state == .online, let value = agent.metrics?.memory?.usedPercent, value > rule.above else { return nil }
+            guard agent.state == .online, let value = vitals?.memoryUsedPercent, value > rule.above else { return nil }
             return value
         case .disk:
-            guard agent.state == .online, let value = agent.metrics?.filesystems?.map(\.usedPercent).max(), value > rule.above else { return nil }
+            guard agent.state == .online, let value = vitals?.diskUsedPercent, value > rule.above else { return nil }
             return value
         }
     }

@@ -1,5 +1,5 @@
+import Bus
 import FleetProtocol
-import ZeroMQ
 
 /// The registry's check of each event against its sender's role, before anything is
 /// decoded or applied: with CURVE on, the ZAP handler tagged the connection with the role
@@ -19,7 +19,7 @@ struct EventAuthorization: Sendable {
     }
 
     /// nil when `message` may be applied.
-    func refusal(for message: ZMQMessage) -> Refusal? {
+    func refusal(for message: BusMessage) -> Refusal? {
         guard enforced else { return nil }
         let kind = message.string(at: 0) ?? ""
         let known = BusPolicy.eventSenders[kind] != nil ? kind : "unknown"

@@ -240,6 +240,24 @@ public final class RegistryStore: Sendable {
         }
     }
 
+    /// Each agent's newest stored snapshot (by sample time), as its bytes, with that time
+    /// standing for when it arrived (the gateway bounds it by its clock-skew limit).
+    public func loadLatestMetrics() throws -> [String: AgentTable.LatestMetrics] {
+        try pool.read { db in
+            // SQLite: with MAX(), the bare columns come from the row holding the maximum.
+            let rows = try Row.fetchAll(db, sql: "SELECT agent_id, MAX(taken_at) AS taken_at, seq, snapshot FROM metrics GROUP BY agent_id")
+            var latest: [String: AgentTable.LatestMetrics] = [:]
+            for row in rows {
+                let agentId: String = row["agent_id"]
+                let text: String = row["snapshot"]
+                let bytes = Array(text.utf8)
+                guard let snapshot = try? RawSnapshot(validating: bytes) else { continue }
+                latest[agentId] = AgentTable.LatestMetrics(snapshot: snapshot, vitals: snapshot.vitals, at: snapshot.timestamp)
+            }
+            return latest
+        }
+    }
+
     /// Unfinished requests, and finished ones newer than `finishedSince`.
     public func loadRequests(finishedSince: Date) throws -> [RequestRecord] {
         try pool.read { db in
@@ -298,46 +316,47 @@ public final class RegistryStore: Sendable {
             for id in batch.deletedAlerts {
                 try db.execute(sql: "DELETE FROM alert WHERE id = ?", arguments: [id])
             }
-            for (id, record) in batch.agents {
+            for (id, stored) in batch.agents {
                 try db.execute(
                     sql: """
                         INSERT INTO agent (id, state, record, updated_at) VALUES (?, ?, ?, ?)
                         ON CONFLICT(id) DO UPDATE SET state = excluded.state, record = excluded.record, updated_at = excluded.updated_at
                         """,
-                    arguments: [id, record.state.rawValue, try FleetJSON.encodeString(record), record.lastSeen.timeIntervalSince1970]
+                    arguments: [id, stored.record.state.rawValue, stored.text, stored.record.lastSeen.timeIntervalSince1970]
                 )
             }
+            // The agent's bytes as they came (checked by the gateway): no encoding here.
+            let insertMetrics = try db.cachedStatement(sql: "INSERT OR IGNORE INTO metrics (agent_id, taken_at, seq, snapshot) VALUES (?, ?, ?, ?)")
             for (agentId, snapshot) in batch.metrics {
-                try db.execute(
-                    sql: "INSERT OR IGNORE INTO metrics (agent_id, taken_at, seq, snapshot) VALUES (?, ?, ?, ?)",
-                    arguments: [agentId, snapshot.timestamp.timeIntervalSince1970, Int64(bitPattern: snapshot.seq), try FleetJSON.encodeString(snapshot)]
-                )
+                try insertMetrics.execute(arguments: [
+                    agentId, snapshot.timestamp.timeIntervalSince1970, Int64(bitPattern: snapshot.seq), String(decoding: snapshot.bytes, as: UTF8.self),
+                ])
             }
-            for (id, record) in batch.requests {
+            for (id, stored) in batch.requests {
                 try db.execute(
                     sql: """
                         INSERT INTO request (id, agent_id, state, record, completed_at) VALUES (?, ?, ?, ?, ?)
                         ON CONFLICT(id) DO UPDATE SET state = excluded.state, record = excluded.record, completed_at = excluded.completed_at
                         """,
-                    arguments: [id, record.agentId, record.state.rawValue, try FleetJSON.encodeString(record), record.completedAt?.timeIntervalSince1970]
+                    arguments: [id, stored.record.agentId, stored.record.state.rawValue, stored.text, stored.record.completedAt?.timeIntervalSince1970]
                 )
             }
-            for (id, record) in batch.alerts {
+            for (id, stored) in batch.alerts {
                 try db.execute(
                     sql: "INSERT INTO alert (id, record) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record",
-                    arguments: [id, try FleetJSON.encodeString(record)]
+                    arguments: [id, stored.text]
                 )
             }
-            for (agentId, record) in batch.credentials {
+            for (agentId, stored) in batch.credentials {
                 try db.execute(
                     sql: "INSERT INTO credential (agent_id, record) VALUES (?, ?) ON CONFLICT(agent_id) DO UPDATE SET record = excluded.record",
-                    arguments: [agentId, try FleetJSON.encodeString(record)]
+                    arguments: [agentId, stored.text]
                 )
             }
-            for (id, record) in batch.keys {
+            for (id, stored) in batch.keys {
                 try db.execute(
                     sql: "INSERT INTO api_key (id, record) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record",
-                    arguments: [id, try FleetJSON.encodeString(record)]
+                    arguments: [id, stored.text]
                 )
             }
             for entry in batch.audit {

@@ -19,16 +19,16 @@ import FleetProtocol
 /// A batch whose write failed is kept and ``merge(_:)``d with what arrived since, under the
 /// same rules, so a retry writes exactly what the two batches in sequence would have.
 struct StoreBatch: Sendable {
-    var agents: [String: AgentRecord] = [:]
+    var agents: [String: Encoded<AgentRecord>] = [:]
     var deletedAgents: Set<String> = []
-    var metrics: [(String, MetricsSnapshot)] = []
-    var requests: [String: RequestRecord] = [:]
+    var metrics: [(String, RawSnapshot)] = []
+    var requests: [String: Encoded<RequestRecord>] = [:]
     var deletedRequests: Set<String> = []
-    var alerts: [String: AlertRecord] = [:]
+    var alerts: [String: Encoded<AlertRecord>] = [:]
     var deletedAlerts: Set<String> = []
     var transitions: [(agentId: String, at: Date, state: AgentState, reason: String?)] = []
-    var credentials: [String: AgentCredential] = [:]
-    var keys: [String: APIKeyRecord] = [:]
+    var credentials: [String: Encoded<AgentCredential>] = [:]
+    var keys: [String: Encoded<APIKeyRecord>] = [:]
     var audit: [AuditEntry] = []
 
     var isEmpty: Bool { rows == 0 }
@@ -70,4 +70,24 @@ struct StoreBatch: Sendable {
         transitions.append(contentsOf: newer.transitions)
         audit.append(contentsOf: newer.audit)
     }
+}
+
+/// A record with its JSON, encoded once by the registry core and given both to the Clone PUB
+/// and to the store (issue 13: no second encoding for the store).
+struct Encoded<Record: Sendable & Encodable>: Sendable {
+    var record: Record
+    var json: [UInt8]
+
+    init(_ record: Record, json: [UInt8]) {
+        self.record = record
+        self.json = json
+    }
+
+    /// Encodes here (tests, and paths with no encoded form at hand).
+    init(_ record: Record) {
+        self.record = record
+        self.json = (try? FleetJSON.encode(record)) ?? []
+    }
+
+    var text: String { String(decoding: json, as: UTF8.self) }
 }

@@ -81,13 +81,28 @@ public final class StoreWriter: Sendable {
         }
     }
 
-    func agent(_ record: AgentRecord, now: Date) {
+    /// A state change from the registry core, with the JSON it encoded for the PUB.
+    func change(_ change: RegistryChange, now: Date) {
+        switch change.record {
+        case .agent(let record): agent(Encoded(record, json: change.body), now: now)
+        case .agentDeleted(let id): agentDeleted(id)
+        case .request(let record): pending.withLock { $0.requests[record.id] = Encoded(record, json: change.body) }
+        case .requestDeleted(let id): pending.withLock { $0.deleteRequest(id) }
+        case .alert(let record): pending.withLock { $0.alerts[record.id] = Encoded(record, json: change.body) }
+        case .alertDeleted(let id): pending.withLock { $0.deleteAlert(id) }
+        case .key(let record): pending.withLock { $0.keys[record.id] = Encoded(record, json: change.body) }
+        case .credential(let record): pending.withLock { $0.credentials[record.agentId] = Encoded(record, json: change.body) }
+        }
+    }
+
+    func agent(_ encoded: Encoded<AgentRecord>, now: Date) {
+        let record = encoded.record
         let previous = lastState.withLock { states -> AgentState? in
             defer { states[record.id] = record.state }
             return states[record.id]
         }
         pending.withLock { batch in
-            batch.agents[record.id] = record
+            batch.agents[record.id] = encoded
             if previous != record.state {
                 batch.transitions.append((record.id, now, record.state, record.stateReason))
             }
@@ -99,37 +114,14 @@ public final class StoreWriter: Sendable {
         pending.withLock { $0.deleteAgent(id) }
     }
 
-    func metrics(_ snapshot: MetricsSnapshot, agentId: String) {
+    /// One snapshot for the history, as the agent's bytes.
+    func metrics(_ snapshot: RawSnapshot, agentId: String) {
         pending.withLock { $0.metrics.append((agentId, snapshot)) }
-    }
-
-    func request(_ record: RequestRecord) {
-        pending.withLock { $0.requests[record.id] = record }
-    }
-
-    func requestDeleted(_ id: String) {
-        pending.withLock { $0.deleteRequest(id) }
-    }
-
-    func alert(_ record: AlertRecord) {
-        pending.withLock { $0.alerts[record.id] = record }
-    }
-
-    func credential(_ record: AgentCredential) {
-        pending.withLock { $0.credentials[record.agentId] = record }
-    }
-
-    func key(_ record: APIKeyRecord) {
-        pending.withLock { $0.keys[record.id] = record }
     }
 
     /// Audit lines are appended, never collapsed.
     func audit(_ entry: AuditEntry) {
         pending.withLock { $0.audit.append(entry) }
-    }
-
-    func alertDeleted(_ id: String) {
-        pending.withLock { $0.deleteAlert(id) }
     }
 
     /// Rows not yet written: the batch accumulating plus a failed one kept for retry.
