@@ -31,6 +31,14 @@ public struct RawSnapshot: Sendable, Equatable {
         self.seq = seq
     }
 
+    /// Bytes that just passed the shape check (``AgentFrame/parse(_:)`` checks in its own scan).
+    init(checked bytes: [UInt8]) {
+        let fields = Self.read(bytes)
+        self.bytes = bytes
+        self.timestamp = fields.timestamp ?? Date(timeIntervalSince1970: 0)
+        self.seq = fields.seq ?? 0
+    }
+
     /// Bytes that were checked before (by a gateway, or stored by the registry).
     public init(trusted bytes: [UInt8], timestamp: Date, seq: UInt64) {
         self.bytes = bytes
@@ -65,50 +73,69 @@ public struct RawSnapshot: Sendable, Equatable {
             var seq: UInt64?
             var vitals = MetricsVitals()
             try? scanner.object(depth: 0) { (inner: inout JSONScanner, key: Range<Int>, escaped: Bool) throws(JSONScanner.Failure) in
-                let name = inner.text(key, escaped: escaped)
+                // Keys compared as bytes (the shape check refused escaped known keys' duplicates;
+                // an escaped spelling of a known key is read through the slow path below).
+                func named(_ name: [UInt8]) -> Bool { escaped ? inner.text(key, escaped: true).utf8.elementsEqual(name) : inner.equals(key, name) }
                 inner.skipSpace()
-                switch name {
-                case "timestamp":
+                if named(Keys.timestamp) {
                     let string = try inner.string()
                     timestamp = FleetJSON.parseDate(inner, string.content, escaped: string.escaped)
-                case "seq":
+                } else if named(Keys.seq) {
                     seq = inner.unsigned(try inner.number().range)
-                case "cpu" where inner.peek == UInt8(ascii: "{"):
+                } else if inner.peek == UInt8(ascii: "{"), named(Keys.cpu) {
                     try inner.object(depth: 1) { (cpu: inout JSONScanner, key: Range<Int>, escaped: Bool) throws(JSONScanner.Failure) in
                         let found = try cpu.value(depth: 2)
-                        if found.kind == .number, cpu.text(key, escaped: escaped) == "totalPercent" { vitals.cpuPercent = cpu.double(found.range) }
+                        if found.kind == .number, !escaped ? cpu.equals(key, Keys.totalPercent) : cpu.text(key, escaped: true) == "totalPercent" {
+                            vitals.cpuPercent = cpu.double(found.range)
+                        }
                     }
-                case "memory" where inner.peek == UInt8(ascii: "{"):
+                } else if inner.peek == UInt8(ascii: "{"), named(Keys.memory) {
                     var total: UInt64?
                     var available: UInt64?
                     try inner.object(depth: 1) { (memory: inout JSONScanner, key: Range<Int>, escaped: Bool) throws(JSONScanner.Failure) in
                         let found = try memory.value(depth: 2)
                         guard found.kind == .number else { return }
-                        switch memory.text(key, escaped: escaped) {
-                        case "totalBytes": total = memory.unsigned(found.range)
-                        case "availableBytes": available = memory.unsigned(found.range)
-                        default: break
+                        let name = escaped ? Array(memory.text(key, escaped: true).utf8) : nil
+                        if name.map({ $0 == Keys.totalBytes }) ?? memory.equals(key, Keys.totalBytes) {
+                            total = memory.unsigned(found.range)
+                        } else if name.map({ $0 == Keys.availableBytes }) ?? memory.equals(key, Keys.availableBytes) {
+                            available = memory.unsigned(found.range)
                         }
                     }
                     if let total, let available {
                         vitals.memoryUsedPercent = total == 0 ? 0 : Double(total - min(available, total)) / Double(total) * 100
                     }
-                case "filesystems" where inner.peek == UInt8(ascii: "["):
+                } else if inner.peek == UInt8(ascii: "["), named(Keys.filesystems) {
                     try inner.array(depth: 1) { (element: inout JSONScanner) throws(JSONScanner.Failure) in
                         try element.object(depth: 2) { (fs: inout JSONScanner, key: Range<Int>, escaped: Bool) throws(JSONScanner.Failure) in
                             let found = try fs.value(depth: 3)
-                            if found.kind == .number, fs.text(key, escaped: escaped) == "usedPercent", let used = fs.double(found.range) {
+                            if found.kind == .number, !escaped ? fs.equals(key, Keys.usedPercent) : fs.text(key, escaped: true) == "usedPercent",
+                                let used = fs.double(found.range)
+                            {
                                 vitals.diskUsedPercent = max(vitals.diskUsedPercent ?? used, used)
                             }
                         }
                     }
-                default:
+                } else {
                     try inner.value(depth: 1)
                 }
             }
             return (timestamp, seq, vitals)
         }
     }
+}
+
+/// The keys ``RawSnapshot`` reads, as bytes.
+private enum Keys {
+    static let timestamp = Array("timestamp".utf8)
+    static let seq = Array("seq".utf8)
+    static let cpu = Array("cpu".utf8)
+    static let memory = Array("memory".utf8)
+    static let filesystems = Array("filesystems".utf8)
+    static let totalPercent = Array("totalPercent".utf8)
+    static let totalBytes = Array("totalBytes".utf8)
+    static let availableBytes = Array("availableBytes".utf8)
+    static let usedPercent = Array("usedPercent".utf8)
 }
 
 /// The values alert rules test, carried next to the snapshot's bytes so the registry never

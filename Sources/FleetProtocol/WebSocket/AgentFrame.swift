@@ -14,19 +14,45 @@ public enum AgentFrame: Sendable, Equatable {
     }
 
     public static func parse(_ bytes: [UInt8]) -> Result<AgentFrame, ProtocolError> {
-        let found: Result<Range<Int>?, ProtocolError> = bytes.withUnsafeBytes { buffer in
+        // One pass: the frame is scanned as JSON, and its `metrics` object is checked against
+        // the snapshot's shape on the way (what a heartbeat needs); a `metrics` that fails the
+        // shape is scanned again as plain JSON, since a frame of another type may still decode.
+        let found: Result<(isHeartbeat: Bool, metrics: Range<Int>?, shapeError: JSONScanner.Failure?), ProtocolError> = bytes.withUnsafeBytes { buffer in
             var scanner = JSONScanner(buffer)
             var isHeartbeat = false
             var metrics: Range<Int>?
-            do {
+            var shapeError: JSONScanner.Failure?
+            // `type` or `metrics` twice: decoders disagree on which one counts; the full
+            // decoder decides.
+            var seen = (type: false, metrics: false, twice: false)
+            do throws(JSONScanner.Failure) {
                 scanner.skipSpace()
-                guard scanner.peek == UInt8(ascii: "{") else { return .success(nil) }  // the decoder says what is wrong
+                guard scanner.peek == UInt8(ascii: "{") else { return .success((false, nil, nil)) }  // the decoder says what is wrong
                 try scanner.object(depth: 0) { (inner: inout JSONScanner, key: Range<Int>, escaped: Bool) throws(JSONScanner.Failure) in
+                    inner.skipSpace()
+                    if !escaped, inner.equals(key, metricsKey) {
+                        seen.twice = seen.twice || seen.metrics
+                        seen.metrics = true
+                    }
+                    if !escaped, inner.equals(key, metricsKey), inner.peek == UInt8(ascii: "{") {
+                        let start = inner.index
+                        do throws(JSONScanner.Failure) {
+                            try MetricsSnapshot.shape.check(&inner, depth: 1)
+                            metrics = start..<inner.index
+                            shapeError = nil
+                        } catch {
+                            shapeError = error
+                            metrics = nil
+                            inner.index = start
+                            try inner.value(depth: 1)
+                        }
+                        return
+                    }
                     let value = try inner.value(depth: 1)
-                    if inner.equals(key, typeKey), !escaped {
+                    if !escaped, inner.equals(key, typeKey) {
+                        seen.twice = seen.twice || seen.type
+                        seen.type = true
                         isHeartbeat = value.kind == .string && inner.equals(value.range, heartbeatType)
-                    } else if inner.equals(key, metricsKey), !escaped, value.kind == .object {
-                        metrics = value.range
                     }
                 }
                 scanner.skipSpace()
@@ -34,18 +60,17 @@ public enum AgentFrame: Sendable, Equatable {
             } catch {
                 return .failure(.malformed("\(error)"))
             }
-            return .success(isHeartbeat ? metrics : nil)
+            if seen.twice { return .success((false, nil, nil)) }
+            return .success((isHeartbeat, metrics, shapeError))
         }
         switch found {
         case .failure(let error):
             return .failure(error)
-        case .success(let range?):
-            do throws(ProtocolError) {
-                return .success(.heartbeat(try RawSnapshot(validating: Array(bytes[range]))))
-            } catch {
-                return .failure(error)
-            }
-        case .success(nil):
+        case .success((true, _, let shapeError?)):
+            return .failure(.malformed("\(shapeError)"))
+        case .success((true, let range?, nil)):
+            return .success(.heartbeat(RawSnapshot(checked: Array(bytes[range]))))
+        case .success:
             do {
                 return .success(.message(try FleetJSON.decode(AgentMessage.self, from: bytes)))
             } catch let error as ProtocolError {

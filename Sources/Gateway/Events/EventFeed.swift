@@ -47,6 +47,11 @@ final class EventFeed: Sendable {
                         id: "\(epoch)-\(seq)", type: type, payload: .init(.agent(record)), seq: seq, epoch: epoch, tenant: record.tenantName
                     )
                 case .metrics(let record, let entry, let seq):
+                    // Metrics apart from state (issue 13): with nobody subscribed, a heartbeat's
+                    // snapshot is not made an event at all (no ring entry, no allocation); a client
+                    // that resumes after such a gap gets the state events it missed, and the
+                    // agents' latest metrics from the API.
+                    guard !state.subscribers.isEmpty else { continue }
                     // The metrics feed is not sequenced: its events are numbered after the state
                     // update they follow (`<epoch>-<seq>.<n>`), unique for Last-Event-ID.
                     state.metricsCount += 1

@@ -39,6 +39,12 @@ public final class RegistryStore: Sendable {
         }
         var configuration = Configuration()
         configuration.label = "registry-store"
+        configuration.prepareDatabase { db in
+            // 32 MiB of page cache (SQLite's default is 2 MiB): at thousands of heartbeats a
+            // second the history's index pages were read back from the OS on every commit
+            // (pread was 11% of the registry's CPU in the bench's profile).
+            try db.execute(sql: "PRAGMA cache_size = -32768")
+        }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
     }
@@ -166,6 +172,18 @@ public final class RegistryStore: Sendable {
                 """)
         }
         registerQueueMigrations(&migrator)
+        migrator.registerMigration("v5-metrics-one-index") { db in
+            // One index instead of two (the primary key and metrics_by_time): the unique index
+            // serves both the dedupe of replayed samples (same agent, time and seq) and the
+            // time-range reads, so each heartbeat's row updates two B-trees, not three.
+            try db.execute(sql: """
+                CREATE TABLE metrics_v6 (agent_id TEXT NOT NULL, taken_at REAL NOT NULL, seq INTEGER NOT NULL, snapshot TEXT NOT NULL);
+                INSERT INTO metrics_v6 (agent_id, taken_at, seq, snapshot) SELECT agent_id, taken_at, seq, snapshot FROM metrics;
+                DROP TABLE metrics;
+                ALTER TABLE metrics_v6 RENAME TO metrics;
+                CREATE UNIQUE INDEX metrics_by_time ON metrics(agent_id, taken_at, seq);
+                """)
+        }
         return migrator
     }
 
