@@ -36,10 +36,15 @@ public final class ZMQReceiver: AsyncSequence, Sendable {
     private let exited = DispatchSemaphore(value: 0)
     private let started = Atomic<Bool>(false)
 
-    /// How long the thread waits on the socket's fd before checking again. The fd is
-    /// edge-triggered and a send on another thread can consume its signal, so this bound
-    /// is also the worst-case extra latency in that rare case.
-    private static let pollMilliseconds: Int32 = 10
+    /// How long the thread waits on the socket's fd before checking again: a safety net only.
+    /// The fd is edge-triggered and a send on another thread can consume its signal, so every
+    /// send on a socket with a receiver pokes the thread through `wake` (a pipe polled beside
+    /// the fd), and so does a stop. It used to be 10 ms, which cost 100 wake-ups a second per
+    /// receiving socket: most of an idle master's CPU (issue 13: 3.1% of a core for
+    /// `master serve` with no agents).
+    private static let pollMilliseconds: Int32 = 1_000
+    /// The pipe that interrupts the thread's poll: [read end, write end], both non-blocking.
+    private let wake: (read: Int32, write: Int32)
 
     init(socket: ZMQSocket, fd: Int32, maxBatch: Int, maxPendingBatches: Int, threadName: String) {
         self.socket = socket
@@ -51,6 +56,11 @@ public final class ZMQReceiver: AsyncSequence, Sendable {
         // batches still in flight would otherwise be.
         self.capacity = DispatchSemaphore(value: 0)
         for _ in 0..<Swift.max(1, maxPendingBatches) { capacity.signal() }
+        var fds: [Int32] = [-1, -1]
+        if pipe(&fds) == 0 {
+            for end in fds { _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK) }
+        }
+        self.wake = (fds[0], fds[1])
         (self.stream, self.continuation) = AsyncStream.makeStream(of: [ZMQMessage].self, bufferingPolicy: .unbounded)
     }
 
@@ -61,9 +71,20 @@ public final class ZMQReceiver: AsyncSequence, Sendable {
         }
     }
 
+    /// Interrupts the thread's wait (a send may have consumed the fd's edge; or a stop).
+    func poke() {
+        guard wake.write >= 0 else { return }
+        var byte: UInt8 = 1
+        _ = write(wake.write, &byte, 1)  // a full pipe already holds a wake-up: nothing lost
+    }
+
     private func run() {
         defer {
             continuation.finish()
+            if wake.read >= 0 {
+                close(wake.read)
+                close(wake.write)
+            }
             exited.signal()
         }
         outer: while !stopRequested.load(ordering: .relaxed) {
@@ -85,14 +106,19 @@ public final class ZMQReceiver: AsyncSequence, Sendable {
                 continuation.yield(batch)
                 if batch.count == maxBatch { continue }  // probably more waiting
             }
-            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            _ = poll(&pfd, 1, Self.pollMilliseconds)
+            var pfds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
+            _ = poll(&pfds, wake.read >= 0 ? 2 : 1, Self.pollMilliseconds)
+            if pfds[1].revents != 0 {
+                var drain = [UInt8](repeating: 0, count: 64)
+                while read(wake.read, &drain, drain.count) > 0 {}
+            }
         }
     }
 
     /// Asks the thread to stop and waits (off the cooperative pool) until it has exited.
     func stopAndJoin() async {
         stopRequested.store(true, ordering: .relaxed)
+        poke()
         guard started.load(ordering: .relaxed) else { return }
         let exited = self.exited
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in

@@ -49,6 +49,7 @@ extension ZMQSocket {
             }
             return true
         }
+        if type.canReceive { pokeReceiver() }  // this call may have taken the fd's edge
         if sent {
             counters.sent.add(1, ordering: .relaxed)
         } else if countDrop {

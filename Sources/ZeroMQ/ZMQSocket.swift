@@ -117,6 +117,12 @@ public final class ZMQSocket: Sendable {
         }
     }
 
+    /// After a send (or any other call that may process the socket's incoming commands), the
+    /// receive thread must look again: the edge on `ZMQ_FD` may have been consumed here.
+    func pokeReceiver() {
+        receiverSlot.withLock { $0 }?.poke()
+    }
+
     /// Receives one message without waiting; nil when none is queued.
     /// Used by the receive thread; callers normally use `receiver()`.
     func receiveNow() throws -> ZMQMessage? {
