@@ -39,12 +39,6 @@ public final class RegistryStore: Sendable {
         }
         var configuration = Configuration()
         configuration.label = "registry-store"
-        configuration.prepareDatabase { db in
-            // 32 MiB of page cache (SQLite's default is 2 MiB): at thousands of heartbeats a
-            // second the history's index pages were read back from the OS on every commit
-            // (pread was 11% of the registry's CPU in the bench's profile).
-            try db.execute(sql: "PRAGMA cache_size = -32768")
-        }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
     }
