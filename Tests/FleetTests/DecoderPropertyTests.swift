@@ -74,7 +74,8 @@ struct DecoderPropertyTests {
                     if case .heartbeat(let raw) = frame {
                         // Sound: the full decoder agrees.
                         guard case .heartbeat(let beat) = try FleetJSON.decode(AgentMessage.self, from: bytes),
-                            try beat.metrics == raw.decoded()
+                            try beat.metrics == raw.decoded(), MetricsVitals(beat.metrics) == raw.vitals,
+                            FleetJSON.milliseconds(beat.metrics.timestamp) == raw.timestamp, beat.metrics.seq == raw.seq
                         else { throw SoundnessError() }
                     }
                     return frame

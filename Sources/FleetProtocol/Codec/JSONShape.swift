@@ -23,12 +23,14 @@ public indirect enum JSONShape: Sendable {
     case array(JSONShape)
     case object([JSONField])
 
-    /// Checks a whole document against the shape.
-    public func validate(_ bytes: some ContiguousBytes) throws(ProtocolError) {
+    /// Checks a whole document against the shape; returns the values its fields tagged for capture.
+    @discardableResult
+    public func validate(_ bytes: some ContiguousBytes) throws(ProtocolError) -> JSONCaptures {
+        var captures = JSONCaptures()
         let failure: JSONScanner.Failure? = bytes.withUnsafeBytes { buffer -> JSONScanner.Failure? in
             var scanner = JSONScanner(buffer)
             do throws(JSONScanner.Failure) {
-                try check(&scanner, depth: 0)
+                try check(&scanner, depth: 0, captures: &captures)
                 scanner.skipSpace()
                 guard scanner.atEnd else { throw scanner.fail("bytes after the JSON value") }
                 return nil
@@ -37,9 +39,10 @@ public indirect enum JSONShape: Sendable {
             }
         }
         if let failure { throw .malformed("\(failure)") }
+        return captures
     }
 
-    func check(_ scanner: inout JSONScanner, depth: Int) throws(JSONScanner.Failure) {
+    func check(_ scanner: inout JSONScanner, depth: Int, captures: inout JSONCaptures, capture: JSONCapture? = nil) throws(JSONScanner.Failure) {
         scanner.skipSpace()
         switch self {
         case .number:
@@ -47,25 +50,28 @@ public indirect enum JSONShape: Sendable {
                 throw scanner.fail("expected a number")
             }
             let number = try scanner.number()
-            guard scanner.double(number.range) != nil else { throw scanner.fail("number out of range") }
+            guard let value = scanner.double(number.range) else { throw scanner.fail("number out of range") }
+            if let capture { captures.record(capture, value) }
         case .unsigned:
             guard scanner.peek >= UInt8(ascii: "0") && scanner.peek <= UInt8(ascii: "9") else { throw scanner.fail("expected an unsigned integer") }
             let number = try scanner.number()
-            guard number.integer, scanner.unsigned(number.range) != nil else { throw scanner.fail("expected an unsigned integer") }
+            guard number.integer, let value = scanner.unsigned(number.range) else { throw scanner.fail("expected an unsigned integer") }
+            if let capture { captures.record(capture, value) }
         case .string:
             guard scanner.peek == UInt8(ascii: "\"") else { throw scanner.fail("expected a string") }
             _ = try scanner.string()
         case .date:
             guard scanner.peek == UInt8(ascii: "\"") else { throw scanner.fail("expected a date string") }
             let string = try scanner.string()
-            guard FleetJSON.parseDate(scanner, string.content, escaped: string.escaped) != nil else { throw scanner.fail("not an ISO 8601 date") }
+            guard let date = FleetJSON.parseDate(scanner, string.content, escaped: string.escaped) else { throw scanner.fail("not an ISO 8601 date") }
+            if capture == .timestamp { captures.timestamp = date }
         case .bool:
             let found = try scanner.value(depth: depth)
             guard found.kind == .bool else { throw scanner.fail("expected true or false") }
         case .array(let element):
             guard scanner.peek == UInt8(ascii: "[") else { throw scanner.fail("expected an array") }
             try scanner.array(depth: depth) { (inner: inout JSONScanner) throws(JSONScanner.Failure) in
-                try element.check(&inner, depth: depth + 1)
+                try element.check(&inner, depth: depth + 1, captures: &captures, capture: capture)
             }
         case .object(let fields):
             guard scanner.peek == UInt8(ascii: "{") else { throw scanner.fail("expected an object") }
@@ -84,7 +90,7 @@ public indirect enum JSONShape: Sendable {
                     guard found.kind == .null else { throw inner.fail("invalid literal") }
                     return
                 }
-                try fields[index].shape.check(&inner, depth: depth + 1)
+                try fields[index].shape.check(&inner, depth: depth + 1, captures: &captures, capture: fields[index].capture)
             }
             for (index, field) in fields.enumerated() where field.required && seen & (1 << UInt64(index)) == 0 {
                 throw scanner.fail("missing key '\(field.key)'")
@@ -109,17 +115,56 @@ public struct JSONField: Sendable {
     /// A non-optional property: the key must be there and not null.
     public let required: Bool
 
-    public init(_ key: String, _ shape: JSONShape, required: Bool = true) {
+    /// A value the check hands back (the heartbeat path reads its few fields in the same pass).
+    public let capture: JSONCapture?
+
+    public init(_ key: String, _ shape: JSONShape, required: Bool = true, capture: JSONCapture? = nil) {
         precondition(!key.isEmpty)
         self.key = key
         self.name = Array(key.utf8)
         self.shape = shape
         self.required = required
+        self.capture = capture
     }
 
     /// An optional property: missing or null decode as nil.
-    public static func optional(_ key: String, _ shape: JSONShape) -> JSONField {
-        JSONField(key, shape, required: false)
+    public static func optional(_ key: String, _ shape: JSONShape, capture: JSONCapture? = nil) -> JSONField {
+        JSONField(key, shape, required: false, capture: capture)
+    }
+}
+
+/// The fields of a snapshot the heartbeat path needs, tagged in ``MetricsSnapshot/shape``.
+public enum JSONCapture: Sendable, Equatable {
+    case timestamp, seq, cpuPercent, memoryTotal, memoryAvailable, diskUsedPercent
+}
+
+/// What a shape check captured (a fixed set of slots: no allocation on the hot path).
+public struct JSONCaptures: Sendable, Equatable {
+    public var timestamp: Date?
+    public var seq: UInt64?
+    public var cpuPercent: Double?
+    public var memoryTotal: UInt64?
+    public var memoryAvailable: UInt64?
+    /// The largest of the captured values (a snapshot lists several filesystems).
+    public var diskUsedPercent: Double?
+
+    public init() {}
+
+    mutating func record(_ capture: JSONCapture, _ value: Double) {
+        switch capture {
+        case .cpuPercent: cpuPercent = value
+        case .diskUsedPercent: diskUsedPercent = max(diskUsedPercent ?? value, value)
+        default: break
+        }
+    }
+
+    mutating func record(_ capture: JSONCapture, _ value: UInt64) {
+        switch capture {
+        case .seq: seq = value
+        case .memoryTotal: memoryTotal = value
+        case .memoryAvailable: memoryAvailable = value
+        default: break
+        }
     }
 }
 

@@ -19,24 +19,30 @@ public struct RawSnapshot: Sendable, Equatable {
     /// The agent's sample counter.
     public let seq: UInt64
 
-    /// Checks `bytes` against the snapshot's shape and reads its time and counter.
+    /// The vitals, when the shape check captured them on the way (else read on demand).
+    private let captured: MetricsVitals?
+
+    /// Checks `bytes` against the snapshot's shape and reads its time, counter and vitals in
+    /// the same pass.
     public init(validating bytes: [UInt8]) throws(ProtocolError) {
-        try MetricsSnapshot.shape.validate(bytes)
-        let fields = Self.read(bytes)
-        guard let timestamp = fields.timestamp, let seq = fields.seq else {
+        let captures = try MetricsSnapshot.shape.validate(bytes)
+        guard let snapshot = RawSnapshot(bytes, captures: captures) else {
             throw .malformed("snapshot without timestamp or seq")  // unreachable: the shape requires both
         }
+        self = snapshot
+    }
+
+    /// Bytes that just passed the shape check, with what it captured.
+    init?(_ bytes: [UInt8], captures: JSONCaptures) {
+        guard let timestamp = captures.timestamp, let seq = captures.seq else { return nil }
         self.bytes = bytes
         self.timestamp = timestamp
         self.seq = seq
-    }
-
-    /// Bytes that just passed the shape check (``AgentFrame/parse(_:)`` checks in its own scan).
-    init(checked bytes: [UInt8]) {
-        let fields = Self.read(bytes)
-        self.bytes = bytes
-        self.timestamp = fields.timestamp ?? Date(timeIntervalSince1970: 0)
-        self.seq = fields.seq ?? 0
+        var vitals = MetricsVitals(cpuPercent: captures.cpuPercent, diskUsedPercent: captures.diskUsedPercent)
+        if let total = captures.memoryTotal, let available = captures.memoryAvailable {
+            vitals.memoryUsedPercent = total == 0 ? 0 : Double(total - min(available, total)) / Double(total) * 100
+        }
+        self.captured = vitals
     }
 
     /// Bytes that were checked before (by a gateway, or stored by the registry).
@@ -44,6 +50,7 @@ public struct RawSnapshot: Sendable, Equatable {
         self.bytes = bytes
         self.timestamp = timestamp
         self.seq = seq
+        self.captured = nil
     }
 
     /// Encodes a decoded snapshot (hello frames, replayed samples, a clamped time).
@@ -51,6 +58,7 @@ public struct RawSnapshot: Sendable, Equatable {
         self.bytes = try FleetJSON.encode(snapshot)
         self.timestamp = FleetJSON.milliseconds(snapshot.timestamp)
         self.seq = snapshot.seq
+        self.captured = MetricsVitals(snapshot)
     }
 
     /// The values (a Codable pass: for readers, not for the heartbeat path).
@@ -59,7 +67,7 @@ public struct RawSnapshot: Sendable, Equatable {
     }
 
     /// What alert rules look at, read from the bytes without decoding them.
-    public var vitals: MetricsVitals { Self.read(bytes).vitals }
+    public var vitals: MetricsVitals { captured ?? Self.read(bytes).vitals }
 
     public static func == (a: RawSnapshot, b: RawSnapshot) -> Bool {
         a.seq == b.seq && a.timestamp == b.timestamp && a.bytes == b.bytes
@@ -165,21 +173,21 @@ extension MetricsSnapshot {
     /// What the synthesized `Decodable` init requires (see ``JSONShape``); kept next to the
     /// types it describes, and checked against them by the decoder property tests.
     public static let shape: JSONShape = .object([
-        JSONField("timestamp", .date),
-        JSONField("seq", .unsigned),
+        JSONField("timestamp", .date, capture: .timestamp),
+        JSONField("seq", .unsigned, capture: .seq),
         .optional("cpu", .object([
-            JSONField("totalPercent", .number),
+            JSONField("totalPercent", .number, capture: .cpuPercent),
             JSONField("perCorePercent", .array(.number)),
             .optional("load1", .number), .optional("load5", .number), .optional("load15", .number),
         ])),
         .optional("memory", .object([
-            JSONField("totalBytes", .unsigned), JSONField("availableBytes", .unsigned), JSONField("usedBytes", .unsigned),
-            JSONField("swapTotalBytes", .unsigned), JSONField("swapFreeBytes", .unsigned),
+            JSONField("totalBytes", .unsigned, capture: .memoryTotal), JSONField("availableBytes", .unsigned, capture: .memoryAvailable),
+            JSONField("usedBytes", .unsigned), JSONField("swapTotalBytes", .unsigned), JSONField("swapFreeBytes", .unsigned),
         ])),
         .optional("filesystems", .array(.object([
             JSONField("mountPoint", .string), JSONField("device", .string), JSONField("fsType", .string),
             JSONField("totalBytes", .unsigned), JSONField("freeBytes", .unsigned), JSONField("availableBytes", .unsigned),
-            JSONField("usedPercent", .number),
+            JSONField("usedPercent", .number, capture: .diskUsedPercent),
         ]))),
         .optional("network", .array(.object([
             JSONField("name", .string),

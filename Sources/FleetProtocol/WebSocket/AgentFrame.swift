@@ -17,6 +17,7 @@ public enum AgentFrame: Sendable, Equatable {
         // One pass: the frame is scanned as JSON, and its `metrics` object is checked against
         // the snapshot's shape on the way (what a heartbeat needs); a `metrics` that fails the
         // shape is scanned again as plain JSON, since a frame of another type may still decode.
+        var captures = JSONCaptures()
         let found: Result<(isHeartbeat: Bool, metrics: Range<Int>?, shapeError: JSONScanner.Failure?), ProtocolError> = bytes.withUnsafeBytes { buffer in
             var scanner = JSONScanner(buffer)
             var isHeartbeat = false
@@ -37,7 +38,8 @@ public enum AgentFrame: Sendable, Equatable {
                     if !escaped, inner.equals(key, metricsKey), inner.peek == UInt8(ascii: "{") {
                         let start = inner.index
                         do throws(JSONScanner.Failure) {
-                            try MetricsSnapshot.shape.check(&inner, depth: 1)
+                            captures = JSONCaptures()
+                            try MetricsSnapshot.shape.check(&inner, depth: 1, captures: &captures)
                             metrics = start..<inner.index
                             shapeError = nil
                         } catch {
@@ -69,7 +71,10 @@ public enum AgentFrame: Sendable, Equatable {
         case .success((true, _, let shapeError?)):
             return .failure(.malformed("\(shapeError)"))
         case .success((true, let range?, nil)):
-            return .success(.heartbeat(RawSnapshot(checked: Array(bytes[range]))))
+            guard let snapshot = RawSnapshot(Array(bytes[range]), captures: captures) else {
+                return .failure(.malformed("snapshot without timestamp or seq"))  // unreachable: the shape requires both
+            }
+            return .success(.heartbeat(snapshot))
         case .success:
             do {
                 return .success(.message(try FleetJSON.decode(AgentMessage.self, from: bytes)))
