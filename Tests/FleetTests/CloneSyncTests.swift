@@ -19,7 +19,7 @@ struct CloneSyncTests {
     }
 
     func update(_ seq: UInt64, _ id: String, _ state: AgentState = .online, epoch: String = "e1") -> CloneSync.Update {
-        CloneSync.Update(header: UpdateHeader(seq: seq, epoch: epoch, op: .upsert), body: .agent(record(id, state)))
+        CloneSync.Update(header: UpdateHeader(seq: seq, epoch: epoch, op: .upsert), body: .record(.agent(record(id, state))))
     }
 
     func hugz(_ seq: UInt64, epoch: String = "e1") -> CloneSync.Update {
@@ -121,7 +121,7 @@ struct CloneSyncTests {
         _ = sync.requestSnapshot(reason: "start", cause: .start, now: start)
         var last: [CloneSync.Effect] = []
         for seq in 1...UInt64(101) {
-            last = sync.receive(CloneSync.Update(header: UpdateHeader(seq: seq, epoch: "e1", op: .delete), body: .agentDeleted("x")), now: start).effects
+            last = sync.receive(CloneSync.Update(header: UpdateHeader(seq: seq, epoch: "e1", op: .delete), body: .record(.agentDeleted("x"))), now: start).effects
         }
         #expect(cause(last) == .overflow)
     }
@@ -138,7 +138,7 @@ struct CloneSyncTests {
         #expect(sync.missedMetricBatches == 2, "batches 3 and 4 never came")
         #expect(sync.isSynced && sync.gaps == 0, "and no resync for them")
         // Deleted: its metrics go too.
-        _ = sync.receive(CloneSync.Update(header: UpdateHeader(seq: 3, epoch: "e1", op: .delete), body: .agentDeleted("b")), now: start)
+        _ = sync.receive(CloneSync.Update(header: UpdateHeader(seq: 3, epoch: "e1", op: .delete), body: .record(.agentDeleted("b"))), now: start)
         #expect(sync.metrics["b"] == nil)
         // While a snapshot is on its way, entries wait and are applied after it (if newer).
         let effects = sync.receive(update(9, "c"), now: start).effects

@@ -274,23 +274,7 @@ public final class CloneReplica: Sendable {
     /// heartbeat's bytes ride the metrics feed).
     static func body(topic: String, op: UpdateHeader.Operation, _ bytes: [UInt8]) -> CloneSync.Body {
         if op == .hugz { return .hugz }
-        func record<T: Decodable>(_ type: T.Type) -> T? { try? FleetJSON.decode(type, from: bytes) }
-        func id(_ prefix: String) -> String { String(topic.dropFirst(prefix.count)) }
-        let decoded: CloneSync.Body?
-        if topic.hasPrefix(BusTopic.agentPrefix) {
-            decoded = op == .delete ? .agentDeleted(id(BusTopic.agentPrefix)) : record(AgentRecord.self).map { .agent($0) }
-        } else if topic.hasPrefix(BusTopic.requestPrefix) {
-            decoded = op == .delete ? .requestDeleted(id(BusTopic.requestPrefix)) : record(RequestRecord.self).map { .request($0) }
-        } else if topic.hasPrefix(BusTopic.alertPrefix) {
-            decoded = op == .delete ? .alertDeleted(id(BusTopic.alertPrefix)) : record(AlertRecord.self).map { .alert($0) }
-        } else if topic.hasPrefix(BusTopic.keyPrefix) {
-            decoded = op == .delete ? nil : record(APIKeyRecord.self).map { .key($0) }
-        } else if topic.hasPrefix(BusTopic.credentialPrefix) {
-            decoded = op == .delete ? nil : record(AgentCredential.self).map { .credential($0) }
-        } else {
-            decoded = nil
-        }
-        return decoded ?? .undecodable(topic: topic)
+        return ReplicatedRecord(topic: topic, op: op, body: bytes).map { .record($0) } ?? .undecodable(topic: topic)
     }
 
     static func isStateTopic(_ topic: String) -> Bool {

@@ -33,14 +33,7 @@ public struct CloneSync: Sendable {
     }
 
     public enum Body: Sendable {
-        case agent(AgentRecord)
-        case agentDeleted(String)
-        case request(RequestRecord)
-        case requestDeleted(String)
-        case alert(AlertRecord)
-        case alertDeleted(String)
-        case key(APIKeyRecord)
-        case credential(AgentCredential)
+        case record(ReplicatedRecord)
         case hugz
         /// A body that would not decode: the update still counts in the sequence.
         case undecodable(topic: String)
@@ -283,27 +276,27 @@ public struct CloneSync: Sendable {
         let header = update.header
         seq = header.seq
         switch update.body {
-        case .agent(let record):
+        case .record(.agent(let record)):
             records[record.id] = record
             return .agent(record, seq: header.seq)
-        case .agentDeleted(let id):
+        case .record(.agentDeleted(let id)):
             records.removeValue(forKey: id)
             metrics.removeValue(forKey: id)
-        case .request(let record):
+        case .record(.request(let record)):
             requests[record.id] = record
             return .request(record, seq: header.seq)
-        case .requestDeleted(let id):
+        case .record(.requestDeleted(let id)):
             requests.removeValue(forKey: id)
-        case .alert(let alert):
+        case .record(.alert(let alert)):
             alerts[alert.id] = alert
             return .alert(alert, seq: header.seq)
-        case .alertDeleted(let id):
+        case .record(.alertDeleted(let id)):
             alerts.removeValue(forKey: id)
-        case .key(let key):
+        case .record(.key(let key)):
             keys[key.id] = key
             keysByDigest[key.secretSHA256] = key.id
             return .key(key, seq: header.seq)
-        case .credential(let credential):
+        case .record(.credential(let credential)):
             credentials[credential.agentId] = credential
             return .credential(credential, seq: header.seq)
         case .hugz:

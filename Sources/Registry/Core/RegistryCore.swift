@@ -275,37 +275,10 @@ public struct RegistryCore: Sendable {
     // MARK: Changes
 
     /// Numbers a change, encodes it once, and queues it (Clone rule 1).
-    private mutating func commit(_ record: RegistryChange.Record) {
+    private mutating func commit(_ record: ReplicatedRecord) {
         seq += 1
-        let topic: String
-        let body: [UInt8]?
-        switch record {
-        case .agent(let agent):
-            topic = BusTopic.agentPrefix + agent.id
-            body = try? FleetJSON.encode(agent)
-        case .agentDeleted(let id):
-            topic = BusTopic.agentPrefix + id
-            body = nil
-        case .request(let request):
-            topic = BusTopic.requestPrefix + request.id
-            body = try? FleetJSON.encode(request)
-        case .requestDeleted(let id):
-            topic = BusTopic.requestPrefix + id
-            body = nil
-        case .alert(let alert):
-            topic = BusTopic.alertPrefix + alert.id
-            body = try? FleetJSON.encode(alert)
-        case .alertDeleted(let id):
-            topic = BusTopic.alertPrefix + id
-            body = nil
-        case .key(let key):
-            topic = BusTopic.keyPrefix + key.id
-            body = try? FleetJSON.encode(key)
-        case .credential(let credential):
-            topic = BusTopic.credentialPrefix + credential.agentId
-            body = try? FleetJSON.encode(credential)
-        }
-        effects.append(.change(RegistryChange(seq: seq, topic: topic, op: body == nil ? .delete : .upsert, body: body ?? [], record: record)))
+        let body = (try? record.encodedBody()) ?? []
+        effects.append(.change(RegistryChange(seq: seq, topic: record.topic, op: record.isDelete ? .delete : .upsert, body: body, record: record)))
     }
 
     // MARK: Sessions and credentials

@@ -32,18 +32,7 @@ public struct RegistryChange: Sendable {
     public var op: UpdateHeader.Operation
     /// The record's JSON (empty for a delete): encoded once, for the PUB and the store.
     public var body: [UInt8]
-    public var record: Record
-
-    public enum Record: Sendable {
-        case agent(AgentRecord)
-        case agentDeleted(String)
-        case request(RequestRecord)
-        case requestDeleted(String)
-        case alert(AlertRecord)
-        case alertDeleted(String)
-        case key(APIKeyRecord)
-        case credential(AgentCredential)
-    }
+    public var record: ReplicatedRecord
 
     /// Whether the change is a request's: those are stored before they are published
     /// (acknowledged means kept).
