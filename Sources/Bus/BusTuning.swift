@@ -10,6 +10,12 @@ public enum BusTuning {
     /// Queue depth per peer for events and jobs (PUSH/PULL): deep enough to ride out a
     /// registry pause of a second at 50k msg/s.
     public static let taskHighWaterMark: Int32 = 100_000
+    /// Queue depth per peer for `events` (both ends). Not deeper: under overload what waits
+    /// here is memory and latency (50,000 agents once grew a registry to 2.3 GB in libzmq
+    /// queues, and gateway beats queued behind data). A full queue is the signal the
+    /// gateway's heartbeat outbox coalesces on (latest per agent), while the events that must
+    /// arrive in order (sessions, requests) wait for room. 10,000 heartbeats are ~13 MB.
+    public static let eventHighWaterMark: Int32 = 10_000
     /// Queue depth for jobs and file chunks (jobs_in, jobs_out, blobs). Small on purpose: a
     /// job may be a 256 KiB chunk of a 100 MiB upload, and what waits here is memory; a full
     /// queue makes the sender wait, which slows the upload down to what the store can take.

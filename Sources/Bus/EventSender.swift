@@ -16,7 +16,7 @@ public final class EventSender: Sendable {
     public init(context: BusContext, endpoint: String, security: BusSecurity, logger: Logger) throws {
         self.socket = try context.zmq.socket(.push)
         self.logger = logger
-        try BusTuning.apply(to: socket, highWaterMark: BusTuning.taskHighWaterMark)
+        try BusTuning.apply(to: socket, highWaterMark: BusTuning.eventHighWaterMark)
         try security.connect(socket)
         try socket.connect(endpoint)
     }
@@ -24,6 +24,17 @@ public final class EventSender: Sendable {
     /// Sends `event`, waiting (asynchronously) if the queue to the registry is full.
     public func send(_ event: BusEvent) async throws {
         try await socket.send(try event.frames())
+    }
+
+    /// Sends `event` if the queue to the registry has room now; false when it is full (the
+    /// caller keeps it). Never waits.
+    public func offer(_ event: BusEvent) -> Bool {
+        do {
+            return try socket.offer(ZMQMessage(try event.frames()))
+        } catch {
+            logger.warning("bus event not sent", metadata: ["kind": "\(event.kind)", "error": "\(error)"])
+            return true  // not for want of room: offering it again would not help
+        }
     }
 
     /// Sends `event` if it can go now; drops it (counted) otherwise. For periodic beats.

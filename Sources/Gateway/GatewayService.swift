@@ -20,6 +20,7 @@ public final class GatewayService: Service, Sendable {
     public let settings: GatewaySettings
     private let logger: Logger
     private let events: EventSender
+    private let heartbeats: HeartbeatOutbox
     private let replica: CloneReplica
     private let sessions = SessionTable()
     private let shutdownSignal = ShutdownSignal()
@@ -47,6 +48,7 @@ public final class GatewayService: Service, Sendable {
         self.onListening = onListening
         let events = try EventSender(context: context, endpoint: settings.endpoints.events, security: settings.security, logger: logger)
         self.events = events
+        self.heartbeats = HeartbeatOutbox(events: events)
         self.jobs = try JobSender(context: context, endpoint: settings.endpoints.jobsIn, security: settings.security)
         self.registry = try RegistryClient(
             context: context, endpoint: settings.endpoints.snapshot, security: settings.security, logger: logger
@@ -161,6 +163,7 @@ public final class GatewayService: Service, Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await self.replica.run() }
             group.addTask { await self.registry.run() }
+            group.addTask { await self.heartbeats.run() }
             group.addTask { await self.beat() }
             group.addTask {
                 // On SIGTERM close every agent session with "going away" first, so agents
@@ -258,8 +261,17 @@ public final class GatewayService: Service, Sendable {
             await AgentSession.refuse(inbound, outbound, code: code, error: error, message: message, refusals: refusals, logger: logger)
             return
         }
+        if heartbeats.isBacklogged {
+            // The registry is behind (heartbeats are waiting for room on the bus): a new session
+            // would add an announcement and a snapshot to what waits. 1013: agents back off.
+            await AgentSession.refuse(
+                inbound, outbound, code: FleetCloseCode.tryAgainLater, error: "overloaded",
+                message: "the master is behind on heartbeats; try again later", refusals: refusals, logger: logger
+            )
+            return
+        }
         let session = AgentSession(
-            settings: settings, events: events, sessions: sessions, shutdown: shutdownSignal, logger: logger,
+            settings: settings, events: events, heartbeats: heartbeats, sessions: sessions, shutdown: shutdownSignal, logger: logger,
             auth: decision, replica: replica, credentialWaiters: credentialWaiters, refusals: refusals
         )
         await session.run(inbound: inbound, outbound: outbound)
@@ -294,7 +306,11 @@ public final class GatewayService: Service, Sendable {
         var trim = MemoryTrim()
         while !Task.isCancelled {
             let count = sessions.count
-            events.trySend(.gatewayHeartbeat(.init(gatewayId: settings.gatewayId, sessions: count, httpURL: nil)))
+            let heartbeat = BusEvent.GatewayHeartbeat(gatewayId: settings.gatewayId, sessions: count, httpURL: nil)
+            // Liveness over DEALER/ROUTER, never behind the agents' heartbeats on `events`; and on
+            // `events` as before, which still counts if the query is lost.
+            Task { [registry] in _ = await registry.query(RegistryQuery.GatewayBeat.kind, heartbeat, timeout: .seconds(2)) }
+            events.trySend(.gatewayHeartbeat(heartbeat))
             BusSocketMetrics.record([("gateway_events", events.statistics), ("gateway_jobs", jobs.statistics)])
             if trim.shouldTrim(sessions: count) {
                 let returned = fleet_malloc_trim()

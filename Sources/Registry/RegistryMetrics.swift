@@ -15,6 +15,9 @@ struct RegistryMetrics: Sendable {
     /// Requests that reached the registry after the gateway that took them had given up
     /// waiting for the registry (and answered 503): recorded failed, never run.
     let requestsTooLate = Counter(label: "fleet_registry_requests_late_total")
+    /// Gateways declared lost (silent past `registry.peer_timeout`); their agents become
+    /// disconnected. Under overload this must stay 0 for gateways that are alive.
+    let gatewaysLost = Counter(label: "fleet_registry_gateways_lost_total")
 
     /// A bus connection the ZAP handler refused (CURVE on): which socket, and why.
     func authRefused(socket: String, reason: String) {

@@ -130,7 +130,7 @@ public final class RegistryService: Service, Sendable {
         self.authorization = EventAuthorization(enforced: security.isEnforced)
         self.refusals = RefusalLog(logger: logger)
         self.events = try BusReceiver.bind(
-            settings.endpoints.events, context: context, security: security, as: .events, highWaterMark: BusTuning.taskHighWaterMark,
+            settings.endpoints.events, context: context, security: security, as: .events, highWaterMark: BusTuning.eventHighWaterMark,
             receivesUserId: security.isEnforced
         )
         self.clone = try CloneServer(
@@ -231,6 +231,14 @@ public final class RegistryService: Service, Sendable {
     // MARK: History (answers to gateways' queries)
 
     private func answer(_ kind: String, _ body: [UInt8]) async -> Result<[UInt8], QueryError> {
+        if kind == RegistryQuery.GatewayBeat.kind {
+            guard let beat = try? FleetJSON.decode(BusEvent.GatewayHeartbeat.self, from: body) else {
+                return .failure(QueryError(code: "bad_request", message: "malformed gateway beat"))
+            }
+            // The liveness path apart from data: heard now, whatever waits on `events`.
+            decide { $0.handle(.gatewayHeartbeat(beat), now: Date(), instant: .now) }
+            return .success([])
+        }
         if kind == RegistryQuery.Peers.kind {
             var peers = core.withLock { $0.peers.summary(now: .now) }
             peers.store = writer?.status

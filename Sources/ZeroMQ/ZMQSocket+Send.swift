@@ -30,6 +30,13 @@ extension ZMQSocket {
         try trySendCounting(message, countDrop: true)
     }
 
+    /// Sends `message` if it can go now; returns false when the HWM is reached, counting
+    /// nothing (the caller keeps the message and offers it again: see the gateway's
+    /// heartbeat outbox).
+    public func offer(_ message: ZMQMessage) throws -> Bool {
+        try trySendCounting(message, countDrop: false)
+    }
+
     private func trySendCounting(_ message: ZMQMessage, countDrop: Bool) throws -> Bool {
         precondition(!message.frames.isEmpty, "a ZeroMQ message has at least one frame")
         let sent = try withRaw("send") { raw -> Bool in

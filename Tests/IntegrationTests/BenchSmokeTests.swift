@@ -51,7 +51,7 @@ struct BenchSmokeTests {
             let process = try cluster.start("bench-help", "bench", ["--help"])
             #expect(await process.waitForExit() == 0)
             let text = try String(contentsOfFile: process.stdoutPath, encoding: .utf8)
-            for scenario in ["connect", "steady", "callback", "logs", "reconnect"] {
+            for scenario in ["connect", "steady", "overload", "callback", "logs", "reconnect"] {
                 #expect(text.contains(scenario), "\(scenario) missing from bench --help")
             }
         }
@@ -76,6 +76,18 @@ struct BenchSmokeTests {
         #expect(result.topology.contains("split"))
         #expect(try result.value("heartbeats applied per second") > 20)
         #expect(try result.value("heartbeats dropped") == 0)
+    }
+
+    @Test("overload (smoke size): agents that stay connected are never shown otherwise, and no gateway is declared lost")
+    func overload() async throws {
+        let results = try await bench([
+            "overload", "--topology", "split", "--gateways", "2", "--agents", "40", "--interval", "0.2", "--duration", "3",
+        ])
+        let result = try #require(results.first)
+        #expect(try result.value("heartbeats applied per second") > 0)
+        #expect(try result.value("agents shown disconnected or offline") == 0)
+        #expect(try result.value("gateways declared lost") == 0)
+        #expect(try result.value("agents connected at the end") == 40)
     }
 
     @Test("callback: status requests at a rate all complete, and a fan-out reaches every agent")

@@ -134,6 +134,24 @@ public final class CloneReplica: Sendable {
         return pairs.map { record, entry in entry?.merged(into: record) ?? record }.sorted { $0.id < $1.id }
     }
 
+    /// All agents, ordered by id, without decoding any snapshot (their `lastSeen` does include
+    /// the latest heartbeat): for filtering a large fleet before ``withMetrics(_:)`` on a page.
+    public func agentStates() -> [AgentRecord] {
+        let pairs = state.withLock { sync in sync.records.values.map { ($0, sync.metrics[$0.id]?.at) } }
+        return pairs.map { record, at in
+            guard let at, at > record.lastSeen else { return record }
+            var seen = record
+            seen.lastSeen = at
+            return seen
+        }.sorted { $0.id < $1.id }
+    }
+
+    /// `records` with their latest metrics (each snapshot decoded once, then cached).
+    public func withMetrics(_ records: [AgentRecord]) -> [AgentRecord] {
+        let entries = state.withLock { sync in records.map { sync.metrics[$0.id] } }
+        return zip(records, entries).map { record, entry in entry?.merged(into: record) ?? record }
+    }
+
     public func agent(id: String) -> AgentRecord? {
         let (record, entry) = state.withLock { sync in (sync.records[id], sync.metrics[id]) }
         guard let record else { return nil }

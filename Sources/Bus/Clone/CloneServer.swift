@@ -132,7 +132,11 @@ public final class CloneServer: Sendable {
             try await withThrowingDiscardingTaskGroup { group in
                 for await batch in try router.receiver() {
                     for request in batch {
-                        if request.string(at: 1) == RegistryQuery.frame {
+                        if request.string(at: 1) == RegistryQuery.frame, request.string(at: 3) == RegistryQuery.GatewayBeat.kind {
+                            // A gateway's liveness beat: answered here, at once, and never refused
+                            // as busy (a flood of /readyz queries must not make a gateway look lost).
+                            await answerQuery(request, query)
+                        } else if request.string(at: 1) == RegistryQuery.frame {
                             guard queriesInFlight.add(1, ordering: .relaxed).newValue <= Self.maxConcurrentQueries else {
                                 queriesInFlight.subtract(1, ordering: .relaxed)
                                 await refuseBusy(request)

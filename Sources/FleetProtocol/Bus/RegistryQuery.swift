@@ -49,6 +49,17 @@ extension RegistryQuery {
     }
 }
 
+extension RegistryQuery {
+    /// A gateway's liveness beat (Paranoid Pirate, both ways): every second over the
+    /// DEALER/ROUTER pair, so it never queues behind data on `events` (under overload the
+    /// events queue held beats long enough for the registry to declare live gateways lost;
+    /// issue 13). The body is a `BusEvent.GatewayHeartbeat`; the reply is empty, and tells
+    /// the gateway the registry is alive.
+    public enum GatewayBeat {
+        public static let kind = "gateway.beat"
+    }
+}
+
 /// Gateways and callback-workers alive on the bus, as the registry sees them.
 public struct BusPeers: Codable, Sendable, Equatable {
     public struct Peer: Codable, Sendable, Equatable {

@@ -42,7 +42,8 @@ struct FleetRoutes {
     /// `GET /api/v1/agents?state=online&label=role=db&limit=100&offset=0`
     func list(_ request: Request, caller: Principal) throws -> Response {
         let query = request.uri.queryParameters
-        var agents = replica.agents().filter { caller.sees($0) }
+        // Filtered on state alone; only the page returned gets its snapshots decoded.
+        var agents = replica.agentStates().filter { caller.sees($0) }
         if let state = query["state"].map(String.init) {
             guard let wanted = AgentState(rawValue: state) else {
                 throw APIError.badRequest("state must be one of \(AgentState.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -60,7 +61,7 @@ struct FleetRoutes {
         let total = agents.count
         let offset = try Self.integer(query["offset"], name: "offset", default: 0, range: 0...Int.max)
         let limit = try Self.integer(query["limit"], name: "limit", default: 1000, range: 1...10_000)
-        let page = Array(agents.dropFirst(offset).prefix(limit))
+        let page = replica.withMetrics(Array(agents.dropFirst(offset).prefix(limit)))
         return try JSONBody.response(AgentListResponse(agents: page, total: total))
     }
 

@@ -21,6 +21,7 @@ struct AgentSession {
     let sessionId = UUID().uuidString.lowercased()
     let settings: GatewaySettings
     let events: EventSender
+    let heartbeats: HeartbeatOutbox
     let sessions: SessionTable
     let shutdown: ShutdownSignal
     let logger: Logger
@@ -48,6 +49,8 @@ struct AgentSession {
         case none
         /// `indirect`: a BusEvent carries a whole snapshot; boxed, it costs the loop's frame a pointer.
         indirect case publish(BusEvent)
+        /// Through the heartbeat outbox: never waits on the bus.
+        indirect case heartbeat(BusEvent.SessionHeartbeat)
         case reply(MasterMessage)
     }
 
@@ -231,6 +234,7 @@ struct AgentSession {
     @inline(never)
     private func finish(agentId: String, end: End) async {
         sessions.close(sessionId)
+        heartbeats.forget(sessionId: sessionId, agentId: agentId)  // no beat after the close
         let reason: String
         switch end {
         case .agentClosed: reason = "socket closed"
@@ -285,6 +289,7 @@ struct AgentSession {
                 switch admit(message, agentId: agentId, limit: &limit) {
                 case .none: break
                 case .publish(let event): try await events.send(event)
+                case .heartbeat(let beat): heartbeats.submit(beat)
                 case .reply(let reply): try await send(reply, outbound)
                 }
             }
@@ -355,7 +360,7 @@ struct AgentSession {
             raw = fixed
         }
         sessions.update(sessionId, metrics: raw)
-        return .publish(.heartbeat(.init(gatewayId: settings.gatewayId, sessionId: sessionId, agentId: agentId, metrics: raw)))
+        return .heartbeat(.init(gatewayId: settings.gatewayId, sessionId: sessionId, agentId: agentId, metrics: raw))
     }
 
     /// Counters per frame type, made once: looking a counter up in the metrics backend takes a

@@ -184,6 +184,7 @@ public struct RegistryCore: Sendable {
         }
         for gateway in lost.gateways {
             logger.warning("gateway lost", metadata: ["gateway": "\(gateway)"])
+            metrics.gatewaysLost.increment()
             for record in table.gatewayLost(gateway, now: now) {
                 logTransition(record, cause: nil)
                 commit(.agent(record))

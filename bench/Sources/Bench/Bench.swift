@@ -28,7 +28,7 @@ struct Bench: AsyncParsableCommand {
 
         Example: swift build -c release && .build/release/bench steady --agents 1000,5000,10000 --interval 10
         """,
-        subcommands: [ConnectScenario.self, SteadyScenario.self, CallbackScenario.self, LogsScenario.self, ReconnectScenario.self, SwarmCommand.self]
+        subcommands: [ConnectScenario.self, SteadyScenario.self, OverloadScenario.self, CallbackScenario.self, LogsScenario.self, ReconnectScenario.self, SwarmCommand.self]
     )
 }
 
