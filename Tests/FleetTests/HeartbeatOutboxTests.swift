@@ -17,7 +17,9 @@ struct HeartbeatOutboxTests {
         )
     }
 
-    @Test("full queue: one waiting beat per agent (newest), a closed session's dropped, all sent once the registry reads")
+    // A time limit: the receive loop below ends only when everything has arrived, so a lost
+    // beat must fail the test rather than hang it.
+    @Test("full queue: one waiting beat per agent (newest), a closed session's dropped, all sent once the registry reads", .timeLimit(.minutes(1)))
     func coalescing() async throws {
         let context = BusContext(lingerMilliseconds: 0)
         let endpoint = "inproc://outbox-\(UUID().uuidString)"

@@ -34,7 +34,6 @@ struct OverloadScenario: AsyncParsableCommand {
     private func measure(topology: Topology, master: MasterClient) async throws -> ScenarioResult {
         let fleet = try SimulatedFleet(topology: topology, options: .init(agents: agents, heartbeatInterval: interval))
         try await Task.sleep(for: .seconds(2))
-        let idle = TopologyUsage.read(topology)
         try await fleet.connectAll()
         let peaks = PeakSampler()
         peaks.start(topology, every: .milliseconds(200))
@@ -93,7 +92,6 @@ struct OverloadScenario: AsyncParsableCommand {
             figures.append(Figure("\(role.name) peak RSS", peak / 1_048_576, "MiB"))
             figures.append(Figure("\(role.name) peak RSS / RSS when the window began", steady > 0 ? peak / steady : 0, "x"))
         }
-        _ = idle
         return ScenarioResult(
             scenario: "overload", topology: topology.summary,
             parameters: ["agents": "\(agents)", "interval": Figure.format(interval), "duration": Figure.format(duration)],
