@@ -106,7 +106,7 @@ public final class GatewayService: Service, Sendable {
             .add(middleware: AuditMiddleware(events: events, gatewayId: settings.gatewayId, logger: logger))
         FleetRoutes(replica: replica, events: events, registry: registry).register(on: api)
         RequestRoutes(replica: replica, events: events, waiters: waiters).register(on: api)
-        ContentRoutes(replica: replica, registry: registry).register(on: api)
+        ContentRoutes(replica: replica, registry: registry, waiters: waiters).register(on: api)
         EventRoutes(feed: feed, shutdown: shutdownSignal).register(on: api)
         TokenRoutes(replica: replica, events: events, waiters: keyWaiters).register(on: api)
         AuditRoutes(registry: registry).register(on: api)

@@ -104,6 +104,36 @@ struct LogTransferTests {
         }
     }
 
+    @Test("content of an unfinished request: ?wait=0 is 409 at once; a waiting GET is served when the request completes meanwhile")
+    func contentWaits() async throws {
+        try await withCluster("logs-wait") { cluster in
+            let master = try await cluster.startServe()
+            let (agent, id) = try await cluster.startAgent("agent", urls: [master.ws])
+            #expect(await eventually(timeout: .seconds(10)) { try await cluster.states(master)[id] == .online })
+            try "hello\n".write(to: cluster.directory.appendingPathComponent("agent/logs/ok.log"), atomically: true, encoding: .utf8)
+
+            // The agent paused (SIGSTOP), so the request stays dispatched; resumed on every path.
+            agent.signal(SIGSTOP)
+            defer { agent.signal(SIGCONT) }
+            let (created, answer) = try await cluster.callback(master, agent: id, kind: "logs", args: #"{"file":"ok.log"}"#)
+            #expect(created == 202, "\(String(decoding: answer, as: UTF8.self))")
+            let requestId = try FleetJSON.decoder().decode(CallbackAccepted.self, from: answer).requestId
+            let url = "\(master.http)/api/v1/requests/\(requestId)/content"
+
+            let (refused, reason) = try await HTTP.get("\(url)?wait=0", token: cluster.adminToken)
+            #expect(refused == 409, "\(String(decoding: reason, as: UTF8.self))")
+            #expect(String(decoding: reason, as: UTF8.self).contains("not_ready"))
+
+            let token = cluster.adminToken
+            let waiting = Task { try await HTTP.get("\(url)?wait=30", token: token, timeout: 40) }
+            try await Task.sleep(for: .seconds(1))
+            agent.signal(SIGCONT)
+            let (status, content) = try await waiting.value
+            #expect(status == 200, "\(String(decoding: content.prefix(300), as: UTF8.self))")
+            #expect(String(decoding: content, as: UTF8.self) == "hello\n")
+        }
+    }
+
     @Test("an upload over callbacks.max_upload is 413: the request fails at once with the limit as its reason, never with a truncated file")
     func tooLarge() async throws {
         try await withCluster("logs-413") { cluster in

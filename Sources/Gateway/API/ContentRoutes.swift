@@ -7,18 +7,28 @@ import NIOCore
 
 /// `GET /api/v1/requests/{id}/content` (admin token): the file a `logs` request brought
 /// back, streamed from the registry's store one chunk at a time.
+///
+/// A request that is not finished in this gateway's replica is waited for, `?wait=S` seconds
+/// or `RequestRoutes.appearGrace` by default: a client that saw it complete through another
+/// gateway (`POST ...?wait` on gateway A, then this GET balanced to gateway B) must not get
+/// a 409 because B's replica is a few milliseconds behind A's (seen under CI load).
 struct ContentRoutes {
     let replica: CloneReplica
     let registry: RegistryClient
+    let waiters: ReplicaWaiters<RequestRecord>
 
     func register(on api: RouterGroup<GatewayRequestContext>) {
-        api.get("requests/{id}/content") { _, context in
-            try await self.content(context.parameters.require("id"), caller: context.caller())
+        api.get("requests/{id}/content") { request, context in
+            try await self.content(
+                context.parameters.require("id"), wait: try RequestRoutes.waitSeconds(request) ?? RequestRoutes.appearGrace,
+                caller: context.caller()
+            )
         }
     }
 
-    func content(_ id: String, caller: Principal) async throws -> Response {
-        guard let record = replica.request(id: id), caller.sees(tenant: record.tenant) else {
+    func content(_ id: String, wait: Double, caller: Principal) async throws -> Response {
+        let record = await RequestRoutes.settle(id: id, wait: wait, replica: replica, waiters: waiters)
+        guard let record, caller.sees(tenant: record.tenant) else {
             throw APIError.notFound("no request with id '\(id)'")
         }
         try caller.require(KeyRole.needed(for: record.kind), for: "reading what a \(record.kind.rawValue) request brought back")

@@ -585,9 +585,12 @@ paths:
         '403': {$ref: '#/components/responses/Forbidden'}
         '404': {$ref: '#/components/responses/Error'}
   /api/v1/requests/{id}/content:
-    parameters: [{$ref: '#/components/parameters/requestId'}]
+    parameters: [{$ref: '#/components/parameters/requestId'}, {$ref: '#/components/parameters/wait'}]
     get:
       summary: The file a completed logs request brought back (streamed)
+      description: |
+        A request not yet finished in this gateway's view is waited for (`wait` seconds, 2 by default, so a
+        request seen completed through another gateway a moment ago is served); still unfinished, it is 409.
       security: [{admin: []}]
       responses:
         '200':
@@ -597,6 +600,7 @@ paths:
           content: {application/octet-stream: {schema: {type: string, format: binary}}}
         '401': {$ref: '#/components/responses/Unauthorized'}
         '403': {$ref: '#/components/responses/Forbidden'}
+        '400': {$ref: '#/components/responses/Error'}
         '404': {$ref: '#/components/responses/Error'}
         '409': {$ref: '#/components/responses/Error'}
   /api/v1/events:

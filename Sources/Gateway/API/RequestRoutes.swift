@@ -101,26 +101,33 @@ struct RequestRoutes {
     /// not the whole `?wait` (an id that never existed is 404 in seconds, not minutes), and
     /// a string that is not a request id (a UUID) is 404 at once.
     func show(_ request: Request, id: String, caller: Principal) async throws -> Response {
-        let wait = try Self.waitSeconds(request)
-        let replica = self.replica
-        var record = replica.request(id: id)
-        if let wait, wait > 0, record?.state.isFinal != true {
-            let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
-            if record == nil, UUID(uuidString: id) != nil {
-                record = await waiters.wait(
-                    for: id, timeout: .milliseconds(Int64(min(wait, Self.appearGrace) * 1000)), current: { replica.request(id: id) },
-                    until: { _ in true }
-                ) ?? replica.request(id: id)
-            }
-            if let pending = record, !pending.state.isFinal, deadline > ContinuousClock.now {
-                record = await waiters.wait(
-                    for: id, timeout: deadline - ContinuousClock.now, current: { replica.request(id: id) },
-                    until: { $0.state.isFinal }
-                ) ?? replica.request(id: id)
-            }
-        }
+        let record = await Self.settle(id: id, wait: try Self.waitSeconds(request) ?? 0, replica: replica, waiters: waiters)
         guard let record, let visible = caller.view(record) else { throw APIError.notFound("no request with id '\(id)'") }
         return try JSONBody.response(visible)
+    }
+
+    /// The request `id` as this replica knows it, after waiting up to `wait` seconds for it to
+    /// finish: an unknown id (a UUID) first waits up to `appearGrace` to appear, since it may
+    /// have been created through another gateway a moment ago.
+    static func settle(
+        id: String, wait: Double, replica: CloneReplica, waiters: ReplicaWaiters<RequestRecord>
+    ) async -> RequestRecord? {
+        var record = replica.request(id: id)
+        guard wait > 0, record?.state.isFinal != true else { return record }
+        let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
+        if record == nil, UUID(uuidString: id) != nil {
+            record = await waiters.wait(
+                for: id, timeout: .milliseconds(Int64(min(wait, Self.appearGrace) * 1000)), current: { replica.request(id: id) },
+                until: { _ in true }
+            ) ?? replica.request(id: id)
+        }
+        if let pending = record, !pending.state.isFinal, deadline > ContinuousClock.now {
+            record = await waiters.wait(
+                for: id, timeout: deadline - ContinuousClock.now, current: { replica.request(id: id) },
+                until: { $0.state.isFinal }
+            ) ?? replica.request(id: id)
+        }
+        return record
     }
 
     static func waitSeconds(_ request: Request) throws -> Double? {

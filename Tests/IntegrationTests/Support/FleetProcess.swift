@@ -80,8 +80,9 @@ enum HTTP {
         return URLSession(configuration: configuration)
     }()
 
-    static func get(_ url: String, token: String? = nil) async throws -> (status: Int, body: Data) {
+    static func get(_ url: String, token: String? = nil, timeout: TimeInterval? = nil) async throws -> (status: Int, body: Data) {
         var request = URLRequest(url: URL(string: url)!)
+        if let timeout { request.timeoutInterval = timeout }
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         let (data, response) = try await session.data(for: request)
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
