@@ -60,6 +60,60 @@ struct AgentCredentialTests {
         }
     }
 
+    @Test("the agent makes its secret (0600) before its first session and enrolls with it; a welcome lost after the registry bound the id locks out only a client that brought no secret")
+    func ownSecretFirst() async throws {
+        try await withCluster("cred-own") { cluster in
+            // Nothing listens yet: the secret exists before any session could have issued one.
+            let (reservation, port) = try AlertTests().reservePort()
+            defer { close(reservation) }  // held until serve binds it (SO_REUSEADDR, never listening)
+            let (agent, id) = try await cluster.startAgent("real", urls: ["ws://127.0.0.1:\(port)/ws"])
+            let file = cluster.credentialFile(of: "real").path
+            #expect(await eventually(timeout: .seconds(10)) { FileManager.default.fileExists(atPath: file) }, "\(agent.stderr.suffix(2000))")
+            let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+            let made = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(AgentSecret.isWellFormed(made), "\(made)")
+
+            let master = try await cluster.startServe(port: port)
+            #expect(await eventually(timeout: .seconds(15)) { try await cluster.states(master)[id] == .online }, "\(cluster.logs())")
+            let kept = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(kept == made, "enrolled with the secret it made")
+
+            // A client that brought its secret: the welcome of the session that bound the id is
+            // thrown away unread (as if the gateway had died before sending it), and the next
+            // session with the same secret is let in.
+            let held = AgentSecret.make()
+            let first = cluster.testAgent()
+            guard case .welcome = try await first.connect(url: master.ws, token: cluster.agentToken, credential: held) else {
+                Issue.record("the first session with a held secret was not welcomed")
+                return
+            }
+            await first.close()
+            let again = cluster.testAgent(id: first.id)
+            let second = try await again.connect(url: master.ws, token: cluster.agentToken, credential: held)
+            guard case .welcome = second else {
+                Issue.record("the same secret was refused after a lost welcome: \(second)")
+                return
+            }
+            await again.close()
+
+            // Without a secret of its own (the token alone), the issued one is all it had: lost
+            // with the welcome, the id stays bound to it and the token cannot claim it back.
+            let bare = cluster.testAgent()
+            guard case .welcome = try await bare.connect(url: master.ws, token: cluster.agentToken) else {
+                Issue.record("a token-only session was not welcomed")
+                return
+            }
+            await bare.close()
+            let retry = cluster.testAgent(id: bare.id)
+            guard case .error(let refused) = try await retry.connect(url: master.ws, token: cluster.agentToken) else {
+                Issue.record("the token claimed an id bound to another secret")
+                return
+            }
+            #expect(refused.code == "wrong_credential")
+        }
+    }
+
     @Test("a revoked agent is cut off within 1 s and cannot come back, with its credential or the enrollment token")
     func revoke() async throws {
         try await withCluster("cred-revoke") { cluster in

@@ -1,8 +1,9 @@
 import FleetSupport
 
-/// The agent's own credential, `<state_dir>/credential` (0600 from its first byte): issued by
-/// the master in the `welcome` of the session that enrolled the agent, presented instead of
-/// the enrollment token on every session after. Losing it means enrolling again under a new
+/// The agent's own credential, `<state_dir>/credential` (0600 from its first byte): made by
+/// the agent before its first session (`AgentSecret`) and bound to its id by the session
+/// that enrolls it (older masters issue one in the `welcome`, stored here too); presented
+/// on every session, beside the enrollment token. Losing it means enrolling again under a new
 /// id (the old id stays bound to the lost credential), which is what a copied or stolen
 /// state directory must not be able to avoid.
 public struct AgentCredentialFile: Sendable {
@@ -12,7 +13,7 @@ public struct AgentCredentialFile: Sendable {
         self.path = "\(stateDir)/credential"
     }
 
-    /// The stored credential, or nil before enrollment.
+    /// The stored credential, or nil before the first session.
     public func load() -> String? {
         guard let text = TextFile.read(path, limit: 4096) else { return nil }
         return text.split(whereSeparator: \.isWhitespace).first.map(String.init)

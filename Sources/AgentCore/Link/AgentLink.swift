@@ -196,16 +196,39 @@ public final class AgentLink: Sendable {
         logger.info("link stopped")
     }
 
+    /// The agent's own secret: the one stored, or one made and stored now (0600) when there
+    /// is an enrollment token to enroll it with. Nil without a token (authentication off) or
+    /// when it cannot be stored: the agent then enrolls with the token alone and keeps the
+    /// secret the welcome brings in memory (`issued`), as before.
+    private func ownSecret() -> String? {
+        if let secret = issued.withLock({ $0 }) ?? credential.load() { return secret }
+        guard !config.master.token.isEmpty else { return nil }
+        let secret = AgentSecret.make()
+        do {
+            try credential.store(secret)
+            logger.notice("own credential made for enrollment", metadata: ["path": "\(credential.path)"])
+            return secret
+        } catch {
+            logger.warning(
+                "cannot store a credential before enrolling; enrolling with the token alone (a lost welcome would lock this id out)",
+                metadata: ["path": "\(credential.path)", "error": "\(error)"]
+            )
+            return nil
+        }
+    }
+
     private func connect(_ url: String) async -> Outcome {
         state.withLock {
             $0.welcomed = false
             $0.url = url
         }
-        // Who the agent is, and its own credential once it has one; the enrollment token only
-        // before that (or beside it, so a master that lost its records can enroll it again).
+        // Who the agent is and its own credential, with the enrollment token beside it (so a
+        // master that has no record of the credential yet, or lost it, enrolls it with that
+        // same secret). The secret is made and stored before the first session: a welcome
+        // lost after the registry bound the id then never locks the agent out.
         var headers = HTTPFields()
         headers[HTTPField.Name("X-Fleet-Agent-Id")!] = info.id
-        if let secret = issued.withLock({ $0 }) ?? credential.load() {
+        if let secret = ownSecret() {
             headers[.authorization] = "Bearer \(secret)"
             if !config.master.token.isEmpty { headers[HTTPField.Name("X-Fleet-Enrollment-Token")!] = config.master.token }
         } else if !config.master.token.isEmpty {

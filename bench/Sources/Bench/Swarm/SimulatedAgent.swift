@@ -26,9 +26,10 @@ final class SimulatedAgent: @unchecked Sendable {
     private var attempt = 0
     private var seq: UInt64 = 0
     private var stopping = false
-    /// The agent's own credential, from the welcome of the session that enrolled it; sent
-    /// instead of the enrollment token from then on, as the real agent does.
-    private var credential: String?
+    /// The agent's own credential, made before its first session and sent beside the
+    /// enrollment token on every session, as the real agent does (`AgentSecret`): a welcome
+    /// lost in an overload run never locks the id out.
+    private var credential: String? = AgentSecret.make()
     /// Which gateway URL (index into the swarm's list) this agent uses now.
     private(set) var gatewayIndex: Int
     private(set) var sessionGateway: String = ""
