@@ -16,6 +16,10 @@ public enum BusTuning {
     /// gateway's heartbeat outbox coalesces on (latest per agent), while the events that must
     /// arrive in order (sessions, requests) wait for room. 10,000 heartbeats are ~13 MB.
     public static let eventHighWaterMark: Int32 = 10_000
+    /// Batches of events drained ahead of the registry's core (of up to 1,024 each): beyond
+    /// this the receive thread leaves them in libzmq's bounded queue. Was 16 (~21 MB of
+    /// heartbeats held in Swift arrays under overload, on top of the queue itself).
+    public static let eventPendingBatches = 4
     /// Queue depth for jobs and file chunks (jobs_in, jobs_out, blobs). Small on purpose: a
     /// job may be a 256 KiB chunk of a 100 MiB upload, and what waits here is memory; a full
     /// queue makes the sender wait, which slows the upload down to what the store can take.

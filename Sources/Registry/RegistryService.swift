@@ -90,7 +90,7 @@ public final class RegistryService: Service, Sendable {
             self.store = store
             self.writer = StoreWriter(
                 store: store, knownStates: Dictionary(agents.map { ($0.id, $0.state) }, uniquingKeysWith: { _, new in new }),
-                maxPendingRows: settings.storeMaxPendingRows, logger: logger
+                maxPendingRows: settings.storeMaxPendingRows, maxPendingBytes: settings.storeMaxPendingBytes, logger: logger
             )
             let alerts = try store.loadAlerts()
             let access = AccessTable(settings: settings.access, credentials: try store.loadCredentials(), keys: try store.loadKeys())
@@ -385,7 +385,7 @@ public final class RegistryService: Service, Sendable {
 
     private func consumeEvents() async {
         do {
-            for await batch in try events.batches() {
+            for await batch in try events.batches(maxPendingBatches: BusTuning.eventPendingBatches) {
                 await writer?.waitForRoom()
                 let now = Date()
                 let instant = ContinuousClock.now

@@ -29,6 +29,8 @@ public struct RegistrySettings: Sendable {
     /// Rows that may wait for the store before the registry stops reading events
     /// (`store.max_pending_rows`; see `StoreWriter.maxPendingRows`).
     public var storeMaxPendingRows = StoreWriter.defaultMaxPendingRows
+    /// Bytes of history that may wait likewise (`store.max_pending_bytes`).
+    public var storeMaxPendingBytes = StoreWriter.defaultMaxPendingBytes
     /// The secret reply tokens are derived from; nil = random per run (tokens of requests in
     /// flight across a restart then no longer match, and those requests fail at their deadline).
     public var replySecret: [UInt8]?

@@ -41,11 +41,11 @@ struct StoreBatchTests {
     func newerWins() {
         var older = StoreBatch()
         older.agents["a"] = Encoded(agent("a", hostname: "old"))
-        older.metrics = [("a", sample(1)), ("a", sample(2))]
+        older.appendMetrics(sample(1), agentId: "a"); older.appendMetrics(sample(2), agentId: "a")
         older.audit = [audit("first")]
         var newer = StoreBatch()
         newer.agents["a"] = Encoded(agent("a", hostname: "new"))
-        newer.metrics = [("a", sample(3))]
+        newer.appendMetrics(sample(3), agentId: "a")
         newer.audit = [audit("second")]
         older.merge(newer)
         #expect(older.agents["a"]?.record.hostname == "new")
@@ -58,7 +58,7 @@ struct StoreBatchTests {
     func deletesAndUpserts() {
         var older = StoreBatch()
         older.agents["a"] = Encoded(agent("a"))
-        older.metrics = [("a", sample(1)), ("b", sample(1))]
+        older.appendMetrics(sample(1), agentId: "a"); older.appendMetrics(sample(1), agentId: "b")
         older.transitions = [("a", start, .online, nil)]
         older.requests["r1"] = Encoded(request("r1"))
         older.deleteRequest("r2")
@@ -81,11 +81,11 @@ struct StoreBatchTests {
         var first = StoreBatch()
         first.agents["a"] = Encoded(agent("a", hostname: "v1"))
         first.agents["b"] = Encoded(agent("b"))
-        first.metrics = [("a", sample(1)), ("a", sample(2)), ("b", sample(1))]
+        first.appendMetrics(sample(1), agentId: "a"); first.appendMetrics(sample(2), agentId: "a"); first.appendMetrics(sample(1), agentId: "b")
         var second = StoreBatch()
         second.deleteAgent("a")
         second.agents["a"] = Encoded(agent("a", hostname: "v2"))
-        second.metrics = [("a", sample(3)), ("b", sample(2))]
+        second.appendMetrics(sample(3), agentId: "a"); second.appendMetrics(sample(2), agentId: "b")
         second.alerts["x"] = Encoded(AlertRecord(id: "x", rule: "r", kind: .offline, agentId: "b", hostname: "host", state: .firing, firedAt: start, value: nil, message: "m"))
 
         let sequential = try RegistryStore(path: try temporaryStorePath())
@@ -140,6 +140,43 @@ struct StoreBatchTests {
         #expect(writer.status.ok)
         #expect(writer.pendingRows == 0)
         #expect(try await store.metrics(agentId: "a", since: nil, limit: 100).map(\.seq) == Array(UInt64(1)...12))
+    }
+
+    @Test("history bytes bound intake too: rows under their bound but bytes over it hold events back, with nothing dropped; bytes follow deletes and merges")
+    func boundedInBytes() async throws {
+        var batch = StoreBatch()
+        for seq: UInt64 in 1...3 { batch.appendMetrics(sample(seq), agentId: "a") }
+        batch.appendMetrics(sample(4), agentId: "b")
+        let each = sample(1).bytes.count + StoreBatch.rowOverhead
+        #expect(batch.bytes == 4 * each)
+        batch.deleteAgent("a")
+        #expect(batch.bytes == each, "a's rows left the batch, and their bytes with them")
+        var older = StoreBatch()
+        older.appendMetrics(sample(5), agentId: "c")
+        older.merge(batch)
+        #expect(older.bytes == 2 * each)
+
+        let store = try RegistryStore(path: try temporaryStorePath())
+        let limit = 20 * each
+        let writer = StoreWriter(store: store, knownStates: [:], maxPendingRows: 1_000, maxPendingBytes: limit, logger: Logger(label: "test"))
+        try await store.pool.write { db in try db.execute(sql: "ALTER TABLE metrics RENAME TO metrics_away") }
+        for seq: UInt64 in 1...25 { writer.metrics(sample(seq), agentId: "a") }
+        await writer.flush()
+        #expect(writer.pendingRows == 25, "far under the row bound")
+        #expect(writer.pendingBytes == (1...25).reduce(0) { $0 + sample($1).bytes.count + StoreBatch.rowOverhead })
+        let released = Atomic(false)
+        let waiting = Task {
+            await writer.waitForRoom()
+            released.store(true, ordering: .sequentiallyConsistent)
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        let releasedEarly = released.load(ordering: .sequentiallyConsistent)
+        #expect(!releasedEarly, "held back by the bytes")
+        try await store.pool.write { db in try db.execute(sql: "ALTER TABLE metrics_away RENAME TO metrics") }
+        await writer.flush(final: true)
+        await waiting.value
+        #expect(writer.pendingBytes == 0)
+        #expect(try await store.metrics(agentId: "a", since: nil, limit: 100).map(\.seq) == Array(UInt64(1)...25))
     }
 
     /// Writes `batch` into a new store at `path` and closes it (everything checkpointed into

@@ -82,8 +82,12 @@ struct BenchSmokeTests {
     func overload() async throws {
         let results = try await bench([
             "overload", "--topology", "split", "--gateways", "2", "--agents", "40", "--interval", "0.2", "--duration", "3",
+            "--connect-interval", "2", "--settle", "1",
         ])
         let result = try #require(results.first)
+        // Connected at one beat per 2 s each (20/s), overloaded at one per 0.2 s (200/s): the
+        // swarm took the new interval (half the nominal rate leaves room for a loaded machine).
+        #expect(try result.value("heartbeats offered per second") > 100)
         #expect(try result.value("heartbeats applied per second") > 0)
         #expect(try result.value("agents shown disconnected or offline") == 0)
         #expect(try result.value("gateways declared lost") == 0)

@@ -176,10 +176,13 @@ struct MasterConfig: Codable, Sendable {
         /// Rows waiting for the store (a slow or full disk) before the registry stops reading
         /// events, so that nothing is dropped.
         var maxPendingRows = 50_000
+        /// Bytes of metrics history waiting likewise (memory stays bounded under overload).
+        var maxPendingBytes = 16 * 1_048_576
         enum CodingKeys: String, CodingKey {
             case enabled, path
             case metricsRetention = "metrics_retention"
             case maxPendingRows = "max_pending_rows"
+            case maxPendingBytes = "max_pending_bytes"
         }
     }
 
@@ -264,6 +267,7 @@ struct MasterConfig: Codable, Sendable {
         }
         guard store.metricsRetention >= 60 else { throw fail("store.metrics_retention", "must be at least 60 seconds") }
         guard store.maxPendingRows >= 10 else { throw fail("store.max_pending_rows", "must be at least 10") }
+        guard store.maxPendingBytes >= 65_536 else { throw fail("store.max_pending_bytes", "must be at least 65536") }
         guard callbacks.timeout > 0 else { throw fail("callbacks.timeout", "must be more than 0 seconds") }
         guard (1...100).contains(callbacks.attempts) else { throw fail("callbacks.attempts", "must be 1...100") }
         guard callbacks.maxUpload >= 1 else { throw fail("callbacks.max_upload", "must be at least 1 byte") }

@@ -21,7 +21,8 @@ import FleetProtocol
 struct StoreBatch: Sendable {
     var agents: [String: Encoded<AgentRecord>] = [:]
     var deletedAgents: Set<String> = []
-    var metrics: [(String, RawSnapshot)] = []
+    /// History rows (append with ``appendMetrics(_:agentId:)``, which keeps ``bytes``).
+    private(set) var metrics: [(String, RawSnapshot)] = []
     var requests: [String: Encoded<RequestRecord>] = [:]
     var deletedRequests: Set<String> = []
     var alerts: [String: Encoded<AlertRecord>] = [:]
@@ -31,7 +32,19 @@ struct StoreBatch: Sendable {
     var keys: [String: Encoded<APIKeyRecord>] = [:]
     var audit: [AuditEntry] = []
 
+    /// Bytes of the history rows this batch holds: what grows with the heartbeat rate (the
+    /// upserts collapse per key, so their memory is bounded by the fleet, not the rate).
+    private(set) var bytes = 0
+
     var isEmpty: Bool { rows == 0 }
+
+    /// Per history row beyond the snapshot's bytes: the tuple, the id, the array slot.
+    static let rowOverhead = 64
+
+    mutating func appendMetrics(_ snapshot: RawSnapshot, agentId: String) {
+        metrics.append((agentId, snapshot))
+        bytes += snapshot.bytes.count + Self.rowOverhead
+    }
 
     /// Rows this batch will write (deletes count one each): the measure of the back-pressure bound.
     var rows: Int {
@@ -43,6 +56,7 @@ struct StoreBatch: Sendable {
         agents.removeValue(forKey: id)
         deletedAgents.insert(id)
         metrics.removeAll { $0.0 == id }
+        bytes = metrics.reduce(0) { $0 + $1.1.bytes.count + Self.rowOverhead }
         transitions.removeAll { $0.agentId == id }
     }
 
@@ -67,6 +81,7 @@ struct StoreBatch: Sendable {
         credentials.merge(newer.credentials) { _, new in new }
         keys.merge(newer.keys) { _, new in new }
         metrics.append(contentsOf: newer.metrics)
+        bytes += newer.bytes
         transitions.append(contentsOf: newer.transitions)
         audit.append(contentsOf: newer.audit)
     }

@@ -33,6 +33,13 @@ public final class StoreWriter: Sendable {
     /// bench/RESULTS.md) or cannot be written at all (disk full): nothing is dropped.
     public let maxPendingRows: Int
     public static let defaultMaxPendingRows = 50_000
+    /// Most bytes of history rows that may wait, the batch being written and a failed one
+    /// included (`store.max_pending_bytes`). Rows alone did not bound memory: an overloaded
+    /// registry (bench overload, a CPU quota of a quarter core) held 50,000 waiting rows
+    /// *and* a batch as large in flight, 3.1x its steady RSS. At 16 MiB a commit of 100 ms
+    /// still carries ~12,000 heartbeats.
+    public let maxPendingBytes: Int
+    public static let defaultMaxPendingBytes = 16 * 1_048_576
     /// First wait after a failed write, doubled per failure up to `maxBackoff`.
     static let firstBackoff = Duration.milliseconds(100)
     static let maxBackoff = Duration.seconds(5)
@@ -40,6 +47,8 @@ public final class StoreWriter: Sendable {
     static let corruptNoticeFor: TimeInterval = 3600
 
     private let failure = Mutex(Failure())
+    /// Rows and bytes of the batch being written now (taken out of `pending`, not yet landed).
+    private let writing = Mutex((rows: 0, bytes: 0))
     private let lastPauseLog = Mutex<ContinuousClock.Instant?>(nil)
     /// When ``waitForRoom()`` last held event intake back.
     private let heldAt = Mutex<ContinuousClock.Instant?>(nil)
@@ -48,6 +57,7 @@ public final class StoreWriter: Sendable {
     private let errors = Counter(label: "fleet_registry_store_errors_total")
     private let healthy = Gauge(label: "fleet_registry_store_healthy")
     private let pendingGauge = Gauge(label: "fleet_registry_store_pending_rows")
+    private let pendingBytesGauge = Gauge(label: "fleet_registry_store_pending_bytes")
 
     /// A write that failed: the batch is kept (merged with what arrives) until one lands.
     private struct Failure {
@@ -62,12 +72,14 @@ public final class StoreWriter: Sendable {
 
     public init(
         store: RegistryStore, knownStates: [String: AgentState], interval: Duration = .milliseconds(100),
-        maxPendingRows: Int = StoreWriter.defaultMaxPendingRows, logger: Logger
+        maxPendingRows: Int = StoreWriter.defaultMaxPendingRows, maxPendingBytes: Int = StoreWriter.defaultMaxPendingBytes,
+        logger: Logger
     ) {
         self.store = store
         self.logger = logger
         self.interval = interval
         self.maxPendingRows = maxPendingRows
+        self.maxPendingBytes = maxPendingBytes
         lastState.withLock { $0 = knownStates }
         healthy.record(1)
         // Created at start so the family is there (0) before anything goes wrong.
@@ -116,7 +128,7 @@ public final class StoreWriter: Sendable {
 
     /// One snapshot for the history, as the agent's bytes.
     func metrics(_ snapshot: RawSnapshot, agentId: String) {
-        pending.withLock { $0.metrics.append((agentId, snapshot)) }
+        pending.withLock { $0.appendMetrics(snapshot, agentId: agentId) }
     }
 
     /// Audit lines are appended, never collapsed.
@@ -128,6 +140,15 @@ public final class StoreWriter: Sendable {
     public var pendingRows: Int {
         pending.withLock { $0.rows } + failure.withLock { $0.rows }
     }
+
+    /// Bytes of history not yet written: the batch accumulating, the one being written, and a
+    /// failed one kept for retry (which is the one being written while it is retried).
+    public var pendingBytes: Int {
+        pending.withLock { $0.bytes } + max(writing.withLock { $0.bytes }, failure.withLock { $0.batch?.bytes ?? 0 })
+    }
+
+    /// Whether intake must wait: past either bound.
+    private var isFull: Bool { pendingRows >= maxPendingRows || pendingBytes >= maxPendingBytes }
 
     /// What /readyz shows about the store (through the `peers` answer).
     public var status: StoreStatus {
@@ -141,7 +162,7 @@ public final class StoreWriter: Sendable {
     /// Returns when the pending rows are under the bound (at once, unless the store has
     /// fallen behind or is failing), or when the task is cancelled.
     func waitForRoom() async {
-        guard pendingRows >= maxPendingRows else { return }
+        guard isFull else { return }
         let started = ContinuousClock.now
         // Logged at most every 10 s: an overloaded but healthy store crosses the bound often.
         let logs = lastPauseLog.withLock { last -> Bool in
@@ -152,10 +173,13 @@ public final class StoreWriter: Sendable {
         if logs {
             logger.warning(
                 "store behind: not reading bus events until pending rows are written",
-                metadata: ["pending_rows": "\(pendingRows)", "limit": "\(maxPendingRows)"]
+                metadata: [
+                    "pending_rows": "\(pendingRows)", "row_limit": "\(maxPendingRows)",
+                    "pending_bytes": "\(pendingBytes)", "byte_limit": "\(maxPendingBytes)",
+                ]
             )
         }
-        while pendingRows >= maxPendingRows {
+        while isFull {
             heldAt.withLock { $0 = .now }
             do { try await Task.sleep(for: .milliseconds(5)) } catch { return }
         }
@@ -210,6 +234,8 @@ public final class StoreWriter: Sendable {
             // In a task of its own: GRDB's async write honours cancellation, and a batch taken
             // from `pending` must be written even while the registry is shutting down.
             let store = self.store
+            writing.withLock { $0 = (batch.rows, batch.bytes) }
+            defer { writing.withLock { $0 = (0, 0) } }
             try await Task { try await store.write(batch) }.value
             let recovered = failure.withLock { failure -> (since: Date, attempts: Int)? in
                 defer { failure = Failure() }
@@ -247,5 +273,6 @@ public final class StoreWriter: Sendable {
         let failing = failure.withLock { $0.since != nil }
         healthy.record(failing ? 0 : 1)
         pendingGauge.record(pendingRows)
+        pendingBytesGauge.record(pendingBytes)
     }
 }

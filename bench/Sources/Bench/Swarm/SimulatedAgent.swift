@@ -181,8 +181,18 @@ final class SimulatedAgent: @unchecked Sendable {
         return seq
     }
 
-    private func startHeartbeats(context: ChannelHandlerContext) {
-        let interval = swarm.settings.heartbeatInterval
+    /// The swarm's heartbeat interval changed: beat at the new one from now on (on the loop).
+    func intervalChanged() {
+        guard welcomed, let channel, channel.isActive else { return }
+        heartbeatTask?.cancel()
+        heartbeatTask = nil
+        startHeartbeats()
+    }
+
+    private func startHeartbeats(context: ChannelHandlerContext) { startHeartbeats() }
+
+    private func startHeartbeats() {
+        let interval = swarm.heartbeatInterval
         guard interval > .zero, let channel else { return }
         // Spread the first beat over one interval, so N agents do not beat in lockstep.
         let first = TimeAmount.nanoseconds(Int64.random(in: 0...max(1, interval.nanoseconds)))

@@ -67,6 +67,10 @@ final class Swarm: Sendable {
     }
 
     let settings: Settings
+    /// The heartbeat interval now (nanoseconds): `settings.heartbeatInterval` until an
+    /// `interval` command changes it (overload connects at a sustainable rate first).
+    let heartbeatNanoseconds: Atomic<Int64>
+    var heartbeatInterval: TimeAmount { .nanoseconds(heartbeatNanoseconds.load(ordering: .relaxed)) }
     let payload: Payload
     let counters = Counters()
     let group: MultiThreadedEventLoopGroup
@@ -77,6 +81,7 @@ final class Swarm: Sendable {
 
     init(settings: Settings, threads: Int) throws {
         self.settings = settings
+        heartbeatNanoseconds = Atomic(settings.heartbeatInterval.nanoseconds)
         payload = try Payload()
         group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         var configuration = HTTPClient.Configuration()

@@ -5,7 +5,8 @@ import Synchronization
 
 /// `bench swarm`: the child process that holds a slice of the simulated fleet. The
 /// orchestrator talks to it over stdin/stdout, one JSON object per line (``SwarmMessage``):
-/// it prints progress every 200 ms and obeys `connect`, `stop`, `drop`, `histogram`, `quit`.
+/// it prints progress every 200 ms and obeys `connect`, `stop`, `drop`, `histogram`, `quit`,
+/// and `interval SECONDS` (every agent beats at the new interval from then on).
 struct SwarmCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swarm", abstract: "(internal) run a slice of simulated agents; driven by the other subcommands.",
@@ -83,6 +84,13 @@ struct SwarmCommand: AsyncParsableCommand {
                 output.send(SwarmMessage.progress(Self.progress(swarm)))
                 await swarm.shutdown()
                 return
+            case let line where line.hasPrefix("interval "):
+                guard let seconds = Double(line.dropFirst("interval ".count)), seconds >= 0 else {
+                    FileHandle.standardError.write(Data("swarm: bad interval in \(line)\n".utf8))
+                    continue
+                }
+                swarm.heartbeatNanoseconds.store(Int64(seconds * 1e9), ordering: .relaxed)
+                for agent in fleet { agent.eventLoop.execute { agent.intervalChanged() } }
             default:
                 FileHandle.standardError.write(Data("swarm: unknown command \(command)\n".utf8))
             }
