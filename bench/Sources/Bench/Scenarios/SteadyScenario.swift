@@ -64,6 +64,10 @@ struct SteadyScenario: AsyncParsableCommand {
         try await Task.sleep(for: .seconds(2))
         let totalSent = fleet.progress.heartbeats
         let totalApplied = Int(try await master.heartbeatsApplied())
+        // Beats a gateway replaced by a newer one of the same agent while the registry was
+        // behind (issue 13's outbox): not lost state, but not applied either; shown apart.
+        var coalesced = 0
+        for gateway in topology.gateways { coalesced += Int(try await master.metric(gateway, "fleet_gateway_heartbeats_coalesced_total")) }
         let failures = fleet.progress.connectFailures + fleet.progress.upgradeFailures + fleet.progress.handshakeTimeouts
         await fleet.quit()
 
@@ -76,7 +80,8 @@ struct SteadyScenario: AsyncParsableCommand {
         var figures: [Figure] = [
             Figure("heartbeats sent per second", Double(endSent - startSent) / window, "/s"),
             Figure("heartbeats applied per second (registry)", applied / window, "/s"),
-            .atMost("heartbeats dropped (all sent - all applied)", Double(totalSent - totalApplied), "", 0),
+            Figure("heartbeats coalesced by gateways (the registry behind for a moment)", Double(coalesced), ""),
+            .atMost("heartbeats dropped (all sent - all applied - coalesced)", Double(totalSent - totalApplied - coalesced), "", 0),
             .atMost("CPU of all master processes per 100k heartbeats", cpuPer100k, "CPU-s", 2.0),
             Figure("CPU of all master processes", cpu / window * 100, "% of one core"),
             Figure("gateway RSS per agent", perAgentKB, "KB"),
