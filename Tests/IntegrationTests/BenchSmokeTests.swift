@@ -94,6 +94,28 @@ struct BenchSmokeTests {
         #expect(try result.value("agents connected at the end") == 40)
     }
 
+    /// Where the bench's CPU quota lives (cgroup v1 `cpu`, written as root): on this machine and
+    /// CI's; elsewhere the test says it did not run rather than pass.
+    static let cgroupCPU = "/sys/fs/cgroup/cpu"
+    static var canQuota: Bool { getuid() == 0 && FileManager.default.isWritableFile(atPath: "\(cgroupCPU)/cgroup.procs") }
+
+    @Test(
+        "overload with the registry held to a CPU quota: the quota bites, nothing is shown offline, and the cgroup is removed after",
+        .enabled(if: BenchSmokeTests.canQuota, "needs root and the cgroup v1 cpu controller")
+    )
+    func overloadWithQuota() async throws {
+        let results = try await bench([
+            "overload", "--topology", "split", "--gateways", "1", "--agents", "40", "--interval", "0.2", "--duration", "3",
+            "--connect-interval", "2", "--settle", "1", "--registry-cpu", "0.01",
+        ])
+        let result = try #require(results.first)
+        #expect(try result.value("registry held back by its CPU quota") > 0, "a hundredth of a core must throttle it")
+        #expect(try result.value("agents shown disconnected or offline") == 0)
+        #expect(try result.value("gateways declared lost") == 0)
+        let left = try FileManager.default.contentsOfDirectory(atPath: Self.cgroupCPU).filter { $0.hasPrefix("fleet-bench-") }
+        #expect(left.isEmpty, "quota groups left behind: \(left)")
+    }
+
     @Test("callback: status requests at a rate all complete, and a fan-out reaches every agent")
     func callback() async throws {
         let results = try await bench(["callback", "--agents", "20", "--rate", "20", "--duration", "1"])
