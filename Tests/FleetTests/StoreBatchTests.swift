@@ -121,22 +121,14 @@ struct StoreBatchTests {
         for seq: UInt64 in 7...12 { writer.metrics(sample(seq), agentId: "a") }
         await writer.flush()
         #expect(writer.pendingRows == 12)
-        let released = Atomic(false)
-        let waiting = Task {
-            await writer.waitForRoom()
-            released.store(true, ordering: .sequentiallyConsistent)
-        }
-        try await Task.sleep(for: .milliseconds(200))
-        let releasedEarly = released.load(ordering: .sequentiallyConsistent)
+        let (releasedEarly, waiting) = try await startWaiting(writer)
         #expect(!releasedEarly, "events are held back while the rows cannot be written")
         #expect(writer.pendingRows == 12, "nothing was dropped to make room")
 
         try await store.pool.write { db in try db.execute(sql: "ALTER TABLE metrics_away RENAME TO metrics") }
         // Within the backoff the writer does not try again; a forced flush (as at shutdown) does.
         await writer.flush(final: true)
-        await waiting.value
-        let releasedAfter = released.load(ordering: .sequentiallyConsistent)
-        #expect(releasedAfter)
+        await waiting.value  // returns only once waitForRoom() has
         #expect(writer.status.ok)
         #expect(writer.pendingRows == 0)
         #expect(try await store.metrics(agentId: "a", since: nil, limit: 100).map(\.seq) == Array(UInt64(1)...12))
@@ -164,19 +156,26 @@ struct StoreBatchTests {
         await writer.flush()
         #expect(writer.pendingRows == 25, "far under the row bound")
         #expect(writer.pendingBytes == (1...25).reduce(0) { $0 + sample($1).bytes.count + StoreBatch.rowOverhead })
-        let released = Atomic(false)
-        let waiting = Task {
-            await writer.waitForRoom()
-            released.store(true, ordering: .sequentiallyConsistent)
-        }
-        try await Task.sleep(for: .milliseconds(200))
-        let releasedEarly = released.load(ordering: .sequentiallyConsistent)
+        let (releasedEarly, waiting) = try await startWaiting(writer)
         #expect(!releasedEarly, "held back by the bytes")
         try await store.pool.write { db in try db.execute(sql: "ALTER TABLE metrics_away RENAME TO metrics") }
         await writer.flush(final: true)
         await waiting.value
         #expect(writer.pendingBytes == 0)
         #expect(try await store.metrics(agentId: "a", since: nil, limit: 100).map(\.seq) == Array(UInt64(1)...25))
+    }
+
+    /// Starts `waitForRoom()` in a task and tells whether it had returned 200 ms later (it
+    /// must not have, while the writer is past a bound), with the task: it ends only once
+    /// `waitForRoom()` has returned, so awaiting it is the proof that room was made.
+    func startWaiting(_ writer: StoreWriter) async throws -> (releasedEarly: Bool, waiting: Task<Void, Never>) {
+        let released = Mutex(false)
+        let waiting = Task {
+            await writer.waitForRoom()
+            released.withLock { $0 = true }
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        return (released.withLock { $0 }, waiting)
     }
 
     /// Writes `batch` into a new store at `path` and closes it (everything checkpointed into
