@@ -47,8 +47,8 @@ public final class StoreWriter: Sendable {
     static let corruptNoticeFor: TimeInterval = 3600
 
     private let failure = Mutex(Failure())
-    /// Rows and bytes of the batch being written now (taken out of `pending`, not yet landed).
-    private let writing = Mutex((rows: 0, bytes: 0))
+    /// History bytes of the batch being written now (taken out of `pending`, not yet landed).
+    private let writingBytes = Mutex(0)
     private let lastPauseLog = Mutex<ContinuousClock.Instant?>(nil)
     /// When ``waitForRoom()`` last held event intake back.
     private let heldAt = Mutex<ContinuousClock.Instant?>(nil)
@@ -144,7 +144,7 @@ public final class StoreWriter: Sendable {
     /// Bytes of history not yet written: the batch accumulating, the one being written, and a
     /// failed one kept for retry (which is the one being written while it is retried).
     public var pendingBytes: Int {
-        pending.withLock { $0.bytes } + max(writing.withLock { $0.bytes }, failure.withLock { $0.batch?.bytes ?? 0 })
+        pending.withLock { $0.bytes } + max(writingBytes.withLock { $0 }, failure.withLock { $0.batch?.bytes ?? 0 })
     }
 
     /// Whether intake must wait: past either bound.
@@ -234,8 +234,8 @@ public final class StoreWriter: Sendable {
             // In a task of its own: GRDB's async write honours cancellation, and a batch taken
             // from `pending` must be written even while the registry is shutting down.
             let store = self.store
-            writing.withLock { $0 = (batch.rows, batch.bytes) }
-            defer { writing.withLock { $0 = (0, 0) } }
+            writingBytes.withLock { $0 = batch.bytes }
+            defer { writingBytes.withLock { $0 = 0 } }
             try await Task { try await store.write(batch) }.value
             let recovered = failure.withLock { failure -> (since: Date, attempts: Int)? in
                 defer { failure = Failure() }
