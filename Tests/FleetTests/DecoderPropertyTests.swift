@@ -58,8 +58,10 @@ struct DecoderPropertyTests {
                 roundTrip: { value in
                     let raw = value as! RawSnapshot
                     let decoded = try FleetJSON.decode(MetricsSnapshot.self, from: raw.bytes)
+                    // Vitals as captured by the check, and as read again from stored bytes.
+                    let stored = RawSnapshot(trusted: raw.bytes, timestamp: raw.timestamp, seq: raw.seq)
                     return decoded.seq == raw.seq && FleetJSON.milliseconds(decoded.timestamp) == raw.timestamp
-                        && MetricsVitals(decoded) == raw.vitals
+                        && MetricsVitals(decoded) == raw.vitals && MetricsVitals(decoded) == stored.vitals
                 }
             )
         }

@@ -75,7 +75,11 @@ public struct MemoryMetrics: Codable, Sendable, Equatable {
         self.swapFreeBytes = swapFreeBytes
     }
 
-    public var usedPercent: Double {
+    public var usedPercent: Double { Self.usedPercent(totalBytes: totalBytes, availableBytes: availableBytes) }
+
+    /// Used share of memory, 0...100: what is not available (a kernel reporting more available
+    /// than total counts as none used).
+    public static func usedPercent(totalBytes: UInt64, availableBytes: UInt64) -> Double {
         totalBytes == 0 ? 0 : Double(totalBytes - min(availableBytes, totalBytes)) / Double(totalBytes) * 100
     }
 }

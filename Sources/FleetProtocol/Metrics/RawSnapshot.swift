@@ -38,11 +38,7 @@ public struct RawSnapshot: Sendable, Equatable {
         self.bytes = bytes
         self.timestamp = timestamp
         self.seq = seq
-        var vitals = MetricsVitals(cpuPercent: captures.cpuPercent, diskUsedPercent: captures.diskUsedPercent)
-        if let total = captures.memoryTotal, let available = captures.memoryAvailable {
-            vitals.memoryUsedPercent = total == 0 ? 0 : Double(total - min(available, total)) / Double(total) * 100
-        }
-        self.captured = vitals
+        self.captured = MetricsVitals(captures)
     }
 
     /// Bytes that were checked before (by a gateway, or stored by the registry).
@@ -66,84 +62,15 @@ public struct RawSnapshot: Sendable, Equatable {
         try FleetJSON.decode(MetricsSnapshot.self, from: bytes)
     }
 
-    /// What alert rules look at, read from the bytes without decoding them.
-    public var vitals: MetricsVitals { captured ?? Self.read(bytes).vitals }
+    /// What alert rules look at, read from the bytes without decoding them: captured by the
+    /// shape check that admitted them, or (bytes loaded from the store) by checking them again.
+    public var vitals: MetricsVitals {
+        captured ?? (try? MetricsSnapshot.shape.validate(bytes)).map(MetricsVitals.init) ?? MetricsVitals()
+    }
 
     public static func == (a: RawSnapshot, b: RawSnapshot) -> Bool {
         a.seq == b.seq && a.timestamp == b.timestamp && a.bytes == b.bytes
     }
-
-    /// One walk over the top-level keys of bytes that passed the shape check.
-    private static func read(_ bytes: [UInt8]) -> (timestamp: Date?, seq: UInt64?, vitals: MetricsVitals) {
-        bytes.withUnsafeBytes { buffer in
-            var scanner = JSONScanner(buffer)
-            var timestamp: Date?
-            var seq: UInt64?
-            var vitals = MetricsVitals()
-            try? scanner.object(depth: 0) { (inner: inout JSONScanner, key: Range<Int>, escaped: Bool) throws(JSONScanner.Failure) in
-                // Keys compared as bytes (the shape check refused escaped known keys' duplicates;
-                // an escaped spelling of a known key is read through the slow path below).
-                func named(_ name: [UInt8]) -> Bool { escaped ? inner.text(key, escaped: true).utf8.elementsEqual(name) : inner.equals(key, name) }
-                inner.skipSpace()
-                if named(Keys.timestamp) {
-                    let string = try inner.string()
-                    timestamp = FleetJSON.parseDate(inner, string.content, escaped: string.escaped)
-                } else if named(Keys.seq) {
-                    seq = inner.unsigned(try inner.number().range)
-                } else if inner.peek == UInt8(ascii: "{"), named(Keys.cpu) {
-                    try inner.object(depth: 1) { (cpu: inout JSONScanner, key: Range<Int>, escaped: Bool) throws(JSONScanner.Failure) in
-                        let found = try cpu.value(depth: 2)
-                        if found.kind == .number, !escaped ? cpu.equals(key, Keys.totalPercent) : cpu.text(key, escaped: true) == "totalPercent" {
-                            vitals.cpuPercent = cpu.double(found.range)
-                        }
-                    }
-                } else if inner.peek == UInt8(ascii: "{"), named(Keys.memory) {
-                    var total: UInt64?
-                    var available: UInt64?
-                    try inner.object(depth: 1) { (memory: inout JSONScanner, key: Range<Int>, escaped: Bool) throws(JSONScanner.Failure) in
-                        let found = try memory.value(depth: 2)
-                        guard found.kind == .number else { return }
-                        let name = escaped ? Array(memory.text(key, escaped: true).utf8) : nil
-                        if name.map({ $0 == Keys.totalBytes }) ?? memory.equals(key, Keys.totalBytes) {
-                            total = memory.unsigned(found.range)
-                        } else if name.map({ $0 == Keys.availableBytes }) ?? memory.equals(key, Keys.availableBytes) {
-                            available = memory.unsigned(found.range)
-                        }
-                    }
-                    if let total, let available {
-                        vitals.memoryUsedPercent = total == 0 ? 0 : Double(total - min(available, total)) / Double(total) * 100
-                    }
-                } else if inner.peek == UInt8(ascii: "["), named(Keys.filesystems) {
-                    try inner.array(depth: 1) { (element: inout JSONScanner) throws(JSONScanner.Failure) in
-                        try element.object(depth: 2) { (fs: inout JSONScanner, key: Range<Int>, escaped: Bool) throws(JSONScanner.Failure) in
-                            let found = try fs.value(depth: 3)
-                            if found.kind == .number, !escaped ? fs.equals(key, Keys.usedPercent) : fs.text(key, escaped: true) == "usedPercent",
-                                let used = fs.double(found.range)
-                            {
-                                vitals.diskUsedPercent = max(vitals.diskUsedPercent ?? used, used)
-                            }
-                        }
-                    }
-                } else {
-                    try inner.value(depth: 1)
-                }
-            }
-            return (timestamp, seq, vitals)
-        }
-    }
-}
-
-/// The keys ``RawSnapshot`` reads, as bytes.
-private enum Keys {
-    static let timestamp = Array("timestamp".utf8)
-    static let seq = Array("seq".utf8)
-    static let cpu = Array("cpu".utf8)
-    static let memory = Array("memory".utf8)
-    static let filesystems = Array("filesystems".utf8)
-    static let totalPercent = Array("totalPercent".utf8)
-    static let totalBytes = Array("totalBytes".utf8)
-    static let availableBytes = Array("availableBytes".utf8)
-    static let usedPercent = Array("usedPercent".utf8)
 }
 
 /// The values alert rules test, carried next to the snapshot's bytes so the registry never
@@ -166,6 +93,14 @@ public struct MetricsVitals: Sendable, Equatable {
             cpuPercent: snapshot.cpu?.totalPercent, memoryUsedPercent: snapshot.memory?.usedPercent,
             diskUsedPercent: snapshot.filesystems?.map(\.usedPercent).max()
         )
+    }
+
+    /// What a shape check captured (``MetricsSnapshot/shape`` tags the fields).
+    public init(_ captures: JSONCaptures) {
+        self.init(cpuPercent: captures.cpuPercent, diskUsedPercent: captures.diskUsedPercent)
+        if let total = captures.memoryTotal, let available = captures.memoryAvailable {
+            memoryUsedPercent = MemoryMetrics.usedPercent(totalBytes: total, availableBytes: available)
+        }
     }
 }
 
