@@ -279,7 +279,7 @@ public struct RegistryCore: Sendable {
     private mutating func commit(_ record: ReplicatedRecord) {
         seq += 1
         let body = (try? record.encodedBody()) ?? []
-        effects.append(.change(RegistryChange(seq: seq, topic: record.topic, op: record.isDelete ? .delete : .upsert, body: body, record: record)))
+        effects.append(.change(RegistryChange(seq: seq, body: body, record: record)))
     }
 
     // MARK: Sessions and credentials

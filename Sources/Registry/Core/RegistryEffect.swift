@@ -28,11 +28,13 @@ public enum RegistryEffect: Sendable {
 /// One change of the replicated state: where it is published, and what the store keeps.
 public struct RegistryChange: Sendable {
     public var seq: UInt64
-    public var topic: String
-    public var op: UpdateHeader.Operation
     /// The record's JSON (empty for a delete): encoded once, for the PUB and the store.
     public var body: [UInt8]
     public var record: ReplicatedRecord
+
+    /// Where it is published (derived from the record, as the replicas derive it back).
+    public var topic: String { record.topic }
+    public var op: UpdateHeader.Operation { record.isDelete ? .delete : .upsert }
 
     /// Whether the change is a request's: those are stored before they are published
     /// (acknowledged means kept).
