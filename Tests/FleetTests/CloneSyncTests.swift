@@ -87,6 +87,32 @@ struct CloneSyncTests {
         #expect(cause(behind.effects) == .gap && quiet.missedUpdates == 2)
     }
 
+    @Test("what the PUB drops is counted in every phase: while a resync is on its way, before the first update heard, and up to the snapshot")
+    func dropsCountedWhileSyncing() throws {
+        var sync = synced(["a"], seq: 10)
+        let gap = sync.receive(update(12, "b"), now: start)
+        let nonce = try #require(nonceOf(gap.effects))
+        #expect(sync.gaps == 1 && sync.missedUpdates == 1)
+        _ = sync.receive(update(13, "b"), now: start)
+        _ = sync.receive(update(20, "b"), now: start)
+        #expect(sync.missedUpdates == 7, "14...19 dropped while the snapshot was on its way")
+        _ = sync.receive(hugz(25), now: start)
+        #expect(sync.missedUpdates == 12, "21...25, known from the beat")
+        _ = sync.receive(chunk: SnapshotHeader(seq: 30, epoch: "e1", nonce: nonce, last: true), SnapshotChunk(agents: [record("a")], requests: []), metrics: [], now: start)
+        #expect(sync.isSynced && sync.seq == 30 && sync.missedUpdates == 17, "26...30 were due after the last one heard")
+        #expect(sync.receive(update(31, "c"), now: start).changes.count == 1)
+        #expect(sync.gaps == 1 && sync.missedUpdates == 17)
+
+        // At the start: the first updates heard come after the snapshot's next one.
+        var fresh = CloneSync(noncePrefix: "t")
+        let first = try #require(nonceOf([fresh.requestSnapshot(reason: "start", cause: .start, now: start)]))
+        _ = fresh.receive(update(8, "a"), now: start)
+        _ = fresh.receive(update(9, "a"), now: start)
+        #expect(fresh.missedUpdates == 0, "the first update heard only starts the count")
+        let applied = fresh.receive(chunk: SnapshotHeader(seq: 5, epoch: "e1", nonce: first, last: true), SnapshotChunk(agents: [], requests: []), metrics: [], now: start)
+        #expect(cause(applied.effects) == .gap && fresh.gaps == 1 && fresh.missedUpdates == 2, "6 and 7 never arrived")
+    }
+
     @Test("a new epoch resyncs, and the owner hears of it once the new run's snapshot is in")
     func epochChange() throws {
         var sync = synced(["a"], seq: 10, epoch: "e1")

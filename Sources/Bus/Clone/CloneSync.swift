@@ -86,8 +86,20 @@ public struct CloneSync: Sendable {
     /// during a later resync, but never empty for want of one).
     public private(set) var everSynced = false
     public private(set) var gaps = 0
-    /// Updates the registry published that never arrived: the sum of the gaps' widths.
+    /// Updates the registry published that never arrived on the PUB, in whatever phase they
+    /// were due: counted from the sequence heard (``Heard``), not from the gaps that start a
+    /// resync, since a PUB that drops while a snapshot is on its way drops just as much.
     public private(set) var missedUpdates: UInt64 = 0
+    /// The highest sequence heard on the PUB in one registry run (an update, a HUGZ beat's
+    /// seq, or a snapshot's), and the first one the replica expected to hear in it.
+    struct Heard: Sendable, Equatable {
+        var epoch: String
+        var seq: UInt64
+        /// The first sequence heard since tracking began in this epoch (a beat at H counts as
+        /// H + 1), or 0 once a snapshot has accounted for what came before it.
+        var first: UInt64
+    }
+    private(set) var heard: Heard?
     /// Metrics batches that never arrived (the feed's own sequence).
     public private(set) var missedMetricBatches: UInt64 = 0
     private var metricsSeq: (epoch: String, seq: UInt64)?
@@ -133,6 +145,7 @@ public struct CloneSync: Sendable {
     public mutating func receive(_ update: Update, now: ContinuousClock.Instant) -> (changes: [CloneReplica.Change], effects: [Effect]) {
         lastHeard = now
         let header = update.header
+        if phase != .idle { hear(header) }
         switch phase {
         case .idle:
             return ([], [])
@@ -150,13 +163,13 @@ public struct CloneSync: Sendable {
             if header.op == .hugz {
                 guard header.seq > seq else { return ([], []) }
                 let reason = "missed updates \(seq + 1)...\(header.seq)"
-                countGap(missed: header.seq - seq)
+                gaps += 1
                 return ([], [requestSnapshot(reason: reason, cause: .gap, now: now)])
             }
             if header.seq <= seq { return ([], []) }  // already have it
             guard header.seq == seq + 1 else {
                 let reason = "gap: expected \(seq + 1), got \(header.seq)"
-                countGap(missed: header.seq - seq - 1)
+                gaps += 1
                 return ([], [requestSnapshot(reason: reason, cause: .gap, now: now)])
             }
             var effects: [Effect] = []
@@ -207,6 +220,7 @@ public struct CloneSync: Sendable {
             return ([], [])
         }
         let previousEpoch = epoch
+        account(snapshot: header)
         records = Dictionary(received.agents.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new })
         requests = Dictionary(received.requests.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new })
         alerts = Dictionary(received.alerts.map { ($0.id, $0) }, uniquingKeysWith: { _, new in new })
@@ -239,7 +253,7 @@ public struct CloneSync: Sendable {
         for update in buffered where update.header.epoch == header.epoch && update.header.seq > seq {
             guard update.header.seq == seq + 1 else {
                 let reason = "gap after snapshot: expected \(seq + 1), got \(update.header.seq)"
-                countGap(missed: update.header.seq - seq - 1)
+                gaps += 1  // what it skipped was counted as it was heard, or by `account`
                 effects.append(requestSnapshot(reason: reason, cause: .gap, now: now))
                 return (changes, effects)
             }
@@ -267,9 +281,33 @@ public struct CloneSync: Sendable {
 
     // MARK: Applying
 
-    private mutating func countGap(missed: UInt64) {
-        gaps += 1
-        missedUpdates += missed
+    /// Counts what the PUB dropped before this update or beat: every sequence between the last
+    /// one heard and this one. The first one heard in a registry run starts the count.
+    private mutating func hear(_ header: UpdateHeader) {
+        // A beat carries the registry's current seq: the next update due is one past it.
+        let next = header.op == .hugz ? header.seq + 1 : header.seq
+        guard var last = heard, last.epoch == header.epoch else {
+            heard = Heard(epoch: header.epoch, seq: header.seq, first: next)
+            return
+        }
+        if next > last.seq + 1 { missedUpdates += next - last.seq - 1 }
+        last.seq = max(last.seq, header.seq)
+        heard = last
+    }
+
+    /// A snapshot at S was taken after the replica subscribed, so every update after S was
+    /// due on the PUB: those before the first one heard, and those up to S beyond the last one
+    /// heard, never arrived.
+    private mutating func account(snapshot header: SnapshotHeader) {
+        guard var last = heard, last.epoch == header.epoch else {
+            heard = Heard(epoch: header.epoch, seq: header.seq, first: 0)
+            return
+        }
+        if last.first > header.seq + 1 { missedUpdates += last.first - header.seq - 1 }
+        if last.seq < header.seq { missedUpdates += header.seq - last.seq }
+        last.first = 0
+        last.seq = max(last.seq, header.seq)
+        heard = last
     }
 
     private mutating func apply(_ update: Update, effects: inout [Effect]) -> CloneReplica.Change? {
