@@ -118,9 +118,12 @@ def run(args, driver, console):
     if hostname != records[target]["hostname"]:
         raise Failure(f"agent page shows host {hostname!r}, the API says {records[target]['hostname']!r}")
     def cpu_latest(d):
-        """The time (ms) of the CPU chart's newest point, once it is drawn."""
-        charts = d.find_elements(By.CSS_SELECTOR, ".chart-card svg.chart[data-last]")
-        return int(charts[0].get_attribute("data-last")) if charts else 0
+        """The time (ms) of the CPU chart's newest point, once it is drawn. Read in one script:
+        the chart is redrawn by every heartbeat, so an element found by one call can be stale by
+        the next (a StaleElementReferenceException outside a wait failed CI once)."""
+        return int(d.execute_script(
+            "const c = document.querySelector('.chart-card svg.chart[data-last]'); return c ? Number(c.dataset.last) : 0"
+        ) or 0)
 
     latest = wait_for(driver, 10, cpu_latest, "the CPU chart")
     # The charts are live: the agent's next heartbeat reaches the page over the event stream.
