@@ -6,7 +6,6 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
-import HummingbirdWebSocket
 import Logging
 import Metrics
 import NIOCore
@@ -117,38 +116,27 @@ public final class GatewayService: Service, Sendable {
         ).register(on: router)
         MetricsRoutes(replica: replica, keys: keys, metricsText: settings.metricsText).register(on: router)
         DashboardRoutes().register(on: router)
-        let authenticator = AgentAuthenticator(keys: keys, replica: replica)
-        router.ws(
-            RouterPath(settings.wsPath),
-            shouldUpgrade: { request, context in
-                // A plain GET on the WebSocket path is a client mistake, not a session.
-                guard request.headers[.upgrade]?.lowercased() == "websocket" else {
-                    throw APIError(status: .upgradeRequired, code: "upgrade_required", message: "this path takes a WebSocket upgrade")
-                }
-                // Authentication is decided here, before the upgrade, from the headers alone.
-                let decision = authenticator.decide(request.headers)
-                context.exchange.withState { $0.agentAuth = decision }
-                return .upgrade([:])
-            },
-            onUpgrade: { [self] inbound, outbound, context in
-                // One call, not inlined: this closure's async frame lives as long as the session,
-                // so it must not be sized for the refusal path or the session (see AgentSession).
-                await serveAgent(inbound, outbound, decision: context.requestContext.exchange.withState { $0.agentAuth })
-            }
-        )
+        // The upgrade itself never reaches the router (GatewayChannel takes it, authenticated
+        // from the headers alone); a plain GET on the path is a client mistake, not a session.
+        router.get(RouterPath(settings.wsPath)) { _, _ -> Response in
+            throw APIError(status: .upgradeRequired, code: "upgrade_required", message: "this path takes a WebSocket upgrade")
+        }
         // Last: 405 + Allow for the methods each route above does not have.
         MethodRoutes.register(on: router)
 
-        let wsConfiguration = WebSocketServerConfiguration(
-            maxFrameSize: settings.maxFrameBytes, autoPing: .enabled(timePeriod: settings.pingInterval),
-            closeTimeout: .seconds(3)
+        let agents = AgentSocketAcceptor(
+            path: settings.wsPath, authenticator: AgentAuthenticator(keys: keys, replica: replica),
+            services: AgentSessionServices(
+                settings: settings, events: events, heartbeats: heartbeats, sessions: sessions, shutdown: shutdownSignal, logger: logger,
+                replica: replica, credentialWaiters: credentialWaiters, refusals: refusals
+            )
         )
         let onListening = self.onListening
         let appLogger = self.logger
         let tlsOn = settings.tls != nil
         let app = Application(
             router: router,
-            server: try Self.server(webSocketRouter: router, ws: wsConfiguration, limits: settings.limits, tls: settings.tls),
+            server: try Self.server(agents: agents, limits: settings.limits, tls: settings.tls),
             configuration: ApplicationConfiguration(
                 address: .hostname(settings.host, port: settings.port), serverName: "fleet-gateway"
             ),
@@ -181,13 +169,8 @@ public final class GatewayService: Service, Sendable {
 
     /// HTTP/1.1 with the WebSocket upgrade, inside TLS when `server.tls` is set: then the one
     /// listener speaks HTTPS and WSS only, so no token or command can cross it in clear.
-    static func server(
-        webSocketRouter router: Router<GatewayRequestContext>, ws: WebSocketServerConfiguration, limits: GatewayLimits,
-        tls: TLSConfiguration?
-    ) throws -> HTTPServerBuilder {
-        let plain = GatewayChannel.builder(
-            webSocketRouter: router, ws: ws, idleTimeout: .init(limits.idleTimeout), headTimeout: .init(limits.headerTimeout)
-        )
+    static func server(agents: AgentSocketAcceptor, limits: GatewayLimits, tls: TLSConfiguration?) throws -> HTTPServerBuilder {
+        let plain = GatewayChannel.builder(agents: agents, idleTimeout: .init(limits.idleTimeout), headTimeout: .init(limits.headerTimeout))
         guard let tls else { return plain }
         return try .tls(plain, tlsConfiguration: tls)
     }
@@ -216,13 +199,12 @@ public final class GatewayService: Service, Sendable {
             ])
             session.closing.fire()
             credentialWaiters.abandon(id: close.agentId)
-            Task {
-                // The reason as an `error` frame first: a close reason is cut at 123 bytes.
-                let code = close.code == FleetCloseCode.superseded ? "superseded" : close.code == FleetCloseCode.forbidden ? "forbidden" : "closed"
-                if let text = try? FleetJSON.encodeString(MasterMessage.error(.init(code: code, message: close.reason))) {
-                    try? await session.outbound.write(.text(text))
-                }
-                try? await session.outbound.close(.init(codeNumber: close.code), reason: String(close.reason.prefix(120)))
+            // The reason as an `error` frame first: a close reason is cut at 123 bytes.
+            let code = close.code == FleetCloseCode.superseded ? "superseded" : close.code == FleetCloseCode.forbidden ? "forbidden" : "closed"
+            if let text = try? FleetJSON.encodeString(MasterMessage.error(.init(code: code, message: close.reason))) {
+                session.socket.refuse(error: text, code: close.code, reason: close.reason)
+            } else {
+                session.socket.close(code: close.code, reason: close.reason)
             }
         case .callback(let callback):
             guard let session = sessions.session(callback.sessionId) else {
@@ -233,7 +215,7 @@ public final class GatewayService: Service, Sendable {
             }
             Task {
                 do {
-                    try await session.outbound.write(.text(try FleetJSON.encodeString(MasterMessage.callback(callback.frame))))
+                    try await session.socket.write(try FleetJSON.encodeString(MasterMessage.callback(callback.frame)))
                 } catch {
                     Self.undelivered(reason: "write_failed")
                     logger.warning("callback not delivered", metadata: ["request": "\(callback.frame.requestId)", "error": "\(error)"])
@@ -249,43 +231,13 @@ public final class GatewayService: Service, Sendable {
         Counter(label: "fleet_gateway_callbacks_undelivered_total", dimensions: [("reason", reason)]).increment()
     }
 
-    /// An upgraded agent socket: refused with the reason decided in `shouldUpgrade`, or a session.
-    @inline(never)
-    private func serveAgent(
-        _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, decision: AgentAuthenticator.Decision?
-    ) async {
-        let decision = decision ?? .refused(code: FleetCloseCode.unauthorized, error: "unauthorized", message: "no authentication decision")
-        if case .refused(let code, let error, let message) = decision {
-            // hummingbird-websocket can only answer a refused upgrade with an empty 400, which
-            // tells an agent nothing: the socket carries the reason instead (and counts it).
-            await AgentSession.refuse(inbound, outbound, code: code, error: error, message: message, refusals: refusals, logger: logger)
-            return
-        }
-        if heartbeats.isBacklogged {
-            // The registry is behind (heartbeats are waiting for room on the bus): a new session
-            // would add an announcement and a snapshot to what waits. 1013: agents back off.
-            await AgentSession.refuse(
-                inbound, outbound, code: FleetCloseCode.tryAgainLater, error: "overloaded",
-                message: "the master is behind on heartbeats; try again later", refusals: refusals, logger: logger
-            )
-            return
-        }
-        let session = AgentSession(
-            settings: settings, events: events, heartbeats: heartbeats, sessions: sessions, shutdown: shutdownSignal, logger: logger,
-            auth: decision, replica: replica, credentialWaiters: credentialWaiters, refusals: refusals
-        )
-        await session.run(inbound: inbound, outbound: outbound)
-    }
-
     /// An agent whose credential was revoked loses its sessions here at once, whether or not
     /// the registry's close command (PUB, lossy) arrives.
     static func cutOff(_ credential: AgentCredential, sessions: SessionTable, logger: Logger) {
         for (sessionId, session) in sessions.sessions(agentId: credential.agentId) {
             logger.notice("closing a revoked agent's session", metadata: ["agent": "\(credential.agentId)", "session": "\(sessionId)"])
             session.closing.fire()
-            Task {
-                try? await session.outbound.close(.init(codeNumber: FleetCloseCode.forbidden), reason: "revoked")
-            }
+            session.socket.close(code: FleetCloseCode.forbidden, reason: "revoked")
         }
     }
 
@@ -296,7 +248,7 @@ public final class GatewayService: Service, Sendable {
         await withDiscardingTaskGroup { group in
             for (_, session) in sessions.all {
                 session.closing.fire()
-                group.addTask { try? await session.outbound.close(.goingAway, reason: "gateway shutting down") }
+                group.addTask { await session.socket.closeAndWait(code: AgentSession.goingAway, reason: "gateway shutting down") }
             }
         }
     }

@@ -6,7 +6,6 @@ import Foundation
 import Bus
 import FleetProtocol
 import Hummingbird
-import HummingbirdWebSocket
 import NIOCore
 
 /// `GET /api/v1/audit?since=RFC3339&agent=ID&limit=N` (admin): the audit log from the

@@ -8,7 +8,6 @@ import Crypto
 import FleetProtocol
 import HTTPTypes
 import Hummingbird
-import HummingbirdWebSocket
 import Logging
 import Metrics
 

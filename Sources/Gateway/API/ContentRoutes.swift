@@ -2,7 +2,6 @@ import Bus
 import FleetProtocol
 import HTTPTypes
 import Hummingbird
-import HummingbirdWebSocket
 import NIOCore
 
 /// `GET /api/v1/requests/{id}/content` (admin token): the file a `logs` request brought

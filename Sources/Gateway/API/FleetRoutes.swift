@@ -8,7 +8,6 @@ import FleetProtocol
 import NIOCore
 import HTTPTypes
 import Hummingbird
-import HummingbirdWebSocket
 
 /// Read-only fleet endpoints, answered from this gateway's Clone replica so reads scale
 /// with the number of gateways and never touch the registry.

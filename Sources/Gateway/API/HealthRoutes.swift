@@ -2,7 +2,6 @@ import Bus
 import FleetProtocol
 import HTTPTypes
 import Hummingbird
-import HummingbirdWebSocket
 import NIOCore
 
 /// `/healthz` (the process is up) and `/readyz` (it can serve correct fleet data: the

@@ -1,6 +1,5 @@
 import HTTPTypes
 import Hummingbird
-import HummingbirdWebSocket
 
 /// A method a routed path does not have is answered 405 with an `Allow` header (RFC 9110
 /// section 15.5.6), and OPTIONS 204 with `Allow`, instead of the router's bare 404 that

@@ -7,7 +7,6 @@ import Bus
 import FleetProtocol
 import HTTPTypes
 import Hummingbird
-import HummingbirdWebSocket
 import NIOCore
 
 /// Prometheus endpoints. `/metrics`: this process (roles, bus, process), open like /healthz:

@@ -7,7 +7,6 @@ import Bus
 import FleetProtocol
 import HTTPTypes
 import Hummingbird
-import HummingbirdWebSocket
 
 /// Callback requests on the admin API (admin token):
 /// `POST /api/v1/agents/{id}/callbacks` and `GET /api/v1/requests/{id}`, both with `?wait=`.

@@ -6,7 +6,6 @@ import Foundation
 import Bus
 import FleetProtocol
 import Hummingbird
-import HummingbirdWebSocket
 
 /// API keys and enrollment tokens (admin): `POST /api/v1/tokens` makes one and shows its
 /// secret once, `GET /api/v1/tokens` lists them (never a secret or digest), `DELETE

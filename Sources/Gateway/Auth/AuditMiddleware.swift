@@ -7,7 +7,6 @@ import Bus
 import FleetProtocol
 import HTTPTypes
 import Hummingbird
-import HummingbirdWebSocket
 import Logging
 
 /// Writes one audit line for every mutating admin call (POST, PUT, PATCH, DELETE), after it

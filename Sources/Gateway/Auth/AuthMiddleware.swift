@@ -1,6 +1,5 @@
 import FleetProtocol
 import Hummingbird
-import HummingbirdWebSocket
 
 /// Guards the admin API: every route behind it needs a key whose role includes `minimum`
 /// (401 for missing, unknown or revoked keys; 403 for an enrollment token or a role too

@@ -1,14 +1,12 @@
 import FleetProtocol
 import Hummingbird
-import HummingbirdWebSocket
 import NIOCore
 import Synchronization
 
-/// The gateway's request context: Hummingbird's WebSocket-capable context plus who is
+/// The gateway's request context: Hummingbird's context plus who is
 /// calling (set by `AuthMiddleware`), where from, and a note handlers leave for the audit log.
-struct GatewayRequestContext: RequestContext, WebSocketRequestContext {
+struct GatewayRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
-    let webSocket: WebSocketHandlerReference<Self>
     /// The peer as the gateway sees it (a balancer's address when behind one).
     let remoteAddress: SocketAddress?
     /// The connection, so a body that stops arriving can have its connection closed.
@@ -21,7 +19,6 @@ struct GatewayRequestContext: RequestContext, WebSocketRequestContext {
 
     init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
-        self.webSocket = .init()
         self.remoteAddress = source.channel.remoteAddress
         self.channel = source.channel
     }
@@ -44,8 +41,6 @@ struct GatewayRequestContext: RequestContext, WebSocketRequestContext {
 
         struct State: Sendable {
             var audit = AuditNote()
-            /// What `shouldUpgrade` decided about an agent's WebSocket, for the upgrade handler.
-            var agentAuth: AgentAuthenticator.Decision?
         }
 
         func withState<T>(_ body: (inout State) -> T) -> T { state.withLock { body(&$0) } }

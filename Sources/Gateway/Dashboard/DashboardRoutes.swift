@@ -1,6 +1,5 @@
 import HTTPTypes
 import Hummingbird
-import HummingbirdWebSocket
 import NIOCore
 
 /// The operator dashboard: `GET /` (index.html) and `GET /dashboard/<name>`, from the files

@@ -1,7 +1,6 @@
 import FleetSupport
 import HTTPTypes
 import Hummingbird
-import HummingbirdWebSocket
 import NIOCore
 
 /// `GET /api/v1/events`: server-sent events with an `id:` per event; a client resumes with

@@ -1,6 +1,5 @@
 import FleetProtocol
 import FleetSupport
-import HummingbirdWebSocket
 import Metrics
 import Synchronization
 
@@ -16,7 +15,7 @@ final class SessionTable: Sendable {
         /// (an enrollment the new run may not have stored yet is then made again, same digest).
         var auth: SessionAuth
         /// Writes to the agent's socket (frames, or a close).
-        var outbound: WebSocketOutboundWriter
+        var socket: AgentSocket
         /// Fired when the gateway closes the session (the registry's order, shutdown), so a
         /// session still waiting for something (its enrollment) stops at once.
         var closing: ShutdownSignal
@@ -26,12 +25,12 @@ final class SessionTable: Sendable {
     private let gauge = Gauge(label: "fleet_gateway_sessions")
 
     func open(
-        _ sessionId: String, agent: AgentInfo, metrics: MetricsSnapshot?, auth: SessionAuth, outbound: WebSocketOutboundWriter,
+        _ sessionId: String, agent: AgentInfo, metrics: MetricsSnapshot?, auth: SessionAuth, socket: AgentSocket,
         closing: ShutdownSignal
     ) {
         let count = sessions.withLock { sessions in
             sessions[sessionId] = Session(
-                agent: agent, latestMetrics: metrics.flatMap { try? RawSnapshot($0) }, auth: auth, outbound: outbound, closing: closing
+                agent: agent, latestMetrics: metrics.flatMap { try? RawSnapshot($0) }, auth: auth, socket: socket, closing: closing
             )
             return sessions.count
         }

@@ -119,6 +119,13 @@ final class TestAgent: Sendable {
         try await outbound.write(.text(text))
     }
 
+    /// Any frame, as built (the client masks it): fragments, reserved bits, bytes that are
+    /// not UTF-8 in a text frame.
+    func sendFrame(_ frame: WebSocketFrame) async throws {
+        guard let outbound = outbound.withLock({ $0 }) else { throw HarnessError("not connected") }
+        try await outbound.write(.custom(frame))
+    }
+
     /// The close code the gateway sent, once the connection has ended (nil on timeout).
     func closeCode(timeout: Duration) async -> Int? {
         let task = connection.withLock { $0 }
