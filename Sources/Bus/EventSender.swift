@@ -37,6 +37,16 @@ public final class EventSender: Sendable {
         }
     }
 
+    /// Sends a batch of heartbeats if the queue has room now; false when it is full.
+    public func offer(heartbeats batch: HeartbeatBatch) -> Bool {
+        do {
+            return try socket.offer(ZMQMessage(batch.frames()))
+        } catch {
+            logger.warning("bus event not sent", metadata: ["kind": "\(HeartbeatBatch.kind)", "error": "\(error)"])
+            return true
+        }
+    }
+
     /// Sends `event` if it can go now; drops it (counted) otherwise. For periodic beats.
     public func trySend(_ event: BusEvent) {
         do {

@@ -398,9 +398,10 @@ public final class RegistryService: Service, Sendable {
                         continue
                     }
                     do {
-                        let event = try BusEvent(message: message)
-                        kinds[event.kind, default: 0] += 1
-                        decoded.append(event)
+                        for event in try BusEvent.all(frames: message.frames) {
+                            kinds[event.kind, default: 0] += 1
+                            decoded.append(event)
+                        }
                     } catch {
                         metrics.malformedEvents.increment()
                         logger.warning("bus event refused", metadata: ["error": "\(error)"])

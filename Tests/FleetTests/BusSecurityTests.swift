@@ -13,7 +13,7 @@ struct BusSecurityTests {
     static let allKinds = [
         "session.opened", "session.heartbeat", "session.closed", "session.samples", "gateway.heartbeat",
         "worker.heartbeat", "request.created", "request.result", "agent.delete", "agent.approve", "agent.revoke",
-        "key.created", "key.revoked", "audit.record",
+        "key.created", "key.revoked", "audit.record", HeartbeatBatch.kind,
     ]
 
     @Test("every event kind has a line in the policy table; gateways and workers each send only their own")
@@ -23,7 +23,7 @@ struct BusSecurityTests {
         }
         #expect(Set(BusPolicy.eventSenders.keys) == Set(Self.allKinds))
         for kind in [
-            "session.opened", "session.heartbeat", "session.closed", "session.samples", "request.created", "agent.delete", "gateway.heartbeat",
+            "session.opened", "session.heartbeat", HeartbeatBatch.kind, "session.closed", "session.samples", "request.created", "agent.delete", "gateway.heartbeat",
             "agent.approve", "agent.revoke", "key.created", "key.revoked", "audit.record",
         ] {
             #expect(BusPolicy.allows(kind: kind, role: .gateway))

@@ -177,7 +177,7 @@ struct CloneSyncTests {
         #expect(sync.metrics["a"]?.snapshot.seq == 7 && sync.metrics["c"]?.snapshot.seq == 1)
     }
 
-    @Test("the binary frames: update header, metrics batch and heartbeat event read back what was written; short frames are typed errors")
+    @Test("the binary frames: update header, metrics batch, heartbeat event and heartbeat batch read back what was written; short frames are typed errors")
     func binaryFrames() throws {
         let header = UpdateHeader(seq: 1 << 40, epoch: "e-42", op: .delete)
         #expect(try UpdateHeader(binary: header.binary) == header)
@@ -197,6 +197,18 @@ struct CloneSyncTests {
         guard case .heartbeat(let read) = try BusEvent(frames: frames) else { return }
         #expect(read.vitals.cpuPercent == 42 && read.vitals.memoryUsedPercent == nil)
         #expect(throws: ProtocolError.self) { try BusEvent(frames: Array(frames.prefix(5))) }
+        // A batch of heartbeats is one message that reads back as the beats it holds.
+        guard case .heartbeat(let one) = beat else { return }
+        var other = one
+        other.sessionId = "s-2"
+        other.agentId = "a-2"
+        let batch = HeartbeatBatch(gatewayId: "gw-1", beats: [one, other])
+        #expect(try BusEvent.all(frames: batch.frames()) == [beat, .heartbeat(other)])
+        #expect(try BusEvent.all(frames: frames) == [beat], "a single heartbeat still reads")
+        var truncated = batch.frames()
+        truncated[2].removeLast(3)
+        #expect(throws: ProtocolError.self) { try BusEvent.all(frames: truncated) }
+        #expect(throws: ProtocolError.self) { try HeartbeatBatch(frames: Array(batch.frames().prefix(2))) }
         // Big batches are cut.
         let many = try (0..<1200).map { try entry("agent-\($0)", seq: UInt64($0), at: 1) }
         let batches = MetricsFeed.batches(many)

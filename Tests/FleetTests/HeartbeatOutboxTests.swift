@@ -47,9 +47,10 @@ struct HeartbeatOutboxTests {
         var received = 0
         for await batch in try receiver.batches() {
             for message in batch {
-                guard case .heartbeat(let beat) = try BusEvent(message: message) else { continue }
-                received += 1
-                if beat.agentId == "a" || beat.agentId == "b" { seen[beat.agentId] = beat.metrics.seq }
+                for case .heartbeat(let beat) in try BusEvent.all(frames: message.frames) {
+                    received += 1
+                    if beat.agentId == "a" || beat.agentId == "b" { seen[beat.agentId] = beat.metrics.seq }
+                }
             }
             if received >= offered + 1 { break }
         }

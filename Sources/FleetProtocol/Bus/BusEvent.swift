@@ -151,11 +151,7 @@ public enum BusEvent: Sendable, Equatable {
         /// (f64, NaN for none), little-endian.
         func frames() -> [[UInt8]] {
             var meta = BinaryWriter(capacity: 40)
-            meta.u64(metrics.seq)
-            meta.i64(Int64((metrics.timestamp.timeIntervalSince1970 * 1000).rounded()))
-            meta.optionalDouble(vitals.cpuPercent)
-            meta.optionalDouble(vitals.memoryUsedPercent)
-            meta.optionalDouble(vitals.diskUsedPercent)
+            writeMeta(into: &meta)
             return [
                 Array(BusEvent.heartbeatKind.utf8), Array(gatewayId.utf8), Array(sessionId.utf8), Array(agentId.utf8), meta.bytes,
                 metrics.bytes,
@@ -165,16 +161,29 @@ public enum BusEvent: Sendable, Equatable {
         init(frames: [[UInt8]]) throws(ProtocolError) {
             guard frames.count == 6 else { throw .malformed("session.heartbeat with \(frames.count) frames, expected 6") }
             var meta = BinaryReader(frames[4])
-            let seq = try meta.u64()
-            let milliseconds = try meta.i64()
-            let vitals = MetricsVitals(cpuPercent: try meta.optionalDouble(), memoryUsedPercent: try meta.optionalDouble(), diskUsedPercent: try meta.optionalDouble())
+            let (seq, time, vitals) = try Self.readMeta(&meta)
             guard meta.atEnd else { throw .malformed("session.heartbeat meta frame of \(frames[4].count) bytes, expected 40") }
             self.init(
                 gatewayId: String(decoding: frames[1], as: UTF8.self), sessionId: String(decoding: frames[2], as: UTF8.self),
                 agentId: String(decoding: frames[3], as: UTF8.self),
-                metrics: RawSnapshot(trusted: frames[5], timestamp: Date(timeIntervalSince1970: Double(milliseconds) / 1000), seq: seq),
-                vitals: vitals
+                metrics: RawSnapshot(trusted: frames[5], timestamp: time, seq: seq), vitals: vitals
             )
+        }
+
+        /// The 40 bytes of meta: seq, time in ms, the three vitals.
+        func writeMeta(into meta: inout BinaryWriter) {
+            meta.u64(metrics.seq)
+            meta.i64(Int64((metrics.timestamp.timeIntervalSince1970 * 1000).rounded()))
+            meta.optionalDouble(vitals.cpuPercent)
+            meta.optionalDouble(vitals.memoryUsedPercent)
+            meta.optionalDouble(vitals.diskUsedPercent)
+        }
+
+        static func readMeta(_ meta: inout BinaryReader) throws(ProtocolError) -> (seq: UInt64, time: Date, vitals: MetricsVitals) {
+            let seq = try meta.u64()
+            let milliseconds = try meta.i64()
+            let vitals = MetricsVitals(cpuPercent: try meta.optionalDouble(), memoryUsedPercent: try meta.optionalDouble(), diskUsedPercent: try meta.optionalDouble())
+            return (seq, Date(timeIntervalSince1970: Double(milliseconds) / 1000), vitals)
         }
     }
 

@@ -10,6 +10,7 @@ public enum BusPolicy {
     public static let eventSenders: [String: Set<BusRole>] = [
         "session.opened": [.gateway],
         "session.heartbeat": [.gateway],
+        "session.heartbeats": [.gateway],
         "session.closed": [.gateway],
         "session.samples": [.gateway],
         "gateway.heartbeat": [.gateway],

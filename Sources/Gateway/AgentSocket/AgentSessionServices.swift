@@ -9,6 +9,7 @@ final class AgentSessionServices: Sendable {
     let settings: GatewaySettings
     let events: EventSender
     let heartbeats: HeartbeatOutbox
+    let batchers: HeartbeatBatchers
     let sessions: SessionTable
     let shutdown: ShutdownSignal
     let logger: Logger
@@ -24,6 +25,7 @@ final class AgentSessionServices: Sendable {
         self.settings = settings
         self.events = events
         self.heartbeats = heartbeats
+        self.batchers = HeartbeatBatchers(outbox: heartbeats)
         self.sessions = sessions
         self.shutdown = shutdown
         self.logger = logger

@@ -49,6 +49,7 @@ final class AgentSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let eventLoop: any EventLoop
     private var phase: Phase
     private var context: ChannelHandlerContext?
+    private var batcher: HeartbeatBatcher?
     private(set) var socket: AgentSocket?
     private var finished: EventLoopPromise<Void>?
     private var timer: Scheduled<Void>?
@@ -84,6 +85,7 @@ final class AgentSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        batcher = services.batchers.batcher(on: context.eventLoop)
         let promise = context.eventLoop.makePromise(of: Void.self)
         finished = promise
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -218,7 +220,7 @@ final class AgentSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func perform(_ action: AgentSession.Action) {
         switch action {
         case .none: break
-        case .heartbeat(let beat): services.heartbeats.submit(beat)
+        case .heartbeat(let beat): batcher?.add(beat)
         case .publish(let event):
             // Rare (replayed samples after a reconnect) and bounded by the frame rate limit; the
             // send may wait for room on the bus, which a read on the event loop must not.
@@ -276,6 +278,10 @@ final class AgentSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         openedAgent = nil
+        // Here, on the loop, before the close goes out: the beats this loop read before the
+        // close go first (a session's last beat is not lost), and none can follow it.
+        batcher?.flush()
+        services.heartbeats.forget(sessionId: session.sessionId, agentId: agentId)
         let end: AgentSession.End = services.shutdown.isFired ? .gatewayShutdown : self.end
         Task {
             await session.finish(agentId: agentId, end: end)

@@ -47,12 +47,30 @@ final class HeartbeatOutbox: Sendable {
     /// Sends `beat` now if nothing waits and the bus has room; else keeps it (replacing an
     /// older one of the same agent).
     func submit(_ beat: BusEvent.SessionHeartbeat) {
-        let direct = state.withLock { $0.pending.isEmpty }
-        if direct, events.offer(.heartbeat(beat)) { return }
-        let replaced = state.withLock { state in state.pending.updateValue(beat, forKey: beat.agentId) != nil }
-        if replaced {
-            coalesced.increment()
-            coalescedSoFar.add(1, ordering: .relaxed)
+        submit(batch: [beat])
+    }
+
+    /// Sends `beats` now, as ``HeartbeatBatch`` messages of at most `HeartbeatBatch.maxBeats`,
+    /// if nothing waits and the bus has room; what does not fit waits (latest per agent).
+    func submit(batch beats: [BusEvent.SessionHeartbeat]) {
+        guard let gatewayId = beats.first?.gatewayId else { return }
+        var sent = 0
+        if state.withLock({ $0.pending.isEmpty }) {
+            while sent < beats.count {
+                let chunk = Array(beats[sent..<min(sent + HeartbeatBatch.maxBeats, beats.count)])
+                guard events.offer(heartbeats: HeartbeatBatch(gatewayId: gatewayId, beats: chunk)) else { break }
+                sent += chunk.count
+            }
+            if sent == beats.count { return }
+        }
+        let replaced = state.withLock { state in
+            var replaced = 0
+            for beat in beats[sent...] where state.pending.updateValue(beat, forKey: beat.agentId) != nil { replaced += 1 }
+            return replaced
+        }
+        if replaced > 0 {
+            coalesced.increment(by: Int64(replaced))
+            coalescedSoFar.add(replaced, ordering: .relaxed)
         }
         ring.yield()
     }
@@ -70,39 +88,28 @@ final class HeartbeatOutbox: Sendable {
         var bells = doorbell.makeAsyncIterator()
         var pause = Duration.milliseconds(1)
         while !Task.isCancelled {
-            let batch = state.withLock { state in Array(state.pending.values.prefix(256)) }
-            waiting.record(batch.count)
-            guard !batch.isEmpty else {
+            // Taken out first (under the lock), so a newer beat that arrives meanwhile stays.
+            let (batch, left) = state.withLock { state in
+                let taken = Array(state.pending.values.prefix(256))
+                for beat in taken { state.pending.removeValue(forKey: beat.agentId) }
+                return (taken, state.pending.count)
+            }
+            waiting.record(batch.count + left)
+            guard let gatewayId = batch.first?.gatewayId else {
                 pause = .milliseconds(1)
                 guard await bells.next() != nil else { return }
                 continue
             }
-            var sent = 0
-            for beat in batch {
-                // Taken out first (under the lock), so a newer beat that arrives meanwhile stays.
-                let current = state.withLock { state -> Bool in
-                    guard state.pending[beat.agentId]?.sessionId == beat.sessionId, state.pending[beat.agentId]?.metrics.seq == beat.metrics.seq
-                    else { return false }
-                    state.pending.removeValue(forKey: beat.agentId)
-                    return true
-                }
-                guard current else { continue }
-                if events.offer(.heartbeat(beat)) {
-                    sent += 1
-                    continue
-                }
-                // Still full: put it back unless a newer one came, and wait a little.
-                state.withLock { state in
-                    if state.pending[beat.agentId] == nil { state.pending[beat.agentId] = beat }
-                }
-                break
-            }
-            if sent == 0 {
-                do { try await Task.sleep(for: pause) } catch { return }
-                pause = min(pause * 2, .milliseconds(50))
-            } else {
+            if events.offer(heartbeats: HeartbeatBatch(gatewayId: gatewayId, beats: batch)) {
                 pause = .milliseconds(1)
+                continue
             }
+            // Still full: put them back unless newer ones came, and wait a little.
+            state.withLock { state in
+                for beat in batch where state.pending[beat.agentId] == nil { state.pending[beat.agentId] = beat }
+            }
+            do { try await Task.sleep(for: pause) } catch { return }
+            pause = min(pause * 2, .milliseconds(50))
         }
     }
 
