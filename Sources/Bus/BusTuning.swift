@@ -16,6 +16,16 @@ public enum BusTuning {
     /// gateway's heartbeat outbox coalesces on (latest per agent), while the events that must
     /// arrive in order (sessions, requests) wait for room. 10,000 heartbeats are ~13 MB.
     public static let eventHighWaterMark: Int32 = 10_000
+    /// Queue depth on the registry's receiving end of `events`, per peer. Heartbeats come in
+    /// batches (`HeartbeatBatch`, up to 64 beats), so a message here can be 80 KB: deep
+    /// receive queues would hold thousands of them. The senders' queues (above, and the
+    /// heartbeat lane's below) are where events wait.
+    public static let eventReceiveHighWaterMark: Int32 = 64
+    /// Queue depth of a gateway's heartbeat lane (its own PUSH to `events`, apart from the
+    /// control events, which so never wait behind heartbeats): 64 batches of at most 64
+    /// beats, about as many beats as `eventHighWaterMark` held one by one. When it is full, the
+    /// heartbeat outbox coalesces (latest per agent).
+    public static let heartbeatLaneHighWaterMark: Int32 = 64
     /// Batches of events drained ahead of the registry's core (of up to 1,024 each): beyond
     /// this the receive thread leaves them in libzmq's bounded queue. Was 16 (~21 MB of
     /// heartbeats held in Swift arrays under overload, on top of the queue itself).

@@ -11,14 +11,28 @@ import ZeroMQ
 /// up to the HWM and flow when it returns.
 public final class EventSender: Sendable {
     private let socket: ZMQSocket
+    /// A gateway's heartbeat lane: a second PUSH to the same `events` endpoint, for heartbeat
+    /// batches only. The registry's PULL fair-queues between the two pipes, so a session
+    /// opening or closing, a request or an audit line never waits behind heartbeats, and the
+    /// lane's own small HWM is what the heartbeat outbox coalesces on.
+    private let heartbeatLane: ZMQSocket?
     private let logger: Logger
 
-    public init(context: BusContext, endpoint: String, security: BusSecurity, logger: Logger) throws {
+    public init(context: BusContext, endpoint: String, security: BusSecurity, logger: Logger, heartbeatLane: Bool = false) throws {
         self.socket = try context.zmq.socket(.push)
         self.logger = logger
         try BusTuning.apply(to: socket, highWaterMark: BusTuning.eventHighWaterMark)
         try security.connect(socket)
         try socket.connect(endpoint)
+        if heartbeatLane {
+            let lane = try context.zmq.socket(.push)
+            try BusTuning.apply(to: lane, highWaterMark: BusTuning.heartbeatLaneHighWaterMark)
+            try security.connect(lane)
+            try lane.connect(endpoint)
+            self.heartbeatLane = lane
+        } else {
+            self.heartbeatLane = nil
+        }
     }
 
     /// Sends `event`, waiting (asynchronously) if the queue to the registry is full.
@@ -40,7 +54,7 @@ public final class EventSender: Sendable {
     /// Sends a batch of heartbeats if the queue has room now; false when it is full.
     public func offer(heartbeats batch: HeartbeatBatch) -> Bool {
         do {
-            return try socket.offer(ZMQMessage(batch.frames()))
+            return try (heartbeatLane ?? socket).offer(ZMQMessage(batch.frames()))
         } catch {
             logger.warning("bus event not sent", metadata: ["kind": "\(HeartbeatBatch.kind)", "error": "\(error)"])
             return true
@@ -59,6 +73,8 @@ public final class EventSender: Sendable {
     }
 
     public var statistics: BusStatistics { BusStatistics(socket.statistics) }
+    /// The heartbeat lane's, when there is one.
+    public var heartbeatLaneStatistics: BusStatistics? { heartbeatLane.map { BusStatistics($0.statistics) } }
 }
 
 extension BusEvent {

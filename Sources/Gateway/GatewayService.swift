@@ -45,7 +45,9 @@ public final class GatewayService: Service, Sendable {
         let logger = tagged
         self.refusals = RefusalLog(logger: logger)
         self.onListening = onListening
-        let events = try EventSender(context: context, endpoint: settings.endpoints.events, security: settings.security, logger: logger)
+        let events = try EventSender(
+            context: context, endpoint: settings.endpoints.events, security: settings.security, logger: logger, heartbeatLane: true
+        )
         self.events = events
         self.heartbeats = HeartbeatOutbox(events: events)
         self.jobs = try JobSender(context: context, endpoint: settings.endpoints.jobsIn, security: settings.security)
@@ -263,7 +265,9 @@ public final class GatewayService: Service, Sendable {
             // `events` as before, which still counts if the query is lost.
             Task { [registry] in _ = await registry.query(RegistryQuery.GatewayBeat.kind, heartbeat, timeout: .seconds(2)) }
             events.trySend(.gatewayHeartbeat(heartbeat))
-            BusSocketMetrics.record([("gateway_events", events.statistics), ("gateway_jobs", jobs.statistics)])
+            var sockets = [("gateway_events", events.statistics), ("gateway_jobs", jobs.statistics)]
+            if let lane = events.heartbeatLaneStatistics { sockets.append(("gateway_heartbeats", lane)) }
+            BusSocketMetrics.record(sockets)
             if trim.shouldTrim(sessions: count) {
                 let returned = fleet_malloc_trim()
                 logger.info("sessions fell; freed memory returned to the system", metadata: ["sessions": "\(count)", "trimmed": "\(returned == 1)"])

@@ -22,6 +22,10 @@ public struct AgentTable: Sendable {
     /// Each agent's latest snapshot, as bytes: replicated on the coalesced metrics feed, never
     /// decoded by the registry (issue 13: state apart from metrics).
     public private(set) var metrics: [String: LatestMetrics] = [:]
+    /// The session each agent's gateway last reported closed. Heartbeats travel on their own
+    /// lane (issue 13), so one read just before a close can arrive just after it: a beat on the
+    /// very session its gateway said is gone must not bring the agent back.
+    private var closedSessions: [String: String] = [:]
 
     /// The last snapshot an agent sent, when it arrived (registry clock), and what alert
     /// rules read from it.
@@ -110,6 +114,7 @@ public struct AgentTable: Sendable {
             record.disconnectedAt = now
             record.gatewayId = nil
             record.sessionId = nil
+            closedSessions[closed.agentId] = closed.sessionId
             return [commit(record)]
 
         case .gatewayHeartbeat, .workerHeartbeat, .requestCreated, .requestResult, .agentDelete, .samples,
@@ -125,6 +130,14 @@ public struct AgentTable: Sendable {
             return .ignored  // a session this registry run has not heard announced
         }
         var changed = false
+        if record.sessionId == nil, closedSessions[beat.agentId] == beat.sessionId {
+            // Late: read before the close, arrived after it. Its sample is kept (history, the
+            // latest snapshot); its claim to a live session is not.
+            record.lastSeen = max(record.lastSeen, now)
+            records[beat.agentId] = record
+            metrics[beat.agentId] = LatestMetrics(snapshot: beat.metrics, vitals: beat.vitals, at: now)
+            return .accepted(changed: nil)
+        }
         if record.sessionId == nil, record.state.followsConnection {
             // The session was reported closed, yet its gateway still carries beats on it:
             // the socket is up, so the agent is online on it (the beat proves it; a
@@ -191,6 +204,7 @@ public struct AgentTable: Sendable {
     /// Forgets an agent; returns whether it was known.
     public mutating func remove(_ agentId: String) -> Bool {
         metrics.removeValue(forKey: agentId)
+        closedSessions.removeValue(forKey: agentId)
         return records.removeValue(forKey: agentId) != nil
     }
 

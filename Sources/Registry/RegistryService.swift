@@ -130,7 +130,7 @@ public final class RegistryService: Service, Sendable {
         self.authorization = EventAuthorization(enforced: security.isEnforced)
         self.refusals = RefusalLog(logger: logger)
         self.events = try BusReceiver.bind(
-            settings.endpoints.events, context: context, security: security, as: .events, highWaterMark: BusTuning.eventHighWaterMark,
+            settings.endpoints.events, context: context, security: security, as: .events, highWaterMark: BusTuning.eventReceiveHighWaterMark,
             receivesUserId: security.isEnforced
         )
         self.clone = try CloneServer(

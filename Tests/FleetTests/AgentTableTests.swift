@@ -57,15 +57,22 @@ struct AgentTableTests {
         #expect(table.apply(.heartbeat(.init(gatewayId: "gw-a", sessionId: "s1", agentId: "web-1", metrics: raw(9))), now: start + 3).isEmpty)
     }
 
-    @Test("a heartbeat on a session reported closed brings the agent back online on it; a superseded or revoked one does not")
+    @Test("a late heartbeat on the session its gateway reported closed keeps its sample but changes no state; one on a session a restarted registry never saw close brings the agent back; a superseded or revoked one does not")
     func heartbeatAfterClose() throws {
         var table = AgentTable()
         _ = table.apply(opened("s1"), now: start)
         _ = table.apply(.sessionClosed(.init(gatewayId: "gw-a", sessionId: "s1", agentId: "web-1", reason: "socket closed")), now: start + 1)
         #expect(table.records["web-1"]?.state == .disconnected)
-        // The socket is still up (its gateway carries its beats): online again, on that session.
-        let back = try #require(record(table.apply(.heartbeat(.init(gatewayId: "gw-a", sessionId: "s1", agentId: "web-1", metrics: raw(2))), now: start + 2)))
+        // Heartbeats travel on their own lane: one read before the close may arrive after it.
+        #expect(table.apply(.heartbeat(.init(gatewayId: "gw-a", sessionId: "s1", agentId: "web-1", metrics: raw(2))), now: start + 2).isEmpty)
+        #expect(table.records["web-1"]?.state == .disconnected && table.records["web-1"]?.sessionId == nil)
+        #expect(table.metrics["web-1"]?.snapshot.seq == 2, "its sample is kept, not its claim to a live session")
+        // A registry restarted with the agent disconnected: a socket that is still up (its
+        // gateway carries its beats) brings it back online, on that session.
+        var restarted = AgentTable(loading: Array(table.records.values))
+        let back = try #require(record(restarted.apply(.heartbeat(.init(gatewayId: "gw-a", sessionId: "s1", agentId: "web-1", metrics: raw(2))), now: start + 2)))
         #expect(back.state == .online && back.sessionId == "s1" && back.gatewayId == "gw-a" && back.disconnectedAt == nil)
+        table = restarted
         // A newer session exists: beats of the old one change nothing.
         _ = table.apply(opened("s2", gateway: "gw-b"), now: start + 3)
         #expect(table.apply(.heartbeat(.init(gatewayId: "gw-a", sessionId: "s1", agentId: "web-1", metrics: raw(3))), now: start + 4).isEmpty)

@@ -15,8 +15,11 @@ public struct HeartbeatBatch: Sendable, Equatable {
     public var beats: [BusEvent.SessionHeartbeat]
 
     public static let kind = "session.heartbeats"
-    /// Beats per message at most: a message is held whole in memory at both ends.
-    public static let maxBeats = 512
+    /// Beats per message at most (~80 KB): a message is held whole in memory at both ends,
+    /// and queues count messages, not bytes (`BusTuning.heartbeatLaneHighWaterMark`).
+    public static let maxBeats = 64
+    /// What a decoder accepts (room for a peer that batches more).
+    public static let maxBeatsDecoded = 1024
 
     public init(gatewayId: String, beats: [BusEvent.SessionHeartbeat]) {
         self.gatewayId = gatewayId
@@ -40,7 +43,7 @@ public struct HeartbeatBatch: Sendable, Equatable {
         var body = BinaryReader(frames[2])
         var beats: [BusEvent.SessionHeartbeat] = []
         while !body.atEnd {
-            guard beats.count < Self.maxBeats else { throw .malformed("\(Self.kind) with more than \(Self.maxBeats) heartbeats") }
+            guard beats.count < Self.maxBeatsDecoded else { throw .malformed("\(Self.kind) with more than \(Self.maxBeatsDecoded) heartbeats") }
             let sessionId = try body.shortString()
             let agentId = try body.shortString()
             let (seq, time, vitals) = try BusEvent.SessionHeartbeat.readMeta(&body)

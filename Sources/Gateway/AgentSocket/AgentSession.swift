@@ -209,7 +209,6 @@ struct AgentSession: Sendable {
 
     func finish(agentId: String, end: End) async {
         services.sessions.close(sessionId)
-        services.heartbeats.forget(sessionId: sessionId, agentId: agentId)  // no beat after the close
         let reason: String
         switch end {
         case .agentClosed: reason = "socket closed"

@@ -279,9 +279,10 @@ final class AgentSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         openedAgent = nil
         // Here, on the loop, before the close goes out: the beats this loop read before the
-        // close go first (a session's last beat is not lost), and none can follow it.
+        // close are handed on first, so a session's last beat is not lost. They travel on the
+        // heartbeat lane and may still reach the registry after the close, which keeps their
+        // sample without reviving the session.
         batcher?.flush()
-        services.heartbeats.forget(sessionId: session.sessionId, agentId: agentId)
         let end: AgentSession.End = services.shutdown.isFired ? .gatewayShutdown : self.end
         Task {
             await session.finish(agentId: agentId, end: end)

@@ -75,14 +75,6 @@ final class HeartbeatOutbox: Sendable {
         ring.yield()
     }
 
-    /// A session ends: its waiting heartbeat must not reach the registry after the close
-    /// (a beat on a closed session would bring the agent back online there).
-    func forget(sessionId: String, agentId: String) {
-        state.withLock { state in
-            if state.pending[agentId]?.sessionId == sessionId { state.pending.removeValue(forKey: agentId) }
-        }
-    }
-
     /// Sends what waits, as room appears, until cancelled.
     func run() async {
         var bells = doorbell.makeAsyncIterator()
@@ -90,7 +82,7 @@ final class HeartbeatOutbox: Sendable {
         while !Task.isCancelled {
             // Taken out first (under the lock), so a newer beat that arrives meanwhile stays.
             let (batch, left) = state.withLock { state in
-                let taken = Array(state.pending.values.prefix(256))
+                let taken = Array(state.pending.values.prefix(HeartbeatBatch.maxBeats))
                 for beat in taken { state.pending.removeValue(forKey: beat.agentId) }
                 return (taken, state.pending.count)
             }
