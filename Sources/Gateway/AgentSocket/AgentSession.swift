@@ -22,6 +22,8 @@ import NIOCore
 struct AgentSession: Sendable {
     let sessionId = UUID().uuidString.lowercased()
     let services: AgentSessionServices
+    /// The last snapshot, for the session table (set on every heartbeat, without its lock).
+    let latest = LatestSnapshot()
     /// What the upgrade decided (a refused upgrade never gets a session): how this connection
     /// authenticated, and which agent id it may be.
     let auth: AgentAuthenticator.Decision
@@ -115,7 +117,7 @@ struct AgentSession: Sendable {
         let (hello, sessionAuth, secret) = prepare(received)
         let agentId = hello.agent.id
         let closing = ShutdownSignal()
-        services.sessions.open(sessionId, agent: hello.agent, metrics: hello.metrics, auth: sessionAuth, socket: socket, closing: closing)
+        services.sessions.open(sessionId, agent: hello.agent, metrics: hello.metrics, auth: sessionAuth, socket: socket, closing: closing, latest: latest)
         do {
             try await services.events.send(.sessionOpened(.init(
                 gatewayId: settings.gatewayId, sessionId: sessionId, agent: hello.agent, metrics: hello.metrics, auth: sessionAuth
@@ -286,7 +288,7 @@ struct AgentSession: Sendable {
         if !within(raw.timestamp, replay: false), let snapshot = try? raw.decoded(), let fixed = try? RawSnapshot(clamped(snapshot, replay: false)) {
             raw = fixed
         }
-        services.sessions.update(sessionId, metrics: raw)
+        latest.value = raw
         return .heartbeat(.init(gatewayId: settings.gatewayId, sessionId: sessionId, agentId: agentId, metrics: raw))
     }
 

@@ -9,8 +9,11 @@ import Synchronization
 final class SessionTable: Sendable {
     struct Session: Sendable {
         var agent: AgentInfo
-        /// The last snapshot, as its bytes (decoded only to announce the session again).
-        var latestMetrics: RawSnapshot?
+        /// The last snapshot, as its bytes (decoded only to announce the session again). Its
+        /// own lock, set by the session's event loop on every heartbeat: the table's lock is
+        /// taken only when sessions open and close.
+        var latest: LatestSnapshot
+        var latestMetrics: RawSnapshot? { latest.value }
         /// How the session authenticated, announced again as is when the registry restarts
         /// (an enrollment the new run may not have stored yet is then made again, same digest).
         var auth: SessionAuth
@@ -26,12 +29,11 @@ final class SessionTable: Sendable {
 
     func open(
         _ sessionId: String, agent: AgentInfo, metrics: MetricsSnapshot?, auth: SessionAuth, socket: AgentSocket,
-        closing: ShutdownSignal
+        closing: ShutdownSignal, latest: LatestSnapshot
     ) {
+        if let first = metrics.flatMap({ try? RawSnapshot($0) }) { latest.value = first }
         let count = sessions.withLock { sessions in
-            sessions[sessionId] = Session(
-                agent: agent, latestMetrics: metrics.flatMap { try? RawSnapshot($0) }, auth: auth, socket: socket, closing: closing
-            )
+            sessions[sessionId] = Session(agent: agent, latest: latest, auth: auth, socket: socket, closing: closing)
             return sessions.count
         }
         gauge.record(count)
@@ -39,10 +41,6 @@ final class SessionTable: Sendable {
 
     func session(_ sessionId: String) -> Session? {
         sessions.withLock { $0[sessionId] }
-    }
-
-    func update(_ sessionId: String, metrics: RawSnapshot) {
-        sessions.withLock { $0[sessionId]?.latestMetrics = metrics }
     }
 
     func close(_ sessionId: String) {
@@ -62,5 +60,16 @@ final class SessionTable: Sendable {
 
     var all: [(sessionId: String, session: Session)] {
         sessions.withLock { $0.map { ($0.key, $0.value) } }
+    }
+}
+
+/// One session's latest snapshot, shared by its handler (which sets it) and the table (which
+/// reads it to announce the session again after a registry restart).
+final class LatestSnapshot: Sendable {
+    private let snapshot = Mutex<RawSnapshot?>(nil)
+
+    var value: RawSnapshot? {
+        get { snapshot.withLock { $0 } }
+        set { snapshot.withLock { $0 = newValue } }
     }
 }
