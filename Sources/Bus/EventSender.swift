@@ -43,21 +43,21 @@ public final class EventSender: Sendable {
     /// Sends `event` if the queue to the registry has room now; false when it is full (the
     /// caller keeps it). Never waits.
     public func offer(_ event: BusEvent) -> Bool {
-        do {
-            return try socket.offer(ZMQMessage(try event.frames()))
-        } catch {
-            logger.warning("bus event not sent", metadata: ["kind": "\(event.kind)", "error": "\(error)"])
-            return true  // not for want of room: offering it again would not help
-        }
+        offer(kind: event.kind, on: socket) { try event.frames() }
     }
 
-    /// Sends a batch of heartbeats if the queue has room now; false when it is full.
+    /// Sends a batch of heartbeats (on the heartbeat lane, if any) if the queue has room now;
+    /// false when it is full.
     public func offer(heartbeats batch: HeartbeatBatch) -> Bool {
+        offer(kind: HeartbeatBatch.kind, on: heartbeatLane ?? socket) { batch.frames() }
+    }
+
+    private func offer(kind: String, on socket: ZMQSocket, frames: () throws -> [[UInt8]]) -> Bool {
         do {
-            return try (heartbeatLane ?? socket).offer(ZMQMessage(batch.frames()))
+            return try socket.offer(ZMQMessage(try frames()))
         } catch {
-            logger.warning("bus event not sent", metadata: ["kind": "\(HeartbeatBatch.kind)", "error": "\(error)"])
-            return true
+            logger.warning("bus event not sent", metadata: ["kind": "\(kind)", "error": "\(error)"])
+            return true  // not for want of room: offering it again would not help
         }
     }
 

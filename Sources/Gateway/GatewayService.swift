@@ -203,11 +203,7 @@ public final class GatewayService: Service, Sendable {
             credentialWaiters.abandon(id: close.agentId)
             // The reason as an `error` frame first: a close reason is cut at 123 bytes.
             let code = close.code == FleetCloseCode.superseded ? "superseded" : close.code == FleetCloseCode.forbidden ? "forbidden" : "closed"
-            if let text = try? FleetJSON.encodeString(MasterMessage.error(.init(code: code, message: close.reason))) {
-                session.socket.refuse(error: text, code: close.code, reason: close.reason)
-            } else {
-                session.socket.close(code: close.code, reason: close.reason)
-            }
+            session.socket.refuse(code: close.code, error: code, message: close.reason)
         case .callback(let callback):
             guard let session = sessions.session(callback.sessionId) else {
                 // The agent left; the registry's deadline will re-send when it is back.

@@ -29,13 +29,13 @@ struct HeartbeatOutboxTests {
         // Nobody reads yet: the queue fills to its high-water mark, then beats wait.
         var offered = 0
         while !outbox.isBacklogged {
-            outbox.submit(try beat("filler-\(offered)", seq: 1))
+            outbox.submit(batch: [try beat("filler-\(offered)", seq: 1)])
             offered += 1
             try #require(offered <= Int(BusTuning.eventHighWaterMark) + 1, "the queue never filled")
         }
         #expect(outbox.waitingCount == 1)
-        for seq: UInt64 in 1...3 { outbox.submit(try beat("a", seq: seq)) }
-        outbox.submit(try beat("b", session: "old", seq: 1))
+        for seq: UInt64 in 1...3 { outbox.submit(batch: [try beat("a", seq: seq)]) }
+        outbox.submit(batch: [try beat("b", session: "old", seq: 1)])
         #expect(outbox.waitingCount == 3, "the filler that did not fit, a and b")
         #expect(outbox.coalescedCount == 2, "a's first two were replaced")
 

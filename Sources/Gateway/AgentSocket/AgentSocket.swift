@@ -30,13 +30,11 @@ final class AgentSocket: Sendable {
         eventLoop.execute { handler.value.close(code: code, reason: reason) }
     }
 
-    /// An `error` frame with the reason, then the close: a close reason is cut at 123 bytes.
-    func refuse(error text: String, code: Int, reason: String) {
+    /// An `error` frame (`error`, `message`), then the close with `code`: a close reason is
+    /// cut at 123 bytes, the frame carries all of it.
+    func refuse(code: Int, error: String, message: String) {
         let handler = self.handler
-        eventLoop.execute {
-            _ = handler.value.write(text: text)
-            handler.value.close(code: code, reason: reason)
-        }
+        eventLoop.execute { handler.value.refuse(code: code, error: error, message: message) }
     }
 
     /// Closes and waits until the connection is gone and its close announced, or `limit` (a

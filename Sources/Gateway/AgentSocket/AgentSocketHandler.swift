@@ -114,7 +114,7 @@ final class AgentSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch phase {
         case .hello:
             services.refusals.refused("closed", "agent connection refused", metadata: ["reason": "closed before hello"])
-            finished?.succeed()
+            announceClose()  // no session: only `finished` to complete
         case .opening:
             break  // `opened` announces the close once the open is announced
         case .open, .refusing, .done:
@@ -303,7 +303,7 @@ final class AgentSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// The `error` frame with the reason, then the close.
-    private func refuse(code: Int, error: String, message: String) {
+    func refuse(code: Int, error: String, message: String) {
         if let text = try? FleetJSON.encodeString(MasterMessage.error(.init(code: error, message: message))) { _ = write(text: text) }
         close(code: code, reason: message)
     }

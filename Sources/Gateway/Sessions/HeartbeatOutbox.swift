@@ -44,12 +44,6 @@ final class HeartbeatOutbox: Sendable {
     /// Whether heartbeats are waiting for room on the bus: the registry is behind.
     var isBacklogged: Bool { state.withLock { !$0.pending.isEmpty } }
 
-    /// Sends `beat` now if nothing waits and the bus has room; else keeps it (replacing an
-    /// older one of the same agent).
-    func submit(_ beat: BusEvent.SessionHeartbeat) {
-        submit(batch: [beat])
-    }
-
     /// Sends `beats` now, as ``HeartbeatBatch`` messages of at most `HeartbeatBatch.maxBeats`,
     /// if nothing waits and the bus has room; what does not fit waits (latest per agent).
     func submit(batch beats: [BusEvent.SessionHeartbeat]) {
