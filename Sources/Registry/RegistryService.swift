@@ -80,7 +80,8 @@ public final class RegistryService: Service, Sendable {
         self.epoch = String(UUID().uuidString.prefix(8)).lowercased()
         let tokens = settings.replySecret.map { ReplyTokens(secret: $0) } ?? ReplyTokens()
         let coreSettings = RegistryCore.Settings(
-            heartbeatTimeout: settings.heartbeatTimeout, peerTimeout: settings.peerTimeout, alertRetention: settings.alerts.retention
+            heartbeatTimeout: settings.heartbeatTimeout, peerTimeout: settings.peerTimeout, alertRetention: settings.alerts.retention,
+            historyInterval: settings.historyInterval
         )
         if let path = settings.storePath {
             let store = try RegistryStore(path: path)

@@ -26,6 +26,9 @@ public struct RegistrySettings: Sendable {
     public var storePath: String?
     /// How long metrics history and state transitions are kept (`store.metrics_retention`).
     public var metricsRetention: TimeInterval
+    /// The history's resolution in seconds (`store.history_interval`, default 60; 0 = every
+    /// heartbeat): at most one stored snapshot per agent per interval.
+    public var historyInterval: Double = 60
     /// Rows that may wait for the store before the registry stops reading events
     /// (`store.max_pending_rows`; see `StoreWriter.maxPendingRows`).
     public var storeMaxPendingRows = StoreWriter.defaultMaxPendingRows

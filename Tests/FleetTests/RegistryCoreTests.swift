@@ -13,10 +13,10 @@ struct RegistryCoreTests {
     let info = AgentInfo(id: "web-1", hostname: "web-1.example", os: OSInfo(name: "Debian", version: "12", kernel: "6.1", arch: "x86_64"), agentVersion: "0.1.0")
 
     func core(
-        requests: RequestTable.Settings = .init(), rules: [AlertRule] = [], table: AgentTable = AgentTable()
+        requests: RequestTable.Settings = .init(), rules: [AlertRule] = [], table: AgentTable = AgentTable(), historyInterval: Double = 0
     ) -> RegistryCore {
         RegistryCore(
-            settings: .init(heartbeatTimeout: .seconds(600), peerTimeout: .seconds(5), alertRetention: 60),
+            settings: .init(heartbeatTimeout: .seconds(600), peerTimeout: .seconds(5), alertRetention: 60, historyInterval: historyInterval),
             requests: RequestTable(settings: requests), table: table, alertEngine: AlertEngine(rules: rules),
             access: AccessTable(settings: .init(enabled: false)), tokens: ReplyTokens(secret: Array("secret".utf8)), startedAt: instant,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -75,6 +75,35 @@ struct RegistryCoreTests {
         #expect(entries.map(\.snapshot.seq) == [4] && entries.first?.at == start + 4, "latest wins, with its arrival time")
         #expect(core.flushMetrics().isEmpty, "nothing new, nothing sent")
         #expect(core.table.records[info.id]?.lastSeen == start + 4)
+    }
+
+    @Test("the history keeps one snapshot per agent per store.history_interval; the feed still carries every latest one; a new session's first is kept")
+    func historyResolution() throws {
+        var core = core(historyInterval: 60)
+        #expect(history(core.handle(opened("s1"), now: start, instant: instant)).map(\.seq) == [1])
+        var kept: [UInt64] = []
+        // A beat every 10 s for 3 minutes: rows at 60, 120, 180 s (the hello's at 0).
+        for seq: UInt64 in 2...19 {
+            kept += history(core.handle(try beat("s1", seq: seq), now: start + Double(seq - 1) * 10, instant: instant)).map(\.seq)
+        }
+        #expect(kept == [7, 13, 19])
+        let feed = core.flushMetrics().compactMap { if case .metrics(_, let entries) = $0 { Array(entries) } else { nil } }.joined()
+        #expect(feed.map(\.snapshot.seq) == [19], "every beat is applied; only the stored rows are thinned")
+        // Beats at the resolution, early or late by a little: all kept (the slack is a tenth).
+        kept = []
+        for (index, offset) in [-3.0, 2, -3, 1].enumerated() {
+            let at = start + 180 + Double(index + 1) * 60 + offset
+            kept += history(core.handle(try beat("s1", seq: 20 + UInt64(index)), now: at, instant: instant)).map(\.seq)
+        }
+        #expect(kept == [20, 21, 22, 23])
+        // A new session keeps its first snapshot at once, and the clock starts from it.
+        #expect(history(core.handle(opened("s2"), now: start + 425, instant: instant)).map(\.seq) == [1])
+        #expect(history(core.handle(try beat("s2", seq: 2), now: start + 430, instant: instant)).isEmpty)
+        // 0 keeps every beat.
+        var every = self.core(historyInterval: 0)
+        _ = every.handle(opened("s1"), now: start, instant: instant)
+        let all = try (2...5).flatMap { (seq: UInt64) in history(every.handle(try beat("s1", seq: seq), now: start + Double(seq) * 0.1, instant: instant)) }
+        #expect(all.map(\.seq) == [2, 3, 4, 5])
     }
 
     @Test("each change is encoded once: the body is the record's JSON, the same bytes for the store and the PUB")

@@ -173,6 +173,9 @@ struct MasterConfig: Codable, Sendable {
         var path = ""
         /// Seconds of metrics history and state transitions kept (default 7 days).
         var metricsRetention = 604_800.0
+        /// The history's resolution: at most one snapshot per agent per this many seconds
+        /// (0 = every heartbeat). At the default heartbeat (300 s) every beat is kept.
+        var historyInterval = 60.0
         /// Rows waiting for the store (a slow or full disk) before the registry stops reading
         /// events, so that nothing is dropped.
         var maxPendingRows = 50_000
@@ -181,6 +184,7 @@ struct MasterConfig: Codable, Sendable {
         enum CodingKeys: String, CodingKey {
             case enabled, path
             case metricsRetention = "metrics_retention"
+            case historyInterval = "history_interval"
             case maxPendingRows = "max_pending_rows"
             case maxPendingBytes = "max_pending_bytes"
         }
@@ -266,6 +270,7 @@ struct MasterConfig: Codable, Sendable {
             throw fail("alerts.webhooks", "'\(webhook.url)' is not an http(s) URL")
         }
         guard store.metricsRetention >= 60 else { throw fail("store.metrics_retention", "must be at least 60 seconds") }
+        guard store.historyInterval >= 0, store.historyInterval <= 86_400 else { throw fail("store.history_interval", "must be 0...86400 seconds") }
         guard store.maxPendingRows >= 10 else { throw fail("store.max_pending_rows", "must be at least 10") }
         guard store.maxPendingBytes >= 65_536 else { throw fail("store.max_pending_bytes", "must be at least 65536") }
         guard callbacks.timeout > 0 else { throw fail("callbacks.timeout", "must be more than 0 seconds") }

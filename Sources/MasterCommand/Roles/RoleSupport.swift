@@ -44,6 +44,7 @@ enum RoleSupport {
             security: security
         )
         settings.storeMaxPendingRows = config.store.maxPendingRows
+        settings.historyInterval = config.store.historyInterval
         settings.storeMaxPendingBytes = config.store.maxPendingBytes
         settings.metricsInterval = .milliseconds(Int64(config.replication.metricsInterval * 1000))
         return settings

@@ -23,10 +23,17 @@ public struct RegistryCore: Sendable {
         public var peerTimeout: Duration
         /// Resolved alerts stay listed this long, in seconds.
         public var alertRetention: Double
-        public init(heartbeatTimeout: Duration = .seconds(600), peerTimeout: Duration = .seconds(5), alertRetention: Double = 3600) {
+        /// The history's resolution (`store.history_interval`, seconds): at most one row per
+        /// agent per interval, 0 = every heartbeat. See ``historyDue(_:now:)``.
+        public var historyInterval: Double
+        public init(
+            heartbeatTimeout: Duration = .seconds(600), peerTimeout: Duration = .seconds(5), alertRetention: Double = 3600,
+            historyInterval: Double = 0
+        ) {
             self.heartbeatTimeout = heartbeatTimeout
             self.peerTimeout = peerTimeout
             self.alertRetention = alertRetention
+            self.historyInterval = historyInterval
         }
     }
 
@@ -49,6 +56,8 @@ public struct RegistryCore: Sendable {
     /// an agent beating twice in an interval is sent once).
     private var dirtyMetrics: [String: MetricsFeed.Entry] = [:]
     private var feedSeq: UInt64 = 0
+    /// When each agent's last live snapshot went to the history (the resolution's clock).
+    private var historyKeptAt: [String: Date] = [:]
     private var effects: [RegistryEffect] = []
     private let logger: Logger
     private let metrics = RegistryMetrics()
@@ -136,6 +145,7 @@ public struct RegistryCore: Sendable {
             let connected = record?.state == .online || (record?.state == .pending && record?.gatewayId != nil)
             if !connected, table.remove(delete.agentId) {
                 dirtyMetrics.removeValue(forKey: delete.agentId)
+                historyKeptAt.removeValue(forKey: delete.agentId)
                 logger.info("agent deleted", metadata: ["agent": "\(delete.agentId)"])
                 commit(.agentDeleted(delete.agentId))
             }
@@ -143,6 +153,23 @@ public struct RegistryCore: Sendable {
             break
         }
         return takeEffects()
+    }
+
+    /// Whether a live heartbeat of `agentId` goes to the history now, and if so notes it.
+    ///
+    /// The history keeps one snapshot per agent per `historyInterval` (the latest snapshot is
+    /// always applied, replicated and shown; only the stored rows are thinned): at the default
+    /// heartbeat of 300 s every beat is kept, while a fleet told to beat every second does not
+    /// write 12 MB/s (10,000 agents, 1.2 KB each: a terabyte a day) unless asked to. A tenth of
+    /// the interval is slack, so beats that come exactly at the resolution (jitter either way)
+    /// are all kept rather than every other one. Replayed samples (``BusEvent/samples``) fill
+    /// gaps and are always kept.
+    private mutating func historyDue(_ agentId: String, now: Date) -> Bool {
+        let interval = settings.historyInterval
+        guard interval > 0 else { return true }
+        if let last = historyKeptAt[agentId], now.timeIntervalSince(last) < interval * 0.9, now >= last { return false }
+        historyKeptAt[agentId] = now
+        return true
     }
 
     /// The Clone HUGZ beat: after every change it counts.
@@ -293,8 +320,8 @@ public struct RegistryCore: Sendable {
                 logTransition(changed, cause: .heartbeat(beat))
                 commit(.agent(changed))
             }
-            // Metrics apart from state: history now, the feed coalesced (issue 13).
-            effects.append(.history(agentId: beat.agentId, beat.metrics))
+            // Metrics apart from state: history at its resolution, the feed coalesced (issue 13).
+            if historyDue(beat.agentId, now: now) { effects.append(.history(agentId: beat.agentId, beat.metrics)) }
             dirtyMetrics[beat.agentId] = MetricsFeed.Entry(agentId: beat.agentId, at: now, snapshot: beat.metrics)
         }
     }
@@ -331,6 +358,8 @@ public struct RegistryCore: Sendable {
             commit(.agent(record))
         }
         if opened.metrics != nil, let latest = table.metrics[opened.agent.id] {
+            // A session's first snapshot is always kept: it starts the history's clock again.
+            historyKeptAt[opened.agent.id] = now
             effects.append(.history(agentId: opened.agent.id, latest.snapshot))
             // A new session's first snapshot goes out at once, right behind its state (sessions
             // open rarely; an agent shown online without metrics for an interval looks broken).
