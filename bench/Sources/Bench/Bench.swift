@@ -40,8 +40,16 @@ struct HarnessOptions: ParsableArguments {
     @Flag(help: "Run each master role in its own network namespace (needs root and iproute2).") var netns = false
     @Option(help: "The master binary (default: next to this one).") var master: String?
     @Option(help: "Append results as JSON lines to this file.") var json: String?
-    @Option(help: "Where masters keep data and logs (default: a new temporary directory).") var workDir: String?
+    @Option(help: "Where masters keep data and logs, kept after the run (default: a new temporary directory, removed unless the run fails).") var workDir: String?
     @Option(help: "Extra master setting, key=value (repeatable).") var set: [String] = []
+
+    /// Simulated agents may beat far faster than real ones (300 s): the per-session frame limit
+    /// (`gateway.agent_rate`, 2/s, burst 30) would close them, which is the limit working, not
+    /// load. Raised to twice the fastest rate unless the command sets it.
+    mutating func allowFrames(every interval: Double) {
+        guard !set.contains(where: { $0.hasPrefix("gateway.agent_rate=") }) else { return }
+        set += ["gateway.agent_rate=\(Figure.format(max(2, 4 / interval)))"]
+    }
 
     enum TopologyKind: String, ExpressibleByArgument, Sendable {
         case allInOne = "all-in-one"
@@ -93,7 +101,8 @@ struct Harness {
             try await topology.start()
             let result = try await body(topology, MasterClient(http: http, topology: topology))
             await topology.stop()
-            try? FileManager.default.removeItem(at: topology.directory)
+            // Asked for by name (`--work-dir`): kept, logs and stores, to be read afterwards.
+            if options.workDir == nil { try? FileManager.default.removeItem(at: topology.directory) }
             return result
         } catch {
             await topology.stop()

@@ -30,11 +30,7 @@ struct OverloadScenario: AsyncParsableCommand {
 
     func run() async throws {
         var harness = self.harness
-        // Simulated agents beat far faster than real ones (300 s): the per-session frame limit
-        // (2/s) would close them, which is the limit working, not overload.
-        if !harness.set.contains(where: { $0.hasPrefix("gateway.agent_rate=") }) {
-            harness.set += ["gateway.agent_rate=\(Figure.format(max(2, 4 / min(interval, connectInterval))))"]
-        }
+        harness.allowFrames(every: min(interval, connectInterval))
         try await Harness.run(harness) { context in
             let result = try await context.with(label: "overload") { topology, master in
                 try await measure(topology: topology, master: master)

@@ -20,6 +20,8 @@ struct SteadyScenario: AsyncParsableCommand {
     func run() async throws {
         let sizes = agents.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !sizes.isEmpty else { throw ValidationError("--agents: give one or more numbers") }
+        var harness = self.harness
+        harness.allowFrames(every: interval)
         try await Harness.run(harness) { context in
             var points: [(agents: Int, perAgentKB: Double, cpuPer100k: Double)] = []
             for size in sizes {

@@ -111,7 +111,10 @@ final class SimulatedAgent: @unchecked Sendable {
         var data = channel.allocator.buffer(capacity: 2)
         data.write(webSocketErrorCode: .normalClosure)
         channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: data), promise: nil)
-        channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+        // The gateway answers the close once it has read everything before it; a close of our
+        // own first would reset the connection and take what it has not read yet with it (on
+        // a saturated box that can be seconds of beats), which would be the bench's loss.
+        channel.eventLoop.scheduleTask(in: .seconds(15)) { channel.close(promise: nil) }
     }
 
     /// Drop the TCP connection without a goodbye, as a crashed host would.
@@ -201,8 +204,12 @@ final class SimulatedAgent: @unchecked Sendable {
             let text = swarm.payload.heartbeat(seq: nextSeq(), at: Date())
             var buffer = channel.allocator.buffer(capacity: text.utf8.count)
             buffer.writeString(text)
-            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: buffer), promise: nil)
-            swarm.counters.heartbeats.add(1, ordering: .relaxed)
+            // Counted once it is written to the socket: a beat still buffered when the
+            // connection goes was never sent.
+            let counters = swarm.counters
+            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: buffer)).whenSuccess {
+                counters.heartbeats.add(1, ordering: .relaxed)
+            }
         }
     }
 
